@@ -1,0 +1,53 @@
+"""The exception hierarchy: one base, and one class per way the daemon must react."""
+
+from __future__ import annotations
+
+
+class FaxdropError(Exception):
+    """Base of every domain error; `except FaxdropError` catches them all."""
+
+
+class ConfigError(FaxdropError):
+    """The configuration is unusable; `path` names the key (`folders[2].fax.page_size`)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class JournalLocked(FaxdropError):
+    """Another process owns the state directory."""
+
+
+class InterfaxError(FaxdropError):
+    """A call to InterFAX did not succeed. `code` is InterFAX's result code, or None for transport failures."""
+
+    def __init__(self, sentence: str, *, code: int | None = None, operation: str = "") -> None:
+        self.code = code
+        self.sentence = sentence
+        self.operation = operation
+        super().__init__(f"{operation}: {sentence}" + (f" ({code})" if code is not None else ""))
+
+
+class TransientError(InterfaxError):
+    """Nothing happened on InterFAX's side that matters; retry the same work later with backoff."""
+
+
+class RateLimited(TransientError):
+    """-1011: too many status queries; back off before the next one."""
+
+
+class UploadSessionError(TransientError):
+    """The upload session is unusable (-1062, wrong running total): cancel it and upload afresh."""
+
+
+class PermanentError(InterfaxError):
+    """Retrying the same request cannot succeed: the job fails."""
+
+
+class AccountError(InterfaxError):
+    """The account cannot send at all (authentication, blocked, no outbound service): pause everything."""
+
+
+class OutcomeUnknown(InterfaxError):
+    """The send request may have reached InterFAX: never resend blindly, reconcile by reference first."""

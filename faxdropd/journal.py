@@ -1,0 +1,286 @@
+"""The job journal: one SQLite database under state_dir, one committed transaction per state change.
+
+WAL with synchronous=FULL means a transition that returned is on disk, even across a power cut. One process
+owns a state_dir at a time (flock on a lock file), so two daemons can never interleave their bookkeeping.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from faxdropd.errors import FaxdropError, JournalLocked
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    reference TEXT NOT NULL UNIQUE,
+    folder TEXT NOT NULL,
+    hot TEXT NOT NULL,
+    name TEXT NOT NULL,
+    work_path TEXT NOT NULL,
+    sidecar_path TEXT,
+    state TEXT NOT NULL,
+    sha256 TEXT, size INTEGER, pages INTEGER, file_type TEXT,
+    numbers TEXT NOT NULL DEFAULT '[]',
+    options TEXT NOT NULL DEFAULT '{}',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    transaction_ids TEXT NOT NULL DEFAULT '[]',
+    delivery TEXT NOT NULL DEFAULT '{}',
+    status INTEGER, outcome TEXT, reason TEXT,
+    on_purpose INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    submitted_at REAL, completed_at REAL,
+    final_path TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_sha ON jobs(sha256);
+CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs(submitted_at);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL, at REAL NOT NULL, from_state TEXT, to_state TEXT NOT NULL, detail TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class State(StrEnum):
+    CLAIMED = "claimed"
+    UPLOADING = "uploading"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DEFERRED = "deferred"
+    UNKNOWN = "unknown"
+    REJECTED = "rejected"
+
+
+FINAL = frozenset({State.DELIVERED, State.FAILED, State.REJECTED})
+# Jobs that count as "this content went to this number" for the duplicate window.
+SENT_LIKE = (State.SUBMITTING, State.SUBMITTED, State.UNKNOWN, State.DELIVERED)
+_JSON = ("numbers", "options", "transaction_ids", "delivery")
+
+
+@dataclass
+class Job:
+    id: str
+    reference: str
+    folder: str
+    hot: str
+    name: str
+    work_path: str
+    sidecar_path: str | None
+    state: State
+    sha256: str | None = None
+    size: int | None = None
+    pages: int | None = None
+    file_type: str | None = None
+    numbers: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    next_attempt_at: float | None = None
+    transaction_ids: list[int] = field(default_factory=list)
+    delivery: dict[str, Any] = field(default_factory=dict)
+    status: int | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    on_purpose: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    submitted_at: float | None = None
+    completed_at: float | None = None
+    final_path: str | None = None
+
+
+def _row_to_job(row: sqlite3.Row) -> Job:
+    data = dict(row)
+    for key in _JSON:
+        data[key] = json.loads(data[key])
+    data["state"] = State(data["state"])
+    return Job(**data)
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class Journal:
+    def __init__(self, state_dir: Path, *, read_only: bool = False) -> None:
+        self.state_dir = state_dir
+        self._lock = threading.RLock()
+        self._lock_fd: int | None = None
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not read_only:
+            self._take_lock()
+        path = state_dir / "journal.sqlite3"
+        if read_only:
+            uri = f"file:{path}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        else:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        if not read_only:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            check = self._db.execute("PRAGMA integrity_check").fetchone()[0]
+            if check != "ok":
+                raise FaxdropError(f"journal {path} failed its integrity check: {check}")
+            self._db.executescript(SCHEMA)
+
+    def _take_lock(self) -> None:
+        fd = os.open(self.state_dir / "faxdropd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalLocked(f"another faxdropd owns {self.state_dir}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def pragma(self, name: str) -> Any:
+        return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+
+    def create(self, job: Job) -> Job:
+        now = time.time()
+        job.created_at = job.updated_at = now
+        values = {k: (json.dumps(v) if k in _JSON else v) for k, v in job.__dict__.items()}
+        values["state"] = str(job.state)
+        cols = ", ".join(values)
+        marks = ", ".join(f":{k}" for k in values)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", values)  # noqa: S608
+                self._event(job.id, None, job.state, "created", now)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return job
+
+    def _event(self, job_id: str, old: str | None, new: str, detail: str, now: float) -> None:
+        self._db.execute(
+            "INSERT INTO events (job_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
+            (job_id, now, old, new, detail),
+        )
+
+    def transition(self, job: Job, to: State, detail: str = "", **fields: Any) -> Job:
+        """Move `job` to state `to`, updating `fields`, as one committed transaction; returns the new job."""
+        now = time.time()
+        fields["state"] = str(to)
+        fields["updated_at"] = now
+        values = {k: (json.dumps(v) if k in _JSON else v) for k, v in fields.items()}
+        assignments = ", ".join(f"{k} = :{k}" for k in values)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = :_id", {**values, "_id": job.id})  # noqa: S608
+                self._event(job.id, str(job.state), str(to), detail, now)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        for key, value in fields.items():
+            setattr(job, key, State(value) if key == "state" else value)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _row_to_job(row) if row else None
+
+    def by_state(self, *states: State) -> list[Job]:
+        marks = ", ".join("?" for _ in states)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
+                [str(s) for s in states],
+            ).fetchall()
+        return [_row_to_job(r) for r in rows]
+
+    def live_work_paths(self) -> set[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT work_path, sidecar_path FROM jobs WHERE state NOT IN (?, ?, ?)",
+                [str(s) for s in FINAL],
+            ).fetchall()
+        return {p for r in rows for p in r if p}
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def oldest_pending(self) -> float | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(created_at) FROM jobs WHERE state NOT IN (?, ?, ?)", [str(s) for s in FINAL]
+            ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def recent(self, states: tuple[State, ...], limit: int = 10) -> list[Job]:
+        marks = ", ".join("?" for _ in states)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY updated_at DESC LIMIT ?",  # noqa: S608
+                [*[str(s) for s in states], limit],
+            ).fetchall()
+        return [_row_to_job(r) for r in rows]
+
+    def sends_of(self, sha256: str, since: float, exclude: str) -> list[Job]:
+        """Jobs with this content that went (or may have gone) out since `since`: the duplicate check."""
+        marks = ", ".join("?" for _ in SENT_LIKE)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE sha256 = ? AND id != ? AND state IN ({marks}) "  # noqa: S608
+                "AND COALESCE(submitted_at, updated_at) >= ?",
+                [sha256, exclude, *[str(s) for s in SENT_LIKE], since],
+            ).fetchall()
+        return [_row_to_job(r) for r in rows]
+
+    def submitted_since(self, since: float, folder: str | None = None) -> list[float]:
+        """Submission times since `since` (oldest first), globally or for one folder: the hourly cap."""
+        query = "SELECT submitted_at FROM jobs WHERE submitted_at >= ?"
+        args: list[Any] = [since]
+        if folder is not None:
+            query += " AND folder = ?"
+            args.append(folder)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY submitted_at", args).fetchall()
+        return [float(r[0]) for r in rows]
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM events WHERE job_id = ? ORDER BY seq", (job_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        with self._lock:
+            if value is None:
+                self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None

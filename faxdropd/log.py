@@ -1,0 +1,304 @@
+"""Logging: structlog for our events, the stdlib bridge for everybody else's, redaction for all of it.
+
+One chain renders both structlog events and stdlib records (zeep, urllib3, watchdog, pypdf), so a journal
+line looks the same whoever wrote it: JSON lines under systemd or when piped, console lines on a terminal.
+
+Event names are dotted ``<subject>.<verb-ish>``, lower case, stable (operators grep and alert on them);
+details go in keys, never in the event string:
+
+- a job's life: ``job.detected``, ``job.stable``, ``job.claimed``, ``job.rejected``, ``job.uploading``,
+  ``job.submitting``, ``job.submitted``, ``job.unknown``, ``job.reconciled``, ``job.deferred``,
+  ``job.delivered``, ``job.failed``, ``job.filed``, ``job.requeued``
+- the daemon: ``daemon.starting``, ``daemon.ready``, ``daemon.reloading``, ``daemon.reloaded``,
+  ``daemon.reload_failed``, ``daemon.stopping``, ``daemon.stopped``, ``daemon.watchdog_skipped``
+- folders and the account: ``folder.up``, ``folder.down``, ``folder.overflow``, ``account.paused``,
+  ``account.resumed``
+- InterFAX calls: ``interfax.call``, ``interfax.error``; metrics: ``metrics.listening``
+
+Common keys: ``job_id``, ``reference``, ``folder``, ``file`` (escaped), ``transaction_id``, ``code``,
+``reason``, ``size``, ``pages``, ``sha256``. Never log document contents, base64 or the password: keys named
+like a secret are masked, ``<Password>`` XML is scrubbed, and strings passed to :func:`register_secret` (plus
+their base64) are replaced by ``***`` wherever they appear in a rendered line.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any, TextIO, cast
+
+import structlog
+from structlog.processors import ExceptionRenderer
+from structlog.tracebacks import ExceptionDictTransformer
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+
+__all__ = ["RedactingFilter", "configure", "escape_name", "get_logger", "register_secret", "scrub_text"]
+
+MASK = "***"
+# Matched case-insensitively; also any key ending in "_password" / "_secret" / "_token".
+SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "api_key", "authorization"})
+FILENAME_KEYS = frozenset({"file", "name", "path", "src", "dest", "filename", "sidecar"})
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR, "critical": logging.CRITICAL}
+# sd-daemon(3) priorities: journald strips a leading "<N>" and stores it as PRIORITY.
+_PRIORITY = {"critical": 2, "error": 3, "exception": 3, "warning": 4, "warn": 4, "info": 6, "debug": 7}
+# Loggers that dump SOAP envelopes (password, base64 documents) or HTTP internals at DEBUG (tech.md §1.6).
+_NOISY = ("zeep", "zeep.transports", "urllib3")
+
+# <Password>…</Password>, <ns0:Password …>…, and the same escaped inside text (&lt;Password&gt;…).
+# The content runs to the next tag, so a truncated envelope ("…<Password>hunter2") is scrubbed too.
+_XML_PASSWORD = re.compile(r"(<(?:[\w.-]+:)?password\b[^>]*>)[^<]*", re.IGNORECASE)
+_XML_PASSWORD_ESCAPED = re.compile(r"(&lt;(?:[\w.-]+:)?password\b.*?&gt;)(?:(?!&lt;).)*",
+                                   re.IGNORECASE | re.DOTALL)
+
+_secrets_lock = threading.Lock()
+_secrets: set[str] = set()
+_secret_re: re.Pattern[str] | None = None
+
+
+def _base64_variants(raw: bytes) -> set[str]:
+    """Encodings of ``raw`` as it would appear alone *or inside a longer base64 stream*.
+
+    A secret embedded at byte offset k (e.g. ``Basic base64(user:password)``) shares no aligned encoding with
+    base64(secret), so for each of the three alignments keep only the characters that depend on secret bits.
+    """
+    out = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    for k in range(3):
+        enc = base64.b64encode(b"\0" * k + raw).decode()
+        first, end = -(-8 * k // 6), (8 * (k + len(raw))) // 6
+        fragment = enc[first:end]
+        if len(fragment) >= 8:  # shorter fragments would match random base64
+            out.add(fragment)
+            out.add(fragment.replace("+", "-").replace("/", "_"))
+    return out
+
+
+def register_secret(value: str) -> None:
+    """Scrub ``value`` (and its base64 forms) from every later log line. Values under 4 chars are ignored."""
+    global _secret_re
+    if not value or len(value) < 4:
+        return
+    with _secrets_lock:
+        _secrets.add(value)
+        variants: set[str] = set()
+        for secret in _secrets:
+            variants.add(secret)
+            variants.add(json.dumps(secret)[1:-1])  # as it looks inside a rendered JSON string
+            variants |= _base64_variants(secret.encode())
+        ordered = sorted(variants, key=len, reverse=True)  # longest first: full base64 before fragments
+        _secret_re = re.compile("|".join(re.escape(v) for v in ordered))
+
+
+def _forget_secrets() -> None:  # for tests
+    global _secret_re
+    with _secrets_lock:
+        _secrets.clear()
+        _secret_re = None
+
+
+def scrub_text(text: str) -> str:
+    """Mask ``<Password>`` XML content and registered secrets in free text."""
+    if "assword" in text or "ASSWORD" in text:
+        text = _XML_PASSWORD.sub(rf"\1{MASK}", text)
+        text = _XML_PASSWORD_ESCAPED.sub(rf"\1{MASK}", text)
+    pattern = _secret_re
+    return pattern.sub(MASK, text) if pattern is not None else text
+
+
+def _is_secret_key(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    k = key.lower()
+    return k in SECRET_KEYS or k.endswith(("_password", "_secret", "_token"))
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"  # never render raw document bytes
+    if isinstance(value, Mapping):
+        return {k: MASK if _is_secret_key(k) else _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact(v) for v in value]
+    return value
+
+
+def redact_processor(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """Mask secret-named keys and scrub every string value (including rendered exceptions)."""
+    return cast(EventDict, _redact(event_dict))
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def escape_name(name: str) -> str:
+    """repr-like escaping of a file name: ``\\n``, ``\\t``, control chars as ``\\xNN``, undecodable bytes too.
+
+    Backslashes are doubled so an escaped name cannot be confused with a name containing a literal ``\\n``.
+    Lone surrogates (``os.fsdecode`` of non-UTF-8 bytes) become ``\\xNN`` so a strict UTF-8 stream never
+    raises UnicodeEncodeError in the middle of a log call.
+    """
+    out = []
+    for ch in name:
+        cp = ord(ch)
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif cp < 0x20 or 0x7F <= cp < 0xA0:
+            out.append(f"\\x{cp:02x}")
+        elif 0xDC80 <= cp <= 0xDCFF:
+            out.append(f"\\x{cp - 0xDC00:02x}")
+        elif 0xD800 <= cp <= 0xDFFF or cp in (0x2028, 0x2029):
+            out.append(f"\\u{cp:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def escape_filenames(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    for key in FILENAME_KEYS.intersection(event_dict):
+        value = event_dict[key]
+        if isinstance(value, str | os.PathLike):
+            event_dict[key] = escape_name(os.fspath(value) if not isinstance(value, str) else value)
+    return event_dict
+
+
+class RedactingFilter(logging.Filter):
+    """Handler filter for stdlib records: drops DEBUG from zeep/urllib3, scrubs the message text.
+
+    The logger levels set in :func:`configure` already stop those records; this catches a library or a user
+    lowering a child logger's level later (records then propagate straight to the root handler).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.INFO and record.name.startswith(_NOISY):
+            return False
+        if isinstance(record.msg, dict):  # a structlog event: the processor chain redacts it
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken %-format: let logging report it as usual
+            return True
+        scrubbed = scrub_text(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+def _journal_priority(render: Processor) -> Processor:
+    def prefixed(logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+        level = str(event_dict.get("level", "info"))
+        rendered = render(logger, method, event_dict)
+        text = rendered.decode() if isinstance(rendered, bytes | bytearray) else str(rendered)
+        return f"<{_PRIORITY.get(level, 6)}>{text}"
+    return prefixed
+
+
+def _scrub_rendered(logger: WrappedLogger, method: str, rendered: Any) -> Any:
+    """Last line of defence on the final string (e.g. a secret split across keys by a renderer)."""
+    return scrub_text(rendered) if isinstance(rendered, str) else rendered
+
+
+def _under_journald(stream: TextIO) -> bool:
+    """True when ``stream`` is the journal stream systemd set up (systemd.exec(5): compare dev:inode)."""
+    spec = os.environ.get("JOURNAL_STREAM")
+    if not spec:
+        return False
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return True  # no descriptor to compare (a wrapped stream): trust the environment
+    try:
+        st, (dev, ino) = os.fstat(fd), (int(x) for x in spec.split(":", 1))
+    except (OSError, ValueError):
+        return False
+    return (st.st_dev, st.st_ino) == (dev, ino)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+    """Set up structlog and the root stdlib logger. Safe to call again (reload, tests).
+
+    ``fmt``: "json", "console" or "auto" (JSON unless ``stream`` is a TTY outside systemd).
+    ``level``: debug/info/warning/error/critical. ``stream`` defaults to the current ``sys.stderr``.
+    """
+    fmt = fmt.lower()
+    if fmt not in ("auto", "json", "console"):
+        raise ValueError(f"log format must be auto, json or console, not {fmt!r}")
+    try:
+        levelno = _LEVELS[level.lower()]
+    except KeyError:
+        raise ValueError(f"log level must be one of {', '.join(_LEVELS)}, not {level!r}") from None
+    out = stream if stream is not None else sys.stderr
+    if fmt == "auto":
+        systemd = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
+        fmt = "json" if systemd or not _isatty(out) else "console"
+    journald = _under_journald(out)
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,  # job_id etc. also on zeep/pypdf records logged in the job
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    render: Processor
+    if fmt == "json":
+        # show_locals=False: the default transformer renders frame locals, e.g. a `password` variable.
+        exceptions: Processor = ExceptionRenderer(ExceptionDictTransformer(show_locals=False, max_frames=20))
+        render = structlog.processors.JSONRenderer()
+    else:
+        # Render tracebacks as text *before* redaction; ConsoleRenderer's rich formatter would show locals.
+        exceptions = structlog.processors.format_exc_info
+        render = structlog.dev.ConsoleRenderer(colors=_isatty(out) and not journald,
+                                               exception_formatter=structlog.dev.plain_traceback)
+    if journald:
+        render = _journal_priority(render)
+    final: list[Processor] = [
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+        exceptions,
+        escape_filenames,
+        redact_processor,
+        render,
+        _scrub_rendered,
+    ]
+
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(levelno),
+        cache_logger_on_first_use=False,  # later configure() calls (reload, tests) must take effect
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final))
+    handler.addFilter(RedactingFilter())
+    handler._faxdropd = True  # type: ignore[attr-defined]  # marks ours for the next configure()
+
+    root = logging.getLogger()
+    # Replace only our previous handler: pytest's capture handlers (caplog) must survive.
+    for old in [h for h in root.handlers if getattr(h, "_faxdropd", False)]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(levelno)
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(max(levelno, logging.INFO))
+
+
+def get_logger(name: str = "faxdropd", **initial: Any) -> FilteringBoundLogger:
+    """A structlog logger whose records go through the chain set up by :func:`configure`."""
+    return cast(FilteringBoundLogger, structlog.get_logger(name, **initial))
+

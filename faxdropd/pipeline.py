@@ -1,0 +1,222 @@
+"""A job's life from the claimed file to `submitted` (or a final state), run in worker threads.
+
+Every step commits its state to the journal before the step's side effect can be observed elsewhere:
+`uploading` before any upload, `submitting` before SendfaxEx_2, so a crash anywhere leaves a state from
+which the restart knows exactly what may have happened (see `recovery.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from faxdropd import crashpoints, filing, policy, preflight, routing, upload
+from faxdropd.config import FolderConfig
+from faxdropd.errors import (
+    AccountError,
+    InterfaxError,
+    OutcomeUnknown,
+    PermanentError,
+    TransientError,
+)
+from faxdropd.faxfields import sendfax_fields
+from faxdropd.finish import Finisher
+from faxdropd.journal import Job, State, new_job_id
+from faxdropd.runtime import Runtime
+
+log = structlog.get_logger("faxdropd.pipeline")
+
+# How long an account-wide failure pauses sending before the next attempt probes again.
+PAUSE_SECONDS = {-1876: 3600.0, -1003: 600.0, -2003: 600.0}
+DEFAULT_PAUSE = 300.0
+# A document whose processing crashed the daemon this many times is quarantined rather than retried.
+MAX_PROCESSING_STARTS = 3
+
+
+class Pipeline:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.finisher = Finisher(rt)
+
+    # -- intake (main thread) -------------------------------------------------------------------------
+
+    def claim(self, folder: FolderConfig, path: Path) -> Job | None:
+        """Take `path` out of the hot folder into its work area and journal it; None if someone else won."""
+        job_id = new_job_id()
+        work = filing.claim(path, folder.path, job_id)
+        if work is None:
+            return None
+        crashpoints.hit("after_claim")
+        sidecar_src = path.with_name(routing.sidecar_name(path.name))
+        sidecar = None
+        if "sidecar" in folder.to_from and sidecar_src.exists():
+            sidecar = filing.claim_sidecar(sidecar_src, folder.path, job_id)
+        job = Job(
+            id=job_id,
+            reference=f"fd-{job_id}",
+            folder=folder.name,
+            hot=str(folder.path),
+            name=path.name,
+            work_path=str(work),
+            sidecar_path=str(sidecar) if sidecar else None,
+            state=State.CLAIMED,
+        )
+        self.rt.journal.create(job)
+        crashpoints.hit("after_create")
+        log.info("job.claimed", job_id=job.id, folder=folder.name, file=path.name, reference=job.reference)
+        return job
+
+    # -- processing (worker threads) ------------------------------------------------------------------
+
+    def process(self, job: Job, folder: FolderConfig) -> None:
+        with structlog.contextvars.bound_contextvars(
+            job_id=job.id, folder=job.folder, file=job.name, reference=job.reference
+        ):
+            try:
+                self._process(job, folder)
+            except Exception as exc:
+                # A bug must not kill the worker or lose the job: it waits for a retry with backoff.
+                log.exception("job.crashed", error=str(exc))
+                self._defer(job, f"internal error: {exc}")
+
+    def _process(self, job: Job, folder: FolderConfig) -> None:
+        jr = self.rt.journal
+        starts = int(job.delivery.get("processing_starts", 0)) + 1
+        if starts > MAX_PROCESSING_STARTS:
+            self.finisher.finish(job, "rejected", None, f"quarantined: processing stopped the daemon {starts - 1} times")
+            return
+        job = jr.transition(job, job.state, "processing", delivery={**job.delivery, "processing_starts": starts})
+        limits = self.rt.config.limits
+        try:
+            checked = preflight.open_document(
+                Path(job.work_path), Path(job.hot) / filing.WORK_DIR, max_pages=limits.pages_per_fax
+            )
+        except preflight.Rejected as exc:
+            self.finisher.finish(job, "rejected", None, exc.reason)
+            return
+        with checked, contextlib.ExitStack() as stack:
+            sidecar: dict[str, Any] | None = None
+            if job.sidecar_path:
+                loaded = routing.load_sidecar(Path(job.sidecar_path))
+                if isinstance(loaded, routing.Rejection):
+                    self.finisher.finish(job, "rejected", None, loaded.reason, checked=checked)
+                    return
+                sidecar = loaded
+            decided = routing.route(job.name, folder, sidecar)
+            if isinstance(decided, routing.Rejection):
+                self.finisher.finish(job, "rejected", None, decided.reason, checked=checked)
+                return
+            facts = {"sha256": checked.sha256, "size": checked.size, "pages": checked.pages,
+                     "file_type": checked.file_type, "numbers": decided.numbers}
+            parts = [self._part(checked)]
+            cover = decided.options.cover_page
+            if cover is not None:
+                cover_doc = stack.enter_context(
+                    preflight.open_document(Path(cover), Path(cover).parent, max_pages=limits.pages_per_fax)
+                )
+                parts.insert(0, self._part(cover_doc))
+            now = time.time()
+            if not job.on_purpose and self._duplicate(job, checked.sha256, decided.numbers, now):
+                self.finisher.finish(job, "failed", None, "duplicate", checked=checked, **facts)
+                return
+            wait_until = self._hourly_wait(folder, now)
+            if wait_until is not None:
+                self.rt.journal.transition(job, State.DEFERRED, "hourly cap", next_attempt_at=wait_until,
+                                           reason="held back by limits.faxes_per_hour", **facts)
+                log.info("job.deferred", reason="faxes_per_hour", until=wait_until)
+                return
+            if self.rt.pause.active():
+                self.rt.journal.transition(job, State.DEFERRED, "paused", next_attempt_at=self.rt.pause.until,
+                                           reason=self.rt.pause.reason, **facts)
+                return
+            fields = sendfax_fields(decided.options, numbers=decided.numbers, document_name=job.name,
+                                    folder_name=folder.name, reference=job.reference, now=datetime.now(UTC))
+            job = jr.transition(job, State.UPLOADING, "upload", submitted_at=now,
+                                options=_jsonable(fields), **facts)
+            crashpoints.hit("after_uploading")
+            self._send(job, parts, fields, folder)
+
+    def _part(self, checked: preflight.Checked) -> upload.Part:
+        return upload.Part(file_type=checked.file_type, size=checked.size, chunks=checked.read_chunks)
+
+    def _duplicate(self, job: Job, sha256: str, numbers: list[str], now: float) -> bool:
+        window = self.rt.config.limits.duplicate_window
+        if not window:
+            return False
+        earlier = self.rt.journal.sends_of(sha256, now - window, exclude=job.id)
+        return any(set(numbers) & set(other.numbers) for other in earlier)
+
+    def _hourly_wait(self, folder: FolderConfig, now: float) -> float | None:
+        waits = [policy.hourly_decision(
+            sent_last_hour=len(times), cap=self.rt.config.limits.faxes_per_hour, now=now,
+            oldest_in_window=times[0] if times else None)
+            for times in [self.rt.journal.submitted_since(now - 3600)]]
+        if folder.faxes_per_hour is not None:
+            times = self.rt.journal.submitted_since(now - 3600, folder=folder.name)
+            waits.append(policy.hourly_decision(sent_last_hour=len(times), cap=folder.faxes_per_hour, now=now,
+                                                oldest_in_window=times[0] if times else None))
+        found = [w for w in waits if w is not None]
+        return max(found) if found else None
+
+    def _send(self, job: Job, parts: list[upload.Part], fields: dict[str, Any], folder: FolderConfig) -> None:
+        jr = self.rt.journal
+        cfg = self.rt.config.interfax
+        limits = upload.UploadLimits(chunk_size=cfg.chunk_size, inline_max_bytes=cfg.inline_max_bytes)
+
+        def uploaded(session_id: str | None) -> None:
+            jr.transition(job, State.SUBMITTING, f"session {session_id}" if session_id else "inline")
+            crashpoints.hit("before_send")
+
+        started = time.monotonic()
+        try:
+            tid = upload.submit(self.rt.clients.client(), parts, fields, limits, on_uploaded=uploaded)
+        except OutcomeUnknown as exc:
+            jr.transition(job, State.UNKNOWN, exc.sentence, reason=str(exc), attempts=job.attempts + 1)
+            log.warning("job.unknown", error=str(exc))
+            return
+        except AccountError as exc:
+            self.rt.pause.set(str(exc), PAUSE_SECONDS.get(exc.code or 0, DEFAULT_PAUSE))
+            jr.transition(job, State.DEFERRED, "account", next_attempt_at=self.rt.pause.until,
+                          reason=str(exc), submitted_at=None)
+            return
+        except PermanentError as exc:
+            self.finisher.finish(job, "failed", None, exc.sentence, code=exc.code)
+            return
+        except TransientError as exc:
+            self._defer(job, str(exc))
+            return
+        crashpoints.hit("after_send")
+        self.rt.pause.clear()
+        self.rt.metrics.uploaded(sum(p.size for p in parts), time.monotonic() - started)
+        job = jr.transition(job, State.SUBMITTED, f"transaction {tid}", transaction_ids=[tid],
+                            attempts=job.attempts + 1, submitted_at=time.time())
+        crashpoints.hit("after_submitted")
+        log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
+        if not self.rt.config.delivery.track:
+            self.finisher.finish(job, "accepted", None, "accepted by InterFAX; delivery is not tracked")
+
+    def _defer(self, job: Job, reason: str) -> None:
+        """Transient trouble: retry later with exponential backoff, or give up after the retry lifetime."""
+        retry = self.rt.config.retry
+        attempts = job.attempts + 1
+        now = time.time()
+        if now - job.created_at > retry.lifetime:
+            self.finisher.finish(job, "failed", None, f"gave up after {attempts} attempts: {reason}")
+            return
+        delay = min(retry.cap, retry.initial * retry.factor ** (attempts - 1))
+        self.rt.journal.transition(job, State.DEFERRED, reason, attempts=attempts, next_attempt_at=now + delay,
+                                   reason=reason, submitted_at=None)
+        log.info("job.deferred", reason=reason, retry_in_s=round(delay, 1), attempts=attempts)
+
+
+def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()}
+
+
+def error_text(exc: InterfaxError) -> str:
+    return exc.sentence
