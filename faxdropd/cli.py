@@ -21,6 +21,16 @@ def config_path(args: argparse.Namespace) -> Path:
     return Path(env) if env else DEFAULT_CONFIG
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not between 0 and 65535")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="faxdropd", description="Watched-folder fax daemon for InterFAX.")
     p.add_argument("-c", "--config", help="config file (default $FAXDROPD_CONFIG or /etc/faxdropd/faxdropd.yaml)")
@@ -56,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     emu = sub.add_parser("emulator", help="run the InterFAX emulator as its own server")
     emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=8080)
+    emu.add_argument("--port", type=_port, default=8080, help="TCP port, 0 = any free port (default 8080)")
     emu.add_argument("--store", default=None, help="keep received documents here")
     emu.add_argument("--username", default="demo")
     emu.add_argument("--password", default="demo")
@@ -84,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, config_path(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `faxdropd status | head`: the reader left; say nothing more, and keep Python's exit-time flush of
+        # stdout from raising the same error again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ POINTS = (
     "before_send",
     "after_send",
     "after_submitted",
+    "after_outcome",  # finish.py: outcome committed, nothing filed yet
+    "after_receipt",  # filing.py: receipt in place, document still in the work area
     "after_file",
     "after_final",
 )
@@ -34,6 +36,8 @@ def _target() -> tuple[str, int] | None:
 
 
 def hit(point: str) -> None:
+    # A misspelt point would silently never fire and a crash test would pass without crashing.
+    assert point in POINTS, point
     target = _target()
     if target is None or target[0] != point:
         return

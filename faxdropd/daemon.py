@@ -1,8 +1,9 @@
 """The daemon: wires the parts together and runs the main loop, the workers and the tracker.
 
 Signal handlers only set flags; the main loop does the work (reload, stop), pings the systemd watchdog only
-while it is itself making progress, and owns intake: stable files are claimed only while the workers can
-take them, so memory stays bounded however many files wait in the folders.
+while it is itself making progress and the threads it depends on (workers, tracker, the watcher's observer
+and scan threads) are alive, and owns intake: stable files are claimed only while the workers can take them,
+so memory stays bounded however many files wait in the folders.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from faxdropd import routing, sdnotify
 from faxdropd.config import Config, FolderConfig
 from faxdropd.errors import ConfigError
 from faxdropd.finish import Finisher
+from faxdropd.health import Health
 from faxdropd.journal import Job, Journal, State
 from faxdropd.metrics import Metrics, NullMetrics
 from faxdropd.pipeline import Pipeline
@@ -35,7 +37,9 @@ from faxdropd.watcher import Watcher, WatchSpec
 log = structlog.get_logger("faxdropd.daemon")
 
 LOOP_INTERVAL = 0.2
-STOP_GRACE = 60.0  # seconds uploads in flight get to finish after SIGTERM
+STOP_GRACE = 60.0  # seconds uploads in flight get to finish after SIGTERM (unit: TimeoutStopSec=90s)
+# Settings read once at start; a reload that changes them says so instead of pretending to apply them.
+RESTART_ONLY = ("state_dir", "workers", "metrics")
 
 
 def client_settings(cfg: Config) -> ClientSettings:
@@ -58,6 +62,8 @@ class Daemon:
         self._workers: list[threading.Thread] = []
         self._busy = 0
         self.capacity = max(4, cfg.workers * 4)
+        self.health = Health()
+        self._workers = self.health.workers
 
     # -- signals --------------------------------------------------------------------------------------
 
@@ -67,7 +73,10 @@ class Daemon:
             return
         self._signals += 1
         if self._signals > 1:
-            os._exit(1)  # a second SIGTERM/SIGINT: the operator wants out now; the journal is consistent
+            # A second SIGTERM/SIGINT: the operator wants out now. Every step is committed before its effect,
+            # so an upload cut short resumes (or is reconciled) at the next start, as after a crash.
+            log.warning("daemon.exit_now", signal=signal.Signals(signum).name, in_flight=self._busy)
+            os._exit(1)
         self._stop.set()
 
     def request_stop(self) -> None:
@@ -81,7 +90,13 @@ class Daemon:
         metrics: Metrics | NullMetrics = NullMetrics()
         if cfg.metrics is not None:
             metrics = Metrics()
-            metrics.start(cfg.metrics.listen)
+            try:
+                metrics.start(cfg.metrics.listen)
+            except (OSError, ValueError) as exc:  # port taken: say which, instead of a traceback
+                log.critical("daemon.failed", error=f"metrics.listen {cfg.metrics.listen}: {exc}")
+                return 1
+            address = metrics.address
+            log.info("metrics.listening", address=f"{address[0]}:{address[1]}" if address else cfg.metrics.listen)
         journal = Journal(cfg.state_dir)
         clients = ClientFactory(client_settings(cfg), observer=metrics.call)
         self.rt = Runtime(config=cfg, journal=journal, clients=clients, metrics=metrics, pause=Pause(journal))
@@ -100,6 +115,8 @@ class Daemon:
             self._workers.append(worker)
         tracker_thread = threading.Thread(target=tracker.run, args=(self._stop,), name="tracker", daemon=True)
         tracker_thread.start()
+        self.health.tracker, self.health.watcher = tracker_thread, self.watcher
+        self._watch_folders()
         sdnotify.ready(self._status())
         log.info("daemon.ready", folders=len(cfg.folders), workers=cfg.workers, url=cfg.interfax.url,
                  pid=os.getpid())
@@ -121,6 +138,7 @@ class Daemon:
                 self._reload.clear()
                 self._do_reload()
             self._intake()
+            self._watch_folders()
             self._schedule_due()
             if now - last_refile > 5.0:
                 last_refile = now
@@ -128,9 +146,10 @@ class Daemon:
             if now - last_status > 2.0:
                 last_status = now
                 self._report()
-            if ping_every is not None and now - last_ping >= ping_every:
+            # Pinged from here, after a full pass of real work: a hung pass (journal, a stuck claim) stops the
+            # pings and systemd restarts us. A withheld ping is retried every pass, not every ping_every.
+            if ping_every is not None and now - last_ping >= ping_every and self.health.ping():
                 last_ping = now
-                sdnotify.watchdog_ping()
             self._stop.wait(LOOP_INTERVAL)
 
     # -- intake and scheduling --------------------------------------------------------------------------
@@ -140,16 +159,24 @@ class Daemon:
 
     def _intake(self) -> None:
         for name, path in self.watcher.ready():
-            if self._stop.is_set() or self.rt.pause.active():
-                return
-            if len(self._queued) >= self.capacity:
-                return  # back-pressure: the file stays in its folder and is offered again later
-            folder = self._folder(name)
-            if folder is None or routing.is_sidecar(path.name) or not self._committed(folder, path):
+            if self._stop.is_set() or self.rt.pause.active() or len(self._queued) >= self.capacity:
+                # Back-pressure: the file stays in its folder; ask the watcher to offer it again as soon
+                # as there is room instead of after the rescan cooldown.
+                self.watcher.offer_again(path)
                 continue
+            folder = self._folder(name)
+            if folder is None or routing.is_sidecar(path.name):
+                continue
+            if not self._committed(folder, path):
+                self.watcher.offer_again(path)
+                continue
+            log.info("job.stable", folder=name, file=path.name)
             job = self.pipeline.claim(folder, path)
             if job is not None:
                 self._enqueue(job)
+
+    def _watch_folders(self) -> None:
+        self.health.watch_folders(self.rt.metrics, lambda name: str(f.path) if (f := self._folder(name)) else "")
 
     def _committed(self, folder: FolderConfig, path: Path) -> bool:
         """A document with a sidecar waits for the sidecar to settle; a sidecar-only folder waits for one."""
@@ -203,33 +230,43 @@ class Daemon:
     def _refile(self) -> None:
         for job in self.rt.journal.by_state(*[s for s in State if s.value not in ("delivered", "failed",
                                                                                    "rejected")]):
-            if job.outcome is not None and job.id not in self._queued:
+            # A folder that is down is skipped: its share comes back later and nothing can be filed meanwhile.
+            if job.outcome is not None and job.id not in self._queued and self.health.folder_up.get(job.folder, True):
                 self.pipeline.finisher.refile(job)
 
     # -- reload, status, shutdown -------------------------------------------------------------------------
 
     def _do_reload(self) -> None:
         sdnotify.reloading()
-        if self.config_path is None:
-            sdnotify.ready(self._status())
-            return
+        log.info("daemon.reloading", config=str(self.config_path))
         try:
-            new = configmod.load_config(self.config_path)
-        except ConfigError as exc:
+            if self.config_path is not None:
+                self._apply_config(configmod.load_config(self.config_path))
+        except (ConfigError, ValueError, OSError) as exc:
             log.error("daemon.reload_failed", error=str(exc), action="keeping the previous configuration")
-            sdnotify.ready(self._status())
-            return
-        new.interfax = self.cfg.interfax  # credentials and endpoint need a restart (systemd credentials)
+        finally:
+            sdnotify.ready(self._status())  # READY=1 after RELOADING=1 whatever happened, or systemctl waits
+
+    def _apply_config(self, new: Config) -> None:
+        old = self.cfg
+        specs = [WatchSpec.from_folder(f) for f in new.folders]  # may raise: nothing is changed yet
+        self.watcher.reload(specs)
+        new.interfax = old.interfax  # credentials and endpoint need a restart (systemd credentials)
+        needs_restart = [key for key in RESTART_ONLY if getattr(new, key) != getattr(old, key)]
+        for key in needs_restart:
+            setattr(new, key, getattr(old, key))
         self.cfg = new
         self.rt.config = new
-        self.watcher.reload([WatchSpec.from_folder(f) for f in new.folders])
-        log.info("daemon.reloaded", folders=len(new.folders))
-        sdnotify.ready(self._status())
+        if new.log != old.log:
+            logmod.configure(new.log.format, new.log.level)
+        log.info("daemon.reloaded", folders=len(new.folders), needs_restart=needs_restart)
 
     def _status(self) -> str:
         counts = self.rt.journal.counts() if hasattr(self, "rt") else {}
         waiting = sum(counts.get(s, 0) for s in ("claimed", "deferred", "uploading", "submitting"))
-        text = (f"{len(self.cfg.folders)} folders; {waiting} waiting, {counts.get('submitted', 0)} submitted, "
+        down = self.health.down()
+        folders = f"{len(self.cfg.folders)} folders" + (f" ({len(down)} down: {', '.join(down[:3])})" if down else "")
+        text = (f"{folders}; {waiting} waiting, {self._busy} in flight, {counts.get('submitted', 0)} submitted, "
                 f"{counts.get('unknown', 0)} unknown")
         if hasattr(self, "rt") and self.rt.pause.active():
             text = f"PAUSED: {self.rt.pause.reason}; " + text
@@ -239,7 +276,7 @@ class Daemon:
         oldest = self.rt.journal.oldest_pending()
         self.rt.metrics.set_queue(len(self._queued), self._busy, time.time() - oldest if oldest else 0.0)
         self.rt.metrics.paused(self.rt.pause.active())
-        for name, up in self.watcher.health().items():
+        for name, up in self.health.folder_up.items():
             self.rt.metrics.folder_health(name, up)
         sdnotify.status(self._status())
 
@@ -254,8 +291,11 @@ class Daemon:
                 break
         for _ in self._workers:
             self._queue.put(None)
+        if self._busy:
+            sdnotify.extend_timeout(STOP_GRACE + 15)  # a chunked upload may need the whole grace
         deadline = time.monotonic() + STOP_GRACE
         for worker in self._workers:
+            # Interruptible by signals (POSIX lock waits), so a second SIGTERM still exits at once.
             worker.join(max(0.0, deadline - time.monotonic()))
         tracker_thread.join(5.0)
         abandoned = sum(w.is_alive() for w in self._workers)

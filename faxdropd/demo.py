@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import threading
 import time
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -13,6 +16,7 @@ from rich.console import Console
 from faxdropd import log
 from faxdropd.commands import start_embedded
 from faxdropd.config import load_config
+from faxdropd.errors import FaxdropError
 from faxdropd.preflight import make_sample_pdf
 
 CONFIG = """\
@@ -40,10 +44,15 @@ def _watch(inbox: Path, console: Console, stop: threading.Event) -> None:
     sample = inbox / "sample-invoice.pdf"
     time.sleep(1.0)
     tmp = inbox / ".sample-invoice.pdf.part"
-    tmp.write_bytes(make_sample_pdf(pages=2, text="faxdropd demo: sample invoice"))
-    tmp.rename(sample)
+    # Stamped so that each run's sample differs: a second demo in the same folder is sent again instead of
+    # being refused as a duplicate of the first (limits.duplicate_window).
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    tmp.write_bytes(make_sample_pdf(pages=2, text=f"faxdropd demo: sample invoice of {stamp}"))
+    tmp.rename(sample)  # written under a hidden name, then renamed into place, as a careful scanner does
     console.print(f"[bold]dropped[/] {sample}")
-    seen: set[str] = set()
+    # Receipts already there from an earlier run are not news.
+    seen = {r.name for r in (inbox / "sent").glob("*.receipt.json")} | {
+        r.name for r in (inbox / "failed").glob("*.receipt.json")}
     while not stop.wait(0.5):
         for receipt in sorted((inbox / "sent").glob("*.receipt.json")) + sorted(
             (inbox / "failed").glob("*.receipt.json")
@@ -52,15 +61,17 @@ def _watch(inbox: Path, console: Console, stop: threading.Event) -> None:
                 continue
             seen.add(receipt.name)
             data = json.loads(receipt.read_text())
-            console.print(f"[bold green]filed[/] {receipt.parent.name}/{data['file']} — {data['outcome']}: "
-                          f"{data['reason']}")
-            console.print_json(json.dumps(data))
+            document = receipt.name.removesuffix(".receipt.json")
+            colour = "green" if receipt.parent.name == "sent" else "red"
+            console.print(f"[bold {colour}]filed[/] {receipt.parent / document}\n  {data['reason']}")
+            console.print(f"  receipt: {receipt}")
+            brief = {k: data.get(k) for k in ("job_id", "outcome", "status", "to", "transaction_ids", "pages",
+                                              "pages_sent", "cost", "submitted_at", "completed_at")}
+            console.print_json(json.dumps(brief))
             console.print("[dim]drop more files into the inbox, or press Ctrl-C to stop[/]")
 
 
 def run_demo(directory: Path, duration: float | None) -> int:
-    import os
-
     from faxdropd.daemon import Daemon
 
     console = Console(stderr=True)
@@ -71,7 +82,9 @@ def run_demo(directory: Path, duration: float | None) -> int:
     config_file = directory / "faxdropd.yaml"
     config_file.write_text(CONFIG.format(state=state, inbox=inbox))
     config_file.chmod(0o600)
-    os.environ.setdefault("FAXDROPD_DEMO_PASSWORD", "demo")
+    # A random password for the embedded emulator, not "demo": every registered secret is masked in the logs,
+    # and "demo" would turn each path under ./faxdropd-demo/ into "./faxdropd-***/".
+    os.environ.setdefault("FAXDROPD_DEMO_PASSWORD", secrets.token_urlsafe(16))
     cfg = load_config(config_file)
     log.configure(cfg.log.format, cfg.log.level)
     console.print(f"[bold]faxdropd demo[/] in {directory}\n  hot folder: {inbox}\n  config:     {config_file}")
@@ -88,5 +101,8 @@ def run_demo(directory: Path, duration: float | None) -> int:
             timer.start()
         try:
             return daemon.run()
+        except FaxdropError as exc:  # e.g. another demo already running in this folder (journal locked)
+            console.print(f"[bold red]faxdropd demo:[/] {exc}")
+            return 1
         finally:
             stop.set()

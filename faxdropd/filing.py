@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from faxdropd import crashpoints
+
 WORK_DIR = ".faxdropd"
 RETRIED_DIR = "retried"
 RECEIPT_SUFFIX = ".receipt.json"
@@ -121,6 +123,7 @@ def file_document(
             if not _write_receipt(_receipt_path(final), receipt, tag):
                 final = None  # another filer reserved the name between our look and our link
                 continue
+        crashpoints.hit("after_receipt")  # the reliability suite kills here: receipt placed, document not
         if side is not None and side != _sidecar_path(final):
             if not _place(side, _sidecar_path(final), tag):
                 _abandon(final)
@@ -158,6 +161,49 @@ def requeue(document: Path, hot: Path) -> Path:
         _move_noreplace(receipt, unique_destination(retried, receipt.name, datetime.now(UTC)), "retry")
     side = _sidecar_path(document)
     return _back_to_hot(document, hot, document.name, side if os.path.lexists(side) else None)
+
+
+CONSUMED_DIR = "consumed"  # under retried/: receipts whose retry authorised one send on purpose
+
+
+def consume_retried(hot: Path, sha256: str, job_id: str) -> Path | None:
+    """Take the receipt `requeue` set aside for content `sha256`, for job `job_id`; None if there is none.
+
+    The rename into `retried/consumed/<job_id>__<name>` is atomic, so of two jobs with the same content
+    exactly one consumes a given retry. A crash after the rename is harmless: the job's own consumed receipt
+    is found first when it is processed again.
+    """
+    retried = hot / WORK_DIR / RETRIED_DIR
+    consumed = retried / CONSUMED_DIR
+    prefix = f"{job_id}__"
+    try:
+        mine = [e for e in os.scandir(consumed) if e.name.startswith(prefix)]
+        if mine:
+            return Path(mine[0].path)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    for receipt in retried_receipts(hot, sha256):
+        with suppress(FileExistsError):
+            consumed.mkdir(0o700)
+        dest = consumed / _fit(prefix + receipt.name, "", _NAME_MAX)
+        try:
+            receipt.rename(dest)  # dest is unique per job: nothing is overwritten
+        except FileNotFoundError:
+            continue  # another job consumed this one first
+        _fsync_dir(consumed)
+        _fsync_dir(retried)
+        return dest
+    return None
+
+
+def retried_receipts(hot: Path, sha256: str) -> list[Path]:
+    """Receipts `requeue` set aside for content `sha256` and not consumed yet (read only)."""
+    try:
+        entries = sorted(os.scandir(hot / WORK_DIR / RETRIED_DIR), key=lambda e: os.fsencode(e.name))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [Path(e.path) for e in entries
+            if e.name.endswith(RECEIPT_SUFFIX) and _receipt_has(Path(e.path), "sha256", sha256)]
 
 
 def release(work_path: Path, hot: Path) -> Path:
@@ -351,6 +397,11 @@ def _receipts_of(dest_dir: Path, job_id: str, prefix: bytes = b"") -> Iterator[P
 
 
 def _receipt_job(path: Path, job_id: str) -> bool:
+    return _receipt_has(path, "job_id", job_id)
+
+
+def _receipt_has(path: Path, key: str, value: str) -> bool:
+    """True when the receipt at `path` is a regular, sane-sized JSON file whose `key` equals `value`."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -362,13 +413,13 @@ def _receipt_job(path: Path, job_id: str) -> bool:
         raw = os.pread(fd, _RECEIPT_MAX, 0)
     finally:
         os.close(fd)
-    if job_id.encode() not in raw:  # cheap filter before parsing thousands of receipts
+    if value.encode() not in raw:  # cheap filter before parsing thousands of receipts
         return False
     try:
         data = json.loads(raw)
     except ValueError:
         return False
-    return isinstance(data, dict) and data.get("job_id") == job_id
+    return isinstance(data, dict) and data.get(key) == value
 
 
 # -- small helpers ------------------------------------------------------------------------------------

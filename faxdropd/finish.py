@@ -2,6 +2,9 @@
 
 The outcome is committed before the file moves and the final state after, so a crash between the two is
 finished by `refile()` on the next pass: the document is moved (or found already moved) and the job closed.
+A filing that fails for any OS reason (disk full on the share, EIO) leaves the outcome committed and the
+document in the work area; it never propagates into the pipeline, whose generic error path would otherwise
+defer, and so resend, a job that InterFAX already has.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class Finisher:
             facts["delivery"] = {**job.delivery, "result_code": code}
         job = self.rt.journal.transition(job, job.state, f"outcome {outcome}", outcome=outcome, status=status,
                                          reason=reason, completed_at=time.time(), **facts)
+        crashpoints.hit("after_outcome")
         self.refile(job)
 
     def refile(self, job: Job) -> bool:
@@ -97,6 +101,10 @@ class Finisher:
             if work.exists() or work.is_symlink():
                 final = filing.file_document(work, dest_dir, job.name, receipt(job), hot=hot,
                                              sidecar=Path(job.sidecar_path) if job.sidecar_path else None)
+            elif not work.parent.is_dir():
+                # The work area went away with its share (unmounted, or a bare mount point in its place):
+                # the document is out of reach, not lost. Postpone; never close the job as "work missing".
+                raise FileNotFoundError(f"work area unavailable: {work.parent}")
             else:
                 found = filing.find_filed([dest_dir], job.id)
                 if found is None:
@@ -107,6 +115,11 @@ class Finisher:
                     final = found
         except FileNotFoundError:
             log.warning("job.filing_postponed", job_id=job.id, folder=job.folder, reason="folder unavailable")
+            return False
+        except OSError as exc:
+            # ENOSPC/EIO on the share: the daemon's refile pass retries every few seconds until it fits.
+            log.error("job.filing_postponed", job_id=job.id, folder=job.folder,
+                      reason=f"{exc.strerror or type(exc).__name__} (errno {exc.errno})")
             return False
         crashpoints.hit("after_file")
         self.rt.journal.transition(job, _STATE[job.outcome], f"filed {final}",

@@ -2,6 +2,11 @@
 
 WAL with synchronous=FULL means a transition that returned is on disk, even across a power cut. One process
 owns a state_dir at a time (flock on a lock file), so two daemons can never interleave their bookkeeping.
+
+Crash-only on write failure: when a write cannot be committed (disk full, fsync EIO, a damaged file) the
+in-memory picture and the journal have parted ways, and any later step taken on that picture could send a fax
+the journal does not know about. So a failed write ends the process at once (exit 74, EX_IOERR) instead of
+raising into a worker whose `except Exception` would carry on; the restart recovers from the last commit.
 """
 
 from __future__ import annotations
@@ -10,15 +15,29 @@ import fcntl
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+import structlog
 
 from faxdropd.errors import FaxdropError, JournalLocked
+
+log = structlog.get_logger("faxdropd.journal")
+
+# sysexits EX_IOERR: systemd restarts the unit (only 78 stops it), and the operator sees an I/O cause.
+EXIT_JOURNAL_FAILURE = 74
+
+
+class JournalFailure(FaxdropError):
+    """A journal write did not commit. Raised only when the Journal was built with exit_on_failure=False."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -67,8 +86,10 @@ class State(StrEnum):
 
 
 FINAL = frozenset({State.DELIVERED, State.FAILED, State.REJECTED})
-# Jobs that count as "this content went to this number" for the duplicate window.
-SENT_LIKE = (State.SUBMITTING, State.SUBMITTED, State.UNKNOWN, State.DELIVERED)
+# Jobs that count as "this content went to this number" for the duplicate window. UPLOADING and DEFERRED
+# (a routed job held back or waiting to retry) are about to go: a second copy dropped meanwhile is the duplicate.
+SENT_LIKE = (State.UPLOADING, State.SUBMITTING, State.SUBMITTED, State.UNKNOWN, State.DELIVERED,
+             State.DEFERRED)
 _JSON = ("numbers", "options", "transaction_ids", "delivery")
 
 
@@ -103,8 +124,26 @@ class Job:
     final_path: str | None = None
 
 
+def _to_sql(value: Any) -> Any:
+    """A file name that is not valid UTF-8 (lone surrogates from os.listdir) is stored as its raw bytes.
+
+    sqlite3 encodes str strictly, so such a name would raise UnicodeEncodeError in the main loop: one badly
+    named file would crash-loop the daemon. _from_sql turns the BLOB back into the same str.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return os.fsencode(value)
+    return value
+
+
+def _from_sql(value: Any) -> Any:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
 def _row_to_job(row: sqlite3.Row) -> Job:
-    data = dict(row)
+    data = {key: _from_sql(value) for key, value in dict(row).items()}
     for key in _JSON:
         data[key] = json.loads(data[key])
     data["state"] = State(data["state"])
@@ -116,8 +155,9 @@ def new_job_id() -> str:
 
 
 class Journal:
-    def __init__(self, state_dir: Path, *, read_only: bool = False) -> None:
+    def __init__(self, state_dir: Path, *, read_only: bool = False, exit_on_failure: bool = True) -> None:
         self.state_dir = state_dir
+        self.exit_on_failure = exit_on_failure
         self._lock = threading.RLock()
         self._lock_fd: int | None = None
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -162,20 +202,43 @@ class Journal:
     def create(self, job: Job) -> Job:
         now = time.time()
         job.created_at = job.updated_at = now
-        values = {k: (json.dumps(v) if k in _JSON else v) for k, v in job.__dict__.items()}
+        values = {k: (json.dumps(v) if k in _JSON else _to_sql(v)) for k, v in job.__dict__.items()}
         values["state"] = str(job.state)
         cols = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", values)  # noqa: S608
-                self._event(job.id, None, job.state, "created", now)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._write("create"):
+            self._db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", values)  # noqa: S608
+            self._event(job.id, None, job.state, "created", now)
         return job
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[None]:
+        """One committed transaction, or the end of the process (see the module docstring)."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    # A failed COMMIT may already have rolled back; a failed ROLLBACK changes nothing we rely on.
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    raise
+            except (sqlite3.Error, OSError) as exc:
+                self._fail(what, exc)
+
+    def _fail(self, what: str, exc: BaseException) -> NoReturn:
+        # The error text names the database and the errno, never a job's document contents.
+        log.critical("journal.write_failed", operation=what, error=f"{type(exc).__name__}: {exc}",
+                     action="exiting; the restart resumes from the last committed state")
+        if not self.exit_on_failure:
+            raise JournalFailure(f"journal {what} failed: {exc}") from exc
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(OSError, ValueError):
+                stream.flush()
+        # os._exit, not sys.exit: other threads must not take one more step on a picture the disk lacks.
+        os._exit(EXIT_JOURNAL_FAILURE)
 
     def _event(self, job_id: str, old: str | None, new: str, detail: str, now: float) -> None:
         self._db.execute(
@@ -188,17 +251,11 @@ class Journal:
         now = time.time()
         fields["state"] = str(to)
         fields["updated_at"] = now
-        values = {k: (json.dumps(v) if k in _JSON else v) for k, v in fields.items()}
+        values = {k: (json.dumps(v) if k in _JSON else _to_sql(v)) for k, v in fields.items()}
         assignments = ", ".join(f"{k} = :{k}" for k in values)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = :_id", {**values, "_id": job.id})  # noqa: S608
-                self._event(job.id, str(job.state), str(to), detail, now)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._write("transition"):
+            self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = :_id", {**values, "_id": job.id})  # noqa: S608
+            self._event(job.id, str(job.state), str(to), detail, now)
         for key, value in fields.items():
             setattr(job, key, State(value) if key == "state" else value)
         return job
@@ -223,7 +280,7 @@ class Journal:
                 "SELECT work_path, sidecar_path FROM jobs WHERE state NOT IN (?, ?, ?)",
                 [str(s) for s in FINAL],
             ).fetchall()
-        return {p for r in rows for p in r if p}
+        return {_from_sql(p) for r in rows for p in r if p}
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -274,7 +331,7 @@ class Journal:
         return [dict(r) for r in rows]
 
     def set_meta(self, key: str, value: str | None) -> None:
-        with self._lock:
+        with self._write("set_meta"):
             if value is None:
                 self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
             else:

@@ -8,6 +8,7 @@ which the restart knows exactly what may have happened (see `recovery.py`).
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ class Pipeline:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.finisher = Finisher(rt)
+        self._admission = threading.Lock()
 
     # -- intake (main thread) -------------------------------------------------------------------------
 
@@ -82,13 +84,21 @@ class Pipeline:
             except Exception as exc:
                 # A bug must not kill the worker or lose the job: it waits for a retry with backoff.
                 log.exception("job.crashed", error=str(exc))
-                self._defer(job, f"internal error: {exc}")
+                # Only a job that cannot have reached InterFAX may be deferred (= sent again); past
+                # `submitting` the tracker/refile pass own it (reliability suite: no duplicate on errors).
+                fresh = self.rt.journal.get(job.id) or job
+                if fresh.state is State.SUBMITTING:
+                    self.rt.journal.transition(fresh, State.UNKNOWN, "internal error while submitting",
+                                               reason=f"internal error: {exc}")
+                elif fresh.outcome is None and fresh.state in (State.CLAIMED, State.UPLOADING, State.DEFERRED):
+                    self._defer(fresh, f"internal error: {exc}")
 
     def _process(self, job: Job, folder: FolderConfig) -> None:
         jr = self.rt.journal
         starts = int(job.delivery.get("processing_starts", 0)) + 1
         if starts > MAX_PROCESSING_STARTS:
-            self.finisher.finish(job, "rejected", None, f"quarantined: processing stopped the daemon {starts - 1} times")
+            reason = f"quarantined: processing stopped the daemon {starts - 1} times"
+            self.finisher.finish(job, "rejected", None, reason)
             return
         job = jr.transition(job, job.state, "processing", delivery={**job.delivery, "processing_starts": starts})
         limits = self.rt.config.limits
@@ -111,40 +121,91 @@ class Pipeline:
             if isinstance(decided, routing.Rejection):
                 self.finisher.finish(job, "rejected", None, decided.reason, checked=checked)
                 return
-            facts = {"sha256": checked.sha256, "size": checked.size, "pages": checked.pages,
+            facts: dict[str, Any] = {"sha256": checked.sha256, "size": checked.size, "pages": checked.pages,
                      "file_type": checked.file_type, "numbers": decided.numbers}
             parts = [self._part(checked)]
-            cover = decided.options.cover_page
-            if cover is not None:
-                cover_doc = stack.enter_context(
-                    preflight.open_document(Path(cover), Path(cover).parent, max_pages=limits.pages_per_fax)
-                )
-                parts.insert(0, self._part(cover_doc))
-            now = time.time()
-            if not job.on_purpose and self._duplicate(job, checked.sha256, decided.numbers, now):
-                self.finisher.finish(job, "failed", None, "duplicate", checked=checked, **facts)
+            problem = self._cover(decided.options.cover_page, job, checked, parts, stack)
+            if problem is not None:
+                self.finisher.finish(job, "rejected", None, problem, checked=checked, **facts)
                 return
-            wait_until = self._hourly_wait(folder, now)
-            if wait_until is not None:
-                self.rt.journal.transition(job, State.DEFERRED, "hourly cap", next_attempt_at=wait_until,
-                                           reason="held back by limits.faxes_per_hour", **facts)
-                log.info("job.deferred", reason="faxes_per_hour", until=wait_until)
-                return
-            if self.rt.pause.active():
-                self.rt.journal.transition(job, State.DEFERRED, "paused", next_attempt_at=self.rt.pause.until,
-                                           reason=self.rt.pause.reason, **facts)
-                return
-            fields = sendfax_fields(decided.options, numbers=decided.numbers, document_name=job.name,
-                                    folder_name=folder.name, reference=job.reference, now=datetime.now(UTC))
-            job = jr.transition(job, State.UPLOADING, "upload", submitted_at=now,
-                                options=_jsonable(fields), **facts)
+            # Check, then reserve, under one lock: the duplicate and hourly checks count the journal rows the
+            # UPLOADING transition creates, so two workers must not both pass on the same count.
+            with self._admission:
+                now = time.time()
+                job = self._on_purpose(job, checked.sha256)
+                if self._held(job, folder, checked, decided.numbers, facts, now):
+                    return
+                fields = sendfax_fields(decided.options, numbers=decided.numbers, document_name=job.name,
+                                        folder_name=folder.name, reference=job.reference, now=datetime.now(UTC))
+                job = jr.transition(job, State.UPLOADING, "upload", submitted_at=now,
+                                    options=_jsonable(fields), **facts)
             crashpoints.hit("after_uploading")
+            log.info("job.uploading", size=checked.size, pages=checked.pages, numbers=decided.numbers)
             self._send(job, parts, fields, folder)
 
     def _part(self, checked: preflight.Checked) -> upload.Part:
         return upload.Part(file_type=checked.file_type, size=checked.size, chunks=checked.read_chunks)
 
+    def _cover(self, cover: Path | None, job: Job, checked: preflight.Checked, parts: list[upload.Part],
+               stack: contextlib.ExitStack) -> str | None:
+        """Open the cover page as the fax's first document; a problem is the rejection's sentence."""
+        if cover is None:
+            return None
+        hot = Path(job.hot).resolve()
+        # A sidecar's cover page was proven inside the hot folder; opening it against that folder (not its
+        # own parent) keeps a directory swapped for a symlink since then from leading outside.
+        boundary = hot if cover.is_relative_to(hot) else cover.parent
+        limit = self.rt.config.limits.pages_per_fax
+        try:
+            cover_doc = stack.enter_context(preflight.open_document(cover, boundary, max_pages=limit))
+        except preflight.Rejected as exc:
+            return f"cover page {cover.name}: {exc.reason}"
+        except FileNotFoundError:
+            return f"cover page {cover} does not exist"
+        total = (cover_doc.pages or 1) + (checked.pages or 1)
+        if cover_doc.pages is not None and checked.pages is not None and total > limit:
+            return f"{total} pages with the cover page; limits.pages_per_fax is {limit}"
+        parts.insert(0, self._part(cover_doc))
+        return None
+
+    def _on_purpose(self, job: Job, sha256: str) -> Job:
+        """`faxdropd retry` set this content's receipt aside: consuming it makes this one send deliberate.
+
+        Consumed whatever the duplicate check would say, so one retry authorises exactly one send and a later
+        plain re-drop of the same content is judged as a duplicate again.
+        """
+        if job.on_purpose:
+            return job
+        consumed = filing.consume_retried(Path(job.hot), sha256, job.id)
+        if consumed is None:
+            return job
+        log.info("job.retried_on_purpose", receipt=consumed.name)
+        return self.rt.journal.transition(job, job.state, f"retried on purpose ({consumed.name})", on_purpose=1)
+
+    def _held(self, job: Job, folder: FolderConfig, checked: preflight.Checked, numbers: list[str],
+              facts: dict[str, Any], now: float) -> bool:
+        """Apply the sending policy; True when the job was filed as a duplicate or deferred (not sent now)."""
+        if not job.on_purpose and self._duplicate(job, checked.sha256, numbers, now):
+            self.finisher.finish(job, "failed", None, "duplicate", checked=checked, **facts)
+            return True
+        # A policy hold is a clean end of processing: the crash counter starts over, or a job held back
+        # for a few hours would be quarantined as if it had crashed the daemon.
+        clean = {**job.delivery, "processing_starts": 0}
+        wait_until = self._hourly_wait(folder, now)
+        if wait_until is not None:
+            self.rt.journal.transition(job, State.DEFERRED, "hourly cap", next_attempt_at=wait_until,
+                                       reason="held back by limits.faxes_per_hour", delivery=clean, **facts)
+            log.info("job.deferred", reason="faxes_per_hour", until=wait_until)
+            return True
+        if self.rt.pause.active():
+            self.rt.journal.transition(job, State.DEFERRED, "paused", next_attempt_at=self.rt.pause.until,
+                                       reason=self.rt.pause.reason, delivery=clean, **facts)
+            return True
+        return False
+
     def _duplicate(self, job: Job, sha256: str, numbers: list[str], now: float) -> bool:
+        """Same content to an overlapping number within the window, sent or about to be (journal.sends_of
+        counts uploading, submitted, delivered and deferred jobs)."""
         window = self.rt.config.limits.duplicate_window
         if not window:
             return False
@@ -209,8 +270,11 @@ class Pipeline:
             self.finisher.finish(job, "failed", None, f"gave up after {attempts} attempts: {reason}")
             return
         delay = min(retry.cap, retry.initial * retry.factor ** (attempts - 1))
+        # The daemon survived this attempt: reset the crash counter, or three transient errors would
+        # quarantine the document as if it had stopped the daemon three times.
         self.rt.journal.transition(job, State.DEFERRED, reason, attempts=attempts, next_attempt_at=now + delay,
-                                   reason=reason, submitted_at=None)
+                                   reason=reason, submitted_at=None,
+                                   delivery={**job.delivery, "processing_starts": 0})
         log.info("job.deferred", reason=reason, retry_in_s=round(delay, 1), attempts=attempts)
 
 

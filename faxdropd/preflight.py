@@ -136,6 +136,9 @@ def open_document(
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise Rejected(NOT_REGULAR)
+        if st.st_nlink == 0:
+            # Unlinked between open and fstat: a rename-over raced us; not a hard link, and nothing to send.
+            raise Rejected("the file was replaced while it was opened")
         if st.st_nlink != 1:
             # A hard link may point at a file the sender could never read or send themselves (Postfix's rule).
             raise Rejected(f"hard-linked file refused ({st.st_nlink} links)")

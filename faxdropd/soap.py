@@ -138,7 +138,8 @@ class ClientFactory:
         self._zsettings = zeep.Settings(strict=True, forbid_external=True, forbid_dtd=True)
         wsdl = resources.files("faxdropd") / "data" / "dfs.wsdl"
         with resources.as_file(wsdl) as path:
-            self._document = zeep.wsdl.Document(str(path), zeep.Transport(), settings=self._zsettings)
+            loader: Any = zeep.Transport()  # zeep annotates this parameter as a class; it takes an instance
+            self._document = zeep.wsdl.Document(str(path), loader, settings=self._zsettings)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -154,7 +155,7 @@ class ClientFactory:
             session.mount("http://", HTTPAdapter(max_retries=retry))
             transport = zeep.Transport(
                 session=session,
-                operation_timeout=(self.settings.connect_timeout, self.settings.timeout),  # type: ignore[arg-type]
+                operation_timeout=(self.settings.connect_timeout, self.settings.timeout),
             )
             zclient = zeep.Client(self._document, transport=transport, settings=self._zsettings)
             service = zclient.create_service(BINDINGS[self.settings.soap_version], self.settings.url)

@@ -107,6 +107,9 @@ class StabilityTracker:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, path: object) -> bool:
+        return path in self._entries
+
     def observe(self, path: Path, state: FileState | None, start: float, end: float | None = None) -> None:
         """Record what a stat found (None: gone). ``start``/``end`` bracket the stat in time: a new state
         counts from ``end``, a confirmation from ``start``; slow scans can delay readiness, not hasten it."""

@@ -2,14 +2,17 @@
 
 Both use InterFAX's status queries, which are limited to 6 a minute for the whole account, so they share
 one budget: reconciliation first (a job is stuck until it is settled), then delivery polls batched 100
-transaction ids to a FaxQuery IN.
+transaction ids to a FaxQuery IN, least recently polled first so no batch starves.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
+import json
 import threading
 import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,37 +21,84 @@ import structlog
 from faxdropd import codes
 from faxdropd.errors import AccountError, InterfaxError, RateLimited
 from faxdropd.finish import Finisher
-from faxdropd.journal import Job, State
+from faxdropd.journal import Job, Journal, State
 from faxdropd.runtime import Runtime
 from faxdropd.soap import MAX_QUERY_ITEMS, FaxItem
 
 log = structlog.get_logger("faxdropd.tracker")
 
-RATE_LIMIT_BACKOFF = 20.0
 OUT_OF_CREDIT_PAUSE = 600.0
+ACCOUNT_PAUSE = 600.0
+# InterFAX counts status queries over a sliding 60 s; ours is a second wider so that drift between the two
+# clocks' rates can never make a query that is fine for us a -1011 for them.
+QUERY_WINDOW = 61.0
+# Wide on both sides on purpose: a FaxQuery2 window that misses the fax because InterFAX's clock is ahead
+# of ours (or reports in another zone) would read "absent" and cause the one thing we must never do: a resend.
+LOOKUP_MARGIN = timedelta(days=1)
+BUDGET_META = "status_queries"
 
 
 class QueryBudget:
-    """A sliding window of our own status queries, a little wider than InterFAX's to absorb clock skew."""
+    """Our own record of status queries, kept to InterFAX's limit of `per_minute` in any `window` seconds.
 
-    def __init__(self, per_minute: int, window: float = 61.0) -> None:
+    A query is counted from when its reply came back, not from when we asked: InterFAX admits it somewhere
+    in between, and only the later bound guarantees that the next query, `window` seconds on, reaches them
+    after the earlier one has left their window however slow the first call was.
+    """
+
+    def __init__(self, per_minute: int, window: float = QUERY_WINDOW) -> None:
         self.per_minute = per_minute
         self.window = window
         self._times: collections.deque[float] = collections.deque()
         self._blocked_until = 0.0
 
-    def take(self, now: float) -> bool:
-        if now < self._blocked_until:
-            return False
+    def _expire(self, now: float) -> None:
         while self._times and now - self._times[0] >= self.window:
             self._times.popleft()
+
+    def take(self, now: float) -> bool:
+        """Reserve a query at `now`; False when the window is full or a -1011 back-off is running."""
+        if now < self._blocked_until:
+            return False
+        self._expire(now)
         if len(self._times) >= self.per_minute:
             return False
         self._times.append(now)
         return True
 
+    def settle(self, now: float) -> None:
+        """The reserved query ended (reply, error or timeout) at `now`: count it from then."""
+        if self._times:
+            self._times[-1] = max(self._times[-1], now)
+
     def back_off(self, now: float, seconds: float) -> None:
-        self._blocked_until = now + seconds
+        self._blocked_until = max(self._blocked_until, now + seconds)
+
+    def free_at(self, now: float) -> float:
+        """When the next query may go (`now` if it may go now)."""
+        self._expire(now)
+        full = self._times[0] + self.window if len(self._times) >= self.per_minute else now
+        return max(now, full, self._blocked_until)
+
+    def dump(self, now: float, wall: float) -> list[float]:
+        """The counted queries as wall-clock times, for the next process (InterFAX remembers them too)."""
+        self._expire(now)
+        return [round(wall - (now - t), 3) for t in self._times]
+
+    def load(self, stamps: Iterable[float], now: float, wall: float) -> None:
+        for stamp in sorted(stamps):
+            # A stamp from the future (the wall clock went back) counts as now: never as already expired.
+            self._times.append(now - max(0.0, wall - stamp))
+        self._expire(now)
+        while len(self._times) > self.per_minute:
+            self._times.popleft()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    # An unfinished fax reports .NET's DateTime.MinValue (year 1) as its completion time.
+    if moment is None or moment.year < 2000:
+        return None
+    return moment.isoformat()
 
 
 def _item_facts(item: FaxItem) -> dict[str, Any]:
@@ -62,93 +112,133 @@ def _item_facts(item: FaxItem) -> dict[str, Any]:
         "remote_csid": item.remote_csid,
         "trials": item.trials,
         "cost": str(item.cost),
-        "completed_at": item.completion_time.isoformat() if item.completion_time else None,
+        "completed_at": _iso(item.completion_time),
     }
 
 
+def poll_batches(jobs: list[Job], last_poll: dict[str, float]) -> list[list[int]]:
+    """Transaction ids in FaxQuery IN batches, the least recently polled jobs first.
+
+    Ordering by last poll (not by id) matters when the budget cannot cover every batch in one round: the
+    batches left out this time lead the next round instead of being left out for ever.
+    """
+    ordered = sorted(jobs, key=lambda j: (last_poll.get(j.id, float("-inf")), j.created_at))
+    tids = [tid for job in ordered for tid in job.transaction_ids]
+    return [tids[i:i + MAX_QUERY_ITEMS] for i in range(0, len(tids), MAX_QUERY_ITEMS)]
+
+
 class Tracker:
-    def __init__(self, rt: Runtime, finisher: Finisher) -> None:
+    def __init__(self, rt: Runtime, finisher: Finisher, clock: Callable[[], float] = time.monotonic) -> None:
         self.rt = rt
         self.finisher = finisher
+        self.clock = clock
         self.budget = QueryBudget(rt.config.delivery.query_limit_per_minute)
         self._last_poll: dict[str, float] = {}
+        self._restore_budget(rt.journal)
+
+    def _restore_budget(self, journal: Journal) -> None:
+        raw = journal.get_meta(BUDGET_META)
+        try:
+            stamps = [float(s) for s in json.loads(raw)] if raw else []
+        except (ValueError, TypeError):
+            stamps = []
+        self.budget.load(stamps, self.clock(), time.time())
 
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(0.5):
             try:
-                self.step(time.monotonic())
+                self.step()
             except Exception:
                 log.exception("tracker.crashed")
 
-    def step(self, now: float) -> None:
+    def step(self) -> None:
         client = self.rt.clients.client()
         try:
             for job in self.rt.journal.by_state(State.UNKNOWN):
                 if time.time() - job.updated_at < self.rt.config.delivery.reconcile_grace:
                     continue
-                if not self.budget.take(now):
+                items = self._ask(functools.partial(self._lookup, client, job))
+                if items is None:
                     return
-                self._reconcile(job, self._lookup(client, job))
-            if not self.rt.config.delivery.track:
-                return
-            self._poll(now, client)
+                self._reconcile(job, items)
+            if self.rt.config.delivery.track:
+                self._poll(client)
         except RateLimited:
-            log.warning("tracker.rate_limited", backoff_s=RATE_LIMIT_BACKOFF)
-            self.budget.back_off(now, RATE_LIMIT_BACKOFF)
+            # Someone else queries on this account, or a previous process did: wait out a whole window.
+            log.warning("tracker.rate_limited", backoff_s=self.budget.window)
+            self.budget.back_off(self.clock(), self.budget.window)
         except AccountError as exc:
-            self.rt.pause.set(str(exc), 600.0)
+            self.rt.pause.set(str(exc), ACCOUNT_PAUSE)
         except InterfaxError as exc:
             log.warning("tracker.query_failed", error=str(exc))
+
+    def _ask(self, query: Callable[[], list[FaxItem]]) -> list[FaxItem] | None:
+        """Run one status query within the budget; None when the budget is spent for now."""
+        if not self.budget.take(self.clock()):
+            return None
+        try:
+            return query()
+        finally:
+            # A query that failed may still have been counted by InterFAX, so it is counted here too.
+            self.budget.settle(self.clock())
+            self.rt.journal.set_meta(BUDGET_META, json.dumps(self.budget.dump(self.clock(), time.time())))
 
     def _lookup(self, client: Any, job: Job) -> list[FaxItem]:
         # Like on the reference, not Equals on the subject: a resend on another day may carry another
         # {date} in its subject, but every attempt carries the same reference.
-        items = client.query_reference(f"%{job.reference}%", self._since(job), like=True)
+        now = datetime.now(UTC)
+        since = datetime.fromtimestamp(job.created_at, UTC) - LOOKUP_MARGIN
+        # No brackets in the pattern: in SQL Server's LIKE "[...]" is a character class, not text.
+        items = client.query_reference(f"%{job.reference}%", since, now + LOOKUP_MARGIN, like=True)
         return [i for i in items if job.reference in i.subject]
 
-    def _since(self, job: Job) -> datetime:
-        return datetime.fromtimestamp(job.created_at, UTC) - timedelta(hours=1)
-
     def _reconcile(self, job: Job, items: list[FaxItem]) -> None:
-        mine = items
-        if mine:
-            tids = sorted({i.transaction_id for i in mine})
+        if items:
+            tids = sorted({i.transaction_id for i in items})
             job = self.rt.journal.transition(job, State.SUBMITTED, "reconciled: found", transaction_ids=tids)
             log.info("job.reconciled", job_id=job.id, reference=job.reference, found=True, transaction_ids=tids)
-            self._apply(job, mine)
+            if not self.rt.config.delivery.track:
+                self.finisher.finish(job, "accepted", None, "accepted by InterFAX; delivery is not tracked")
+                return
+            self._apply(job, items)
             return
-        # InterFAX has no fax with this reference long after our request ended: the send never happened,
-        # so sending again (same reference) cannot duplicate it.
+        # InterFAX has no fax with this reference a grace period after our request ended: the send never
+        # happened, so sending again (same reference) cannot duplicate it. The processing counter restarts
+        # because this pass ended normally; it exists to catch documents that crash the daemon.
         self.rt.journal.transition(job, State.DEFERRED, "reconciled: absent", next_attempt_at=time.time(),
-                                   submitted_at=None, reason="previous send did not reach InterFAX")
+                                   submitted_at=None, reason="previous send did not reach InterFAX",
+                                   delivery={**job.delivery, "processing_starts": 0})
         log.info("job.reconciled", job_id=job.id, reference=job.reference, found=False, action="resend")
 
-    def _poll(self, now: float, client: Any) -> None:
+    def _poll(self, client: Any) -> None:
         interval = self.rt.config.delivery.poll_interval
+        now = self.clock()
         due = [j for j in self.rt.journal.by_state(State.SUBMITTED)
-               if now - self._last_poll.get(j.id, 0.0) >= interval and j.outcome is None]
+               if j.outcome is None and (j.id not in self._last_poll or now - self._last_poll[j.id] >= interval)]
+        # A broadcast's first reply names only its first transaction; its reference finds them all, once.
         broadcasts = [j for j in due if len(j.numbers) > len(j.transaction_ids)]
         singles = [j for j in due if len(j.numbers) <= len(j.transaction_ids)]
         for job in broadcasts:
-            if not self.budget.take(now):
+            items = self._ask(functools.partial(self._lookup, client, job))
+            if items is None:
                 return
-            self._last_poll[job.id] = now
-            self._apply(job, self._lookup(client, job))
+            self._last_poll[job.id] = self.clock()
+            self._apply(job, items)
         by_tid = {tid: job for job in singles for tid in job.transaction_ids}
-        tids = sorted(by_tid)
-        for start in range(0, len(tids), MAX_QUERY_ITEMS):
-            if not self.budget.take(now):
+        for batch in poll_batches(singles, self._last_poll):
+            found = self._ask(functools.partial(client.query_ids, batch))
+            if found is None:
                 return
-            batch = tids[start:start + MAX_QUERY_ITEMS]
-            for tid in batch:
-                self._last_poll[by_tid[tid].id] = now
+            polled = self.clock()
             grouped: dict[str, list[FaxItem]] = {}
-            for item in client.query_ids(batch):
+            for tid in batch:
+                self._last_poll[by_tid[tid].id] = polled
+            for item in found:
                 if item.transaction_id in by_tid:
                     grouped.setdefault(by_tid[item.transaction_id].id, []).append(item)
+            jobs = {j.id: j for j in singles}
             for job_id, items in grouped.items():
-                job = next(j for j in singles if j.id == job_id)
-                self._apply(job, items)
+                self._apply(jobs[job_id], items)
 
     def _apply(self, job: Job, items: list[FaxItem]) -> None:
         known: dict[str, Any] = dict(job.delivery.get("items", {}))
@@ -159,6 +249,7 @@ class Tracker:
                 known[str(item.transaction_id)] = facts
                 changed = True
             if item.status == codes.OUT_OF_CREDIT:
+                # Held, not failed: InterFAX sends it once credit is added, so keep tracking and stop sending.
                 self.rt.pause.set("InterFAX holds faxes: the account is out of credit", OUT_OF_CREDIT_PAUSE)
         if changed:
             tids = sorted({*job.transaction_ids, *(int(t) for t in known)})
@@ -172,6 +263,8 @@ class Tracker:
         if failed:
             first = failed[0]
             reason = f"{first['number'] or 'a number'}: {first['meaning']} (status {first['status']})"
+            if len(failed) < len(finals):
+                reason += f"; {len(finals) - len(failed)} of {len(finals)} numbers delivered"
             self.finisher.finish(job, "failed", int(first["status"]), reason)
         else:
             self.finisher.finish(job, "delivered", 0, "delivered: every page confirmed by the receiving fax")

@@ -23,7 +23,7 @@ import queue
 import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -233,6 +233,9 @@ class _Pool:
                 job.stuck = True
                 self._spawn()
 
+    def alive(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
     def close(self, timeout: float) -> None:
         for _ in self._threads:
             self._queue.put(None)
@@ -297,6 +300,8 @@ class _Folder:
 
 class Watcher:
     """Watches hot folders; the daemon calls ready() from its main loop (~0.2 s) and claims what it returns.
+
+    Call every method from that one thread; only watchdog's handler runs elsewhere, and it only adds hints.
 
     Returning a path again is harmless (claiming is an atomic rename) but rate-limited: a reported file comes
     back only after it changed and settled again, or after ``rescan_interval`` if a fresh lstat finds it.
@@ -407,6 +412,13 @@ class Watcher:
             out[folder.spec.name] = out.get(folder.spec.name, True) and ok
         return out
 
+    def alive(self) -> bool:
+        """False when the watcher cannot do its work: stopped, its observer thread dead (ready() restarts it),
+        or no scan worker left. The daemon withholds the systemd watchdog ping while this is False."""
+        if not self._running or self._pool is None or not self._pool.alive():
+            return False
+        return self._observer is None or self._observer.is_alive()  # None: inotify unavailable, folders polled
+
     def problems(self) -> dict[str, str]:
         """Folder name -> why it is down, for folders that are down."""
         return {f.spec.name: f.problem for f in self._folders.values() if not f.up or f.slow}
@@ -440,11 +452,18 @@ class Watcher:
             self._counts["overflows"] += 1
             log.warning("inotify queue overflowed; rescanning every event-watched folder")
             for folder in self._folders.values():
-                folder.next_full = min(folder.next_full, now)
+                if folder.mode == "events":
+                    folder.next_full = min(folder.next_full, now)
         for raw in hints:
             self._route(Path(raw), now)
         alive = self._alive_watches(now)
-        table: list[mounts.Mount] | None = None
+        cache: list[list[mounts.Mount]] = []
+
+        def table() -> list[mounts.Mount]:  # read at most once a cycle, and only when a probe starts
+            if not cache:
+                cache.append(mounts.read_mounts())  # reading /proc never touches the folders themselves
+            return cache[0]
+
         for folder in self._folders.values():
             if folder.job is not None:
                 if not folder.job.done:
@@ -454,8 +473,6 @@ class Watcher:
             events = folder.up and folder.mode == "events" and folder.identity is not None
             if events and folder.watch not in alive and now >= folder.watch_retry:
                 self._watch(folder, now)
-            if table is None:
-                table = mounts.read_mounts()  # once per cycle; reading /proc never touches the folders
             self._submit(folder, now, table)
         if self._fallbacks:
             self._warn_fallbacks()
@@ -469,7 +486,7 @@ class Watcher:
         if folder is not None and folder.up and is_wanted(path.name, folder.spec.include, folder.spec.ignore):
             folder.hints.add(path)
 
-    def _submit(self, folder: _Folder, now: float, table: list[mounts.Mount]) -> None:
+    def _submit(self, folder: _Folder, now: float, table: Callable[[], list[mounts.Mount]]) -> None:
         # Polled folders are listed every poll_interval, event folders every rescan_interval, and in between
         # get a cheap stat every poll_interval (to notice a vanished directory or mount, which inotify does
         # not always report). A down folder is only probed, every poll_interval, with a full listing so that
@@ -491,7 +508,8 @@ class Watcher:
             folder.next_full = now + (spec.poll_interval if folder.mode == "poll" else spec.rescan_interval)
         folder.next_health = now + spec.poll_interval
         self._counts["probes"] += 1
-        folder.job = pool.submit(lambda: self._run_probe(spec, full, paths, folder.mount, table), full)
+        mount, tbl = folder.mount, table()
+        folder.job = pool.submit(lambda: self._run_probe(spec, full, paths, mount, tbl), full)
 
     def _run_probe(
         self, spec: WatchSpec, full: bool, paths: list[Path], mount: str, table: list[mounts.Mount]
@@ -530,9 +548,18 @@ class Watcher:
             log.info("hot folder %s on %s: using %s", folder.spec.name, probe.fstype or "?", folder.mode)
         if probe.listing is not None:
             self._counts["full_scans"] += 1
+            self._announce(folder, probe.listing.items())
             folder.tracker.sync(probe.listing, probe.start, probe.end)
+        self._announce(folder, probe.stats.items())
         for path, state in probe.stats.items():
             folder.tracker.observe(path, state, probe.start, probe.end)
+
+    def _announce(self, folder: _Folder, found: Iterable[tuple[Path, FileState | None]]) -> None:
+        # First sight of a document: the `job.detected` step of the log vocabulary (log.py). structlog's
+        # ExtraAdder turns `extra` into fields, so this stdlib record renders as a structured event.
+        for path, state in found:
+            if state is not None and path not in folder.tracker and not is_sidecar(path.name):
+                log.info("job.detected", extra={"folder": folder.spec.name, "file": path.name, "size": state.size})
 
     def _down(self, folder: _Folder, problem: str) -> None:
         if folder.up or folder.problem != problem:

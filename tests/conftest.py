@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from daemonkit import PASSWORD, DaemonProcess  # noqa: E402
+from daemonkit import PASSWORD, DaemonProcess
 
 
 @pytest.fixture

@@ -69,8 +69,9 @@ class DaemonProcess:
         self.starts = 0
 
     def start(self, wait: bool = True, extra_env: dict[str, str] | None = None) -> DaemonProcess:
-        env = {**os.environ, "FAXDROPD_TEST_PASSWORD": PASSWORD, **self.env, **(extra_env or {})}
-        env.pop("NOTIFY_SOCKET", None)
+        # An inherited NOTIFY_SOCKET (pytest under systemd) is dropped; one the test passes in env is kept.
+        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        env.update({"FAXDROPD_TEST_PASSWORD": PASSWORD, **self.env, **(extra_env or {})})
         self.starts += 1
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as out:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-
-
 import time
 from pathlib import Path
 from typing import Any
@@ -62,7 +60,7 @@ def test_small_and_5mb_pdfs_are_delivered_once(tmp_path: Path, emulator: Any, da
 
 
 def test_slow_writer_is_sent_once_complete(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]) -> None:
-    d, hot = start(tmp_path, emulator, daemons, defaults={"stable_seconds": 1.5})
+    _d, hot = start(tmp_path, emulator, daemons, defaults={"stable_seconds": 1.5})
     pdf = make_sample_pdf(pages=1, text="slow", pad_to=300_000)
     with (hot / "slow.pdf").open("wb") as f:
         for i in range(0, len(pdf), len(pdf) // 6 + 1):
@@ -150,7 +148,7 @@ def test_thousand_files_all_arrive(tmp_path: Path, emulator: Any, daemons: list[
     hot.mkdir()
     for i in range(1000):
         (hot / f"doc{i:04}.txt").write_bytes(f"fax number {i}\n".encode())
-    d, _ = start(tmp_path, emulator, daemons, extra={"delivery": {"track": False},
+    _d, _ = start(tmp_path, emulator, daemons, extra={"delivery": {"track": False},
                                                      "limits": {"faxes_per_hour": None}})
     wait_for(lambda: len(receipts(hot / "sent")) == 1000, 240, interval=1.0, what="1000 receipts")
     assert len(ledger(emulator)["submissions"]) == 1000

@@ -1,0 +1,68 @@
+"""Idle cost (issue #8): the daemon's CPU (utime + stime of every thread, /proc/<pid>/stat) while nothing is
+sent — 200 empty folders watched with inotify, and one polled folder holding 10,000 files every 2 s.
+
+The 10,000 files stay put because the folder takes destinations from sidecars only and none exist: every
+poll lists and stats them all, which is exactly the cost being measured (a backlog waiting, e.g., for
+sidecars or while sending is paused).
+
+    python bench/idle.py [--quick]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import Context, EmulatorProc, Result, cpu_seconds, daemon_on, make_pdf
+
+EVENTS_TARGET = 1.0  # % of one core
+POLL_TARGET = 10.0
+SETTLE = 5.0  # seconds after ready before sampling: the first listings and stability checks are start-up
+
+
+def cpu_percent(ctx: Context, name: str, folders: list[dict[str, object]], window: float, **options: object) -> float:
+    base = ctx.dir(f"idle-{name}")
+    for folder in folders:
+        Path(str(folder["path"])).mkdir(parents=True, exist_ok=True)
+    with EmulatorProc() as emu, daemon_on(base, emu, folders, **options) as d:  # type: ignore[arg-type]
+        time.sleep(SETTLE)
+        c0, t0 = cpu_seconds(d.pid), time.monotonic()
+        time.sleep(window)
+        c1, t1 = cpu_seconds(d.pid), time.monotonic()
+        if d.count("job.claimed"):
+            raise RuntimeError("the idle daemon claimed a document")
+    return (c1 - c0) / (t1 - t0) * 100
+
+
+def run(ctx: Context) -> list[Result]:
+    window = 3.0 if ctx.quick else 60.0
+    n_folders, n_files = (10, 200) if ctx.quick else (200, 10_000)
+    base = ctx.workdir / "idle-folders"
+    events = [{"path": str(base / f"hot-{i:03d}")} for i in range(n_folders)]
+    ctx.log(f"idle: {n_folders} event folders, {window:g} s")
+    ev = cpu_percent(ctx, "events", events, window, watch="events")
+
+    backlog = base / "backlog"
+    backlog.mkdir(parents=True, exist_ok=True)
+    pdf = make_pdf(0, "waiting")
+    for i in range(n_files):
+        (backlog / f"waiting-{i:05d}.pdf").write_bytes(pdf)
+    ctx.log(f"idle: 1 polled folder with {n_files} files, {window:g} s")
+    poll = cpu_percent(ctx, "poll", [{"path": str(backlog), "to_from": ["sidecar"]}], window, watch="poll",
+                       poll_interval=2.0)  # fmt: skip
+    return [
+        Result("idle", f"CPU, {n_folders} idle folders, events mode, over {window:g} s", round(ev, 2), "% of a core",
+               f"<= {EVENTS_TARGET:g} %", ev <= EVENTS_TARGET),
+        Result("idle", f"CPU, 1 polled folder of {n_files:,} files, 2 s interval, over {window:g} s", round(poll, 2),
+               "% of a core", f"<= {POLL_TARGET:g} %", poll <= POLL_TARGET),
+    ]  # fmt: skip
+
+
+if __name__ == "__main__":
+    from bench.run import main
+
+    sys.exit(main(["--only", "idle", *sys.argv[1:]]))

@@ -1,0 +1,142 @@
+"""Run every benchmark (or some), write the results as JSON to bench/results/ and print a markdown table.
+
+    python bench/run.py [--quick] [--only NAME ...] [--keep]
+    python -m bench.run [--quick]
+
+--quick shrinks every size so the whole run takes well under a minute (the test suite's smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import REPO, Context, Result
+
+# Order matters a little: the idle measurement last, so nothing of ours runs while it samples CPU.
+BENCHES = ["upload", "overhead", "memory", "latency", "scale", "concurrency", "idle"]
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, str]:
+    def out(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+        except OSError:
+            return "?"
+
+    mem = out("free", "-h").splitlines()
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    return {
+        "nproc": out("nproc"),
+        "memory": mem[1].split()[1] if len(mem) > 1 else "?",
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "cpu": _cpu_model(),
+        "loadavg_at_start": " ".join(load),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def table(results: Sequence[Result]) -> str:
+    rows = ["| bench | metric | value | baseline | target | met | note |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        met = {True: "yes", False: "**MISSED**", None: "—"}[r.met]
+        baseline = "" if r.baseline is None else f"{r.baseline:g}"
+        rows.append(f"| {r.bench} | {r.metric} | {r.value:g} {r.unit} | {baseline} | {r.target} | {met} | {r.note} |")
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run that only proves it works")
+    p.add_argument("--only", nargs="+", choices=BENCHES, default=None, help="run only these benchmarks")
+    p.add_argument("--keep", action="store_true", help="keep the working directory (logs, journals)")
+    p.add_argument("--out", default=None, help="results JSON path (default bench/results/<time>.json)")
+    p.add_argument("--workdir", default=None,
+                   help="where the folders and journals go (default: a new directory in $TMPDIR); e.g. a tmpfs "
+                        "to see the cost without fsync")
+    args = p.parse_args(argv)
+    names = args.only or BENCHES
+    workdir = Path(tempfile.mkdtemp(prefix="faxdropd-bench-", dir=args.workdir))
+    ctx = Context(quick=args.quick, workdir=workdir)
+    info = machine()
+    started = time.monotonic()
+    results: list[Result] = []
+    errors: dict[str, str] = {}
+    for name in names:
+        module: Any = importlib.import_module(f"bench.{name}")
+        t0 = time.monotonic()
+        try:
+            got = module.run(ctx)
+        except Exception as exc:
+            # One broken benchmark must not hide the others' figures; it is reported and fails the run.
+            errors[name] = "".join(traceback.format_exception(exc))
+            ctx.log(f"{name} FAILED:\n{errors[name]}")
+            continue
+        ctx.log(f"{name}: {time.monotonic() - t0:.1f} s")
+        for r in got:
+            ctx.log(f"  {r.metric}: {r.value:g} {r.unit} {'' if r.met is None else ('ok' if r.met else 'MISSED')}")
+        results.extend(got)
+    elapsed = time.monotonic() - started
+    with open("/proc/loadavg") as f:
+        info["loadavg_at_end"] = " ".join(f.read().split()[:3])
+    report = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
+        "quick": args.quick,
+        "machine": info,
+        "seconds": round(elapsed, 1),
+        "results": [r.as_json() for r in results],
+        "errors": errors,
+    }
+    if args.out:
+        out = Path(args.out)
+    else:
+        RESULTS.mkdir(exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        out = RESULTS / f"{stamp}{'-quick' if args.quick else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"machine: {info['nproc']} cores ({info['cpu']}), {info['memory']} RAM, Python {info['python']}, "
+          f"load {info['loadavg_at_start']} -> {info['loadavg_at_end']}")
+    print(f"run: {elapsed:.0f} s, results in {os.path.relpath(out, REPO)}\n")
+    print(table(results))
+    for name in errors:
+        print(f"\n{name}: FAILED (see the JSON for the traceback)")
+    if args.keep:
+        print(f"\nworking directory kept: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

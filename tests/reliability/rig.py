@@ -1,0 +1,120 @@
+"""A test rig for the reliability suite: one real emulator, one hot folder, one daemon subprocess.
+
+Usable from fixtures and from a hypothesis state machine (which builds a fresh rig per example).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import requests
+from daemonkit import PASSWORD, DaemonProcess, drop, wait_for, write_config
+from reliability.invariants import Report, check, filed_count, quiescent
+
+from faxdropd.emulator_http import EmulatorServer
+from faxdropd.preflight import make_sample_pdf
+
+# Generous: 2 shared cores, other engineers' suites running beside ours.
+QUIESCE_TIMEOUT = float(os.environ.get("FAXDROPD_QUIESCE_TIMEOUT", "600"))
+
+
+def make_emulator(store: Path, status_delay: float = 0.2) -> EmulatorServer:
+    # The query limit is raised on both sides only so tracking keeps pace with hundreds of jobs; the 6/min
+    # budget itself is proven elsewhere (T5), not here.
+    return EmulatorServer(username="demo", password=PASSWORD, store=store, status_delay=status_delay,
+                          query_limit=600, query_window=60.0).start()
+
+
+def content(kind: str, tag: str, rng: random.Random) -> bytes:
+    """Distinct content per tag: tiny text, a ~100 KB PDF (inline) or a 400 KB-2 MB PDF (chunked)."""
+    if kind == "tiny":
+        return f"fax {tag}\n".encode() * rng.randint(1, 20)
+    if kind == "inline":
+        return make_sample_pdf(pages=rng.randint(1, 3), text=f"inline {tag}", pad_to=rng.randint(80_000, 120_000))
+    return make_sample_pdf(pages=rng.randint(1, 5), text=f"chunked {tag}", pad_to=rng.randint(400_000, 2_000_000))
+
+
+class Rig:
+    def __init__(self, root: Path, emulator: EmulatorServer, *, track: bool = True,
+                 extra: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None,
+                 hot: Path | None = None, state_dir: Path | None = None) -> None:
+        self.root = root
+        self.emulator = emulator
+        self.hot = hot or root / "hot"
+        self.hot.mkdir(exist_ok=True)
+        self.state_dir = state_dir or root / "state"
+        self.inputs: list[bytes] = []
+        self.kills = 0
+        cfg_extra: dict[str, Any] = {
+            "state_dir": str(self.state_dir),
+            "delivery": {"track": track, "poll_interval": 0.5, "reconcile_grace": 0.5,
+                         "query_limit_per_minute": 600},
+            "limits": {"faxes_per_hour": None, "duplicate_window": 0},
+            **(extra or {}),
+        }
+        self.config = write_config(root, emulator.url, [{"path": str(self.hot), "to": "+99999990"}],
+                                   extra=cfg_extra, defaults={"stable_seconds": 0.3, **(defaults or {})})
+        self.daemon = DaemonProcess(self.config, root / "daemon.log")
+
+    # -- the daemon ---------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.daemon.proc is not None and self.daemon.proc.poll() is None
+
+    def start(self, env: dict[str, str] | None = None, wait: bool = True) -> None:
+        self.daemon.start(wait=wait, extra_env=env)
+
+    def kill(self) -> None:
+        if self.running:
+            assert self.daemon.proc is not None
+            self.daemon.proc.send_signal(signal.SIGKILL)
+            self.daemon.proc.wait(30)
+            self.kills += 1
+
+    def wait_exit(self, timeout: float = 120.0) -> int:
+        assert self.daemon.proc is not None
+        try:
+            return self.daemon.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"daemon still running after {timeout}s:\n{self.daemon.log_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.running:
+            assert self.daemon.stop(120) == 0
+
+    # -- inputs -------------------------------------------------------------------------------------------
+
+    def drop(self, name: str, data: bytes) -> None:
+        drop(self.hot, name, data)
+        self.inputs.append(data)
+
+    def fault(self, **spec: Any) -> None:
+        r = requests.post(self.emulator.url.rsplit("/", 1)[0] + "/_emulator/faults", json=spec, timeout=10)
+        r.raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.emulator.emulator.clear_faults()
+
+    # -- the end ------------------------------------------------------------------------------------------
+
+    def quiesce(self, timeout: float = QUIESCE_TIMEOUT) -> None:
+        """Run the daemon (without crash hooks) until every input is filed and every job is final."""
+        if not self.running:
+            self.start()
+        expected = len(self.inputs)
+        try:
+            wait_for(lambda: quiescent([self.hot], self.state_dir, expected) or not self.running, timeout,
+                     interval=0.5, what=f"{expected} inputs filed")
+        except AssertionError:
+            raise AssertionError(f"not quiescent: {filed_count([self.hot])}/{expected} filed\n"
+                                 f"{self.daemon.log_text()[-4000:]}") from None
+        assert self.running, f"daemon died while quiescing:\n{self.daemon.log_text()[-4000:]}"
+
+    def check(self, *, all_sent: bool = False) -> Report:
+        return check([self.hot], self.state_dir, self.inputs, self.emulator, all_sent=all_sent)

@@ -1,0 +1,380 @@
+"""Delivery tracking and ambiguous submissions (issue #5): sent means delivered, and never twice.
+
+The daemon runs as a real subprocess against the emulator over loopback; every fault test ends by counting
+the emulator's ledger: exactly one fax per document, however the reply to SendfaxEx_2 was lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_for, write_config
+
+from faxdropd.config import load_config
+from faxdropd.daemon import client_settings
+from faxdropd.emulator import Emulator
+from faxdropd.emulator_http import EmulatorServer
+from faxdropd.finish import Finisher
+from faxdropd.journal import Job, Journal, State, new_job_id
+from faxdropd.metrics import NullMetrics
+from faxdropd.preflight import make_sample_pdf
+from faxdropd.runtime import Pause, Runtime
+from faxdropd.soap import ClientFactory, FaxItem
+from faxdropd.tracker import QueryBudget, Tracker, poll_batches
+
+QUERY_OPS = ("FaxQuery", "FaxQuery2")
+
+
+def admin(emulator: Any, path: str) -> str:
+    return str(emulator.url.rsplit("/", 1)[0] + "/_emulator/" + path)
+
+
+def ledger(emulator: Any) -> dict[str, Any]:
+    data: dict[str, Any] = requests.get(admin(emulator, "ledger"), timeout=10).json()
+    return data
+
+
+def arm(emulator: Any, **spec: Any) -> None:
+    r = requests.post(admin(emulator, "faults"), json=spec, timeout=10)
+    assert r.status_code == 201, r.text
+
+
+def calls(emulator: Any, op: str) -> list[dict[str, Any]]:
+    return [c for c in ledger(emulator)["calls"] if c["op"] == op]
+
+
+def start(tmp_path: Path, url: str, daemons: list[DaemonProcess], to: str | list[str] = "+99999990",
+          env: dict[str, str] | None = None, **kw: Any) -> tuple[DaemonProcess, Path]:
+    hot = tmp_path / "hot"
+    hot.mkdir(exist_ok=True)
+    cfg = write_config(tmp_path, url, [{"path": str(hot), "to": to}], **kw)
+    d = DaemonProcess(cfg, tmp_path / "daemon.log", env=env)
+    daemons.append(d)
+    d.start()
+    return d, hot
+
+
+def logged(d: DaemonProcess, event: str) -> list[dict[str, Any]]:
+    return [e for e in d.events() if e.get("event") == event]
+
+
+def filed(hot: Path) -> int:
+    return len(receipts(hot / "sent")) + len(receipts(hot / "failed"))
+
+
+def assert_delivery_facts(receipt: dict[str, Any], pages: int) -> None:
+    """The emulator reports what a real transmission gives: every page, 20 s + 25 s a page, 0.06 a page."""
+    assert receipt["pages_sent"] == pages
+    assert receipt["duration_s"] == 20 + 25 * pages
+    assert receipt["remote_csid"] == "+99999990"
+    assert Decimal(receipt["cost"]) == Decimal("0.06") * pages
+    [delivery] = receipt["deliveries"]
+    assert delivery["status"] == 0 and delivery["trials"] == 1 and delivery["completed_at"]
+    assert delivery["transaction_id"] in receipt["transaction_ids"]
+
+
+# --- ambiguous submissions against the emulator's faults --------------------------------------------------
+
+# (fault, whether the fax existed when the reply was lost)
+FAULTS: dict[str, tuple[dict[str, Any], bool]] = {
+    "reset_after_accept": ({"kind": "reset_after_accept"}, True),
+    "hang_after_accept": ({"kind": "hang_after_accept", "seconds": 30}, True),
+    "truncate": ({"kind": "truncate"}, True),
+    "http500_after_accept": ({"kind": "http500_after_accept"}, True),
+    "http500_before_accept": ({"kind": "http500"}, False),
+    "error_150": ({"kind": "error", "code": -150}, False),
+}
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_lost_reply_is_reconciled_and_sent_exactly_once(
+    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], name: str
+) -> None:
+    spec, existed = FAULTS[name]
+    d, hot = start(tmp_path, emulator.url, daemons)
+    arm(emulator, op="SendfaxEx_2", count=1, **spec)
+    drop(hot, "doc.pdf", make_sample_pdf(pages=2, text=name))
+    wait_for(lambda: filed(hot) == 1, 60, what="the document filed")
+    [receipt] = receipts(hot / "sent")
+    [sub] = ledger(emulator)["submissions"]
+    assert receipt["outcome"] == "delivered" and receipt["status"] == 0
+    assert sub["job_id"] == receipt["reference"] and receipt["reference"] in sub["reference"]
+    assert receipt["transaction_ids"] == sub["transaction_ids"]
+    # Found: the lost reply is never followed by a second SendfaxEx_2. Absent: exactly one resend.
+    sends = calls(emulator, "SendfaxEx_2")
+    assert [c["fault"] for c in sends] == ([spec["kind"]] if existed else [spec["kind"], None])
+    assert receipt["attempts"] == (1 if existed else 2)
+    [unknown] = logged(d, "job.unknown")
+    [reconciled] = logged(d, "job.reconciled")
+    assert unknown["reference"] == reconciled["reference"] == receipt["reference"]
+    assert reconciled["found"] is existed
+    if existed:
+        assert reconciled["transaction_ids"] == sub["transaction_ids"]
+    assert [c for c in calls(emulator, "FaxQuery2") if c["result"] == 0], "reconciliation asks by reference"
+    assert_delivery_facts(receipt, pages=2)
+    assert documents(hot / "sent") == [hot / "sent" / "doc.pdf"]
+
+
+def status_json(cfg: Path) -> dict[str, Any]:
+    env = {**os.environ, "FAXDROPD_TEST_PASSWORD": PASSWORD}
+    out = subprocess.run([sys.executable, "-m", "faxdropd.cli", "-c", str(cfg), "status", "--json"],
+                         capture_output=True, env=env, timeout=60, check=True)
+    data: dict[str, Any] = json.loads(out.stdout)
+    return data
+
+
+def test_sigkill_between_send_and_journal_then_restart(tmp_path: Path, daemons: list[DaemonProcess]) -> None:
+    # Slow statuses and a long grace keep the job visibly `unknown`, then `submitted`, for `faxdropd status`.
+    with EmulatorServer(password=PASSWORD, status_delay=15.0) as server:
+        d, hot = start(tmp_path, server.url, daemons, env={"FAXDROPD_CRASH_AT": "after_send"},
+                       extra={"delivery": {"reconcile_grace": 4, "poll_interval": 4}})
+        drop(hot, "doc.pdf", make_sample_pdf(pages=1, text="crash"))
+        wait_for(lambda: d.proc is not None and d.proc.poll() is not None, 30, what="the crash")
+        assert d.proc is not None and d.proc.returncode == -signal.SIGKILL
+        assert len(ledger(server)["submissions"]) == 1, "the crash point is after SendfaxEx_2 returned"
+        d.env = {}
+        d.start()
+        unknown = wait_for(lambda: [j for j in status_json(d.config)["in_flight"] if j["state"] == "unknown"],
+                           20, what="status listing the unknown job")
+        assert unknown[0]["file"] == "doc.pdf" and unknown[0]["age_s"] >= 0
+        submitted = wait_for(lambda: [j for j in status_json(d.config)["in_flight"] if j["state"] == "submitted"],
+                             30, what="status listing the reconciled job")
+        [sub] = ledger(server)["submissions"]
+        assert submitted[0]["transaction_ids"] == sub["transaction_ids"] and submitted[0]["age_s"] >= 0
+        wait_for(lambda: filed(hot) == 1, 60, what="the document filed")
+        [receipt] = receipts(hot / "sent")
+        assert receipt["outcome"] == "delivered" and receipt["transaction_ids"] == sub["transaction_ids"]
+        assert receipt["attempts"] == 1
+        assert len(calls(server, "SendfaxEx_2")) == 1
+        [reconciled] = logged(d, "job.reconciled")
+        assert reconciled["found"] is True
+        assert_delivery_facts(receipt, pages=1)
+
+
+# --- final statuses -----------------------------------------------------------------------------------------
+
+
+def test_busy_number_lands_in_failed_with_its_status(
+    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]
+) -> None:
+    _, hot = start(tmp_path, emulator.url, daemons, to="+99999996017")
+    drop(hot, "busy.pdf", make_sample_pdf(pages=1, text="busy"))
+    wait_for(lambda: filed(hot) == 1, 60, what="the document filed")
+    [receipt] = receipts(hot / "failed")
+    assert receipt["outcome"] == "failed" and receipt["status"] == 6017
+    assert "the receiving line was busy" in receipt["reason"] and "6017" in receipt["reason"]
+    [delivery] = receipt["deliveries"]
+    assert delivery["status"] == 6017 and delivery["meaning"] == "the receiving line was busy"
+    assert receipt["pages_sent"] == 0 and delivery["trials"] >= 1
+    assert len(ledger(emulator)["submissions"]) == 1
+    assert documents(hot / "sent") == [] and len(documents(hot / "failed")) == 1
+
+
+def test_broadcast_is_filed_once_every_number_is_final(
+    tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    with EmulatorServer(password=PASSWORD, status_delay=3.0) as server:
+        _, hot = start(tmp_path, server.url, daemons, to=["+99999990", "+99999996017"])
+        drop(hot, "both.pdf", make_sample_pdf(pages=1, text="broadcast"))
+        # Submitted within a second; both transactions stay in progress for 3 s, and nothing is filed meanwhile.
+        time.sleep(1.5)
+        assert filed(hot) == 0
+        wait_for(lambda: filed(hot) == 1, 60, what="the broadcast filed")
+        [sub] = ledger(server)["submissions"]
+        assert len(sub["transaction_ids"]) == 2
+    [receipt] = receipts(hot / "failed")
+    assert receipt["outcome"] == "failed" and receipt["status"] == 6017
+    assert "1 of 2 numbers delivered" in receipt["reason"]
+    assert receipt["transaction_ids"] == sub["transaction_ids"]
+    by_status = {x["status"]: x for x in receipt["deliveries"]}
+    assert set(by_status) == {0, 6017}
+    assert by_status[0]["number"] == "0099999990" and by_status[0]["remote_csid"] == "+99999990"
+    assert by_status[6017]["meaning"] == "the receiving line was busy"
+    assert receipt["pages_sent"] == 1 and Decimal(receipt["cost"]) == Decimal("0.06")
+    assert documents(hot / "sent") == []
+
+
+# --- 300 faxes in flight under 6 status queries a minute -----------------------------------------------------
+
+
+def max_in_window(times: list[datetime], window: float = 60.0) -> int:
+    times = sorted(times)
+    best, low = 0, 0
+    for high, moment in enumerate(times):
+        while (moment - times[low]).total_seconds() >= window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
+
+
+def test_300_faxes_tracked_within_six_queries_a_minute(tmp_path: Path, daemons: list[DaemonProcess]) -> None:
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    for i in range(300):
+        (hot / f"doc{i:03}.txt").write_bytes(f"fax {i}\n".encode())
+    started = time.monotonic()
+    with EmulatorServer(password=PASSWORD, status_delay=15.0) as server:
+        start(tmp_path, server.url, daemons, extra={"delivery": {"poll_interval": 10},
+                                                    "limits": {"faxes_per_hour": None}})
+        wait_for(lambda: len(receipts(hot / "sent")) == 300, 170, interval=1.0, what="300 receipts")
+        book = ledger(server)
+    elapsed = time.monotonic() - started
+    queries = [c for c in book["calls"] if c["op"] in QUERY_OPS]
+    at = [datetime.fromisoformat(c["at"].replace("Z", "+00:00")) for c in queries]
+    print(f"300 faxes: {elapsed:.0f} s from start to the last receipt, {len(queries)} status queries, "
+          f"at most {max_in_window(at)} in any 60 s")
+    assert len(book["submissions"]) == 300
+    assert [c for c in queries if c["result"] == -1011] == [], "a query went over InterFAX's limit"
+    assert [c for c in queries if c["result"] != 0] == []
+    assert max_in_window(at) <= 6
+    # 300 faxes in IN batches of 100 need a handful of queries; one query per fax would need 50 minutes.
+    assert len(queries) <= 6 * (elapsed / 60 + 1)
+    assert all(r["outcome"] == "delivered" and r["deliveries"][0]["status"] == 0 for r in receipts(hot / "sent"))
+
+
+# --- the query budget against the emulator's sliding window ----------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def wall(self) -> datetime:
+        return datetime(2030, 1, 1, tzinfo=UTC) + timedelta(seconds=self.now)
+
+
+def refused_by_emulator(settle: bool, seed: int) -> int:
+    """Run 400 budgeted queries with random latency against the emulator's own admission code; count -1011s."""
+    clock = Clock()
+    emu = Emulator(password=PASSWORD, clock=clock.wall)
+    budget = QueryBudget(6)
+    rng = random.Random(seed)
+    refused = 0
+    for _ in range(400):
+        clock.now += rng.uniform(0, 4)
+        if not budget.take(clock.now):
+            continue
+        clock.now += rng.choice([0.01, 0.05, 2.5])  # the request on its way (a slow link, a busy server)
+        code, _ = emu.fax_query("demo", PASSWORD, "IN", "1", 1)
+        refused += code == -1011
+        clock.now += 0.01
+        if settle:
+            budget.settle(clock.now)
+    return refused
+
+
+def test_budget_never_trips_the_emulator_window() -> None:
+    assert sum(refused_by_emulator(settle=True, seed=s) for s in range(20)) == 0
+    # Counting queries from when they were asked is what the budget did before: slow calls then trip -1011.
+    assert sum(refused_by_emulator(settle=False, seed=s) for s in range(20)) > 0
+
+
+def test_batches_rotate_so_none_starves() -> None:
+    jobs = [Job(id=f"j{i}", reference=f"fd-j{i}", folder="f", hot="/", name="n", work_path="/w",
+                sidecar_path=None, state=State.SUBMITTED, transaction_ids=[1000 + i], created_at=float(i))
+            for i in range(650)]
+    last: dict[str, float] = {}
+    first = poll_batches(jobs, last)
+    assert [len(b) for b in first] == [100] * 6 + [50]
+    for batch in first[:6]:  # a budget of six: the seventh batch waits
+        for tid in batch:
+            last[f"j{tid - 1000}"] = 1.0
+    second = poll_batches(jobs, last)
+    assert second[0][:50] == first[6], "the batch left out leads the next round"
+
+
+# --- in-process tracker on a real journal ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    (tmp_path / "hot").mkdir()
+    monkeypatch.setenv("FAXDROPD_TEST_PASSWORD", PASSWORD)
+    cfg = load_config(write_config(tmp_path, emulator.url, [{"path": str(tmp_path / "hot"), "to": "+99999990"}]))
+    journal = Journal(cfg.state_dir)
+    clients = ClientFactory(client_settings(cfg))
+    yield Runtime(config=cfg, journal=journal, clients=clients, metrics=NullMetrics(), pause=Pause(journal))
+    clients.close()
+    journal.close()
+
+
+def submitted_job(rt: Runtime, tids: list[int], numbers: list[str] | None = None) -> Job:
+    hot = rt.config.folders[0].path
+    job_id = new_job_id()
+    work = hot / ".faxdropd" / f"{job_id}__a.pdf"
+    work.parent.mkdir(exist_ok=True)
+    work.write_bytes(make_sample_pdf())
+    job = rt.journal.create(Job(id=job_id, reference=f"fd-{job_id}", folder=rt.config.folders[0].name,
+                                hot=str(hot), name="a.pdf", work_path=str(work), sidecar_path=None,
+                                state=State.CLAIMED))
+    return rt.journal.transition(job, State.SUBMITTED, "test", numbers=numbers or ["+99999990"],
+                                 transaction_ids=tids, submitted_at=time.time(), attempts=1)
+
+
+def item(tid: int, status: int, pages: int = 0) -> FaxItem:
+    done = datetime.now(UTC) if status >= 0 else datetime(1, 1, 1)
+    return FaxItem(transaction_id=tid, parent_id=tid, status=status, subject="s", job_id="", destination="0099999990",
+                   pages_sent=pages, pages_submitted=1, duration=45 if status == 0 else 0,
+                   remote_csid="+99999990" if status == 0 else "", units=Decimal(pages),
+                   cost_per_unit=Decimal("0.06"), trials=1, submit_time=None, completion_time=done)
+
+
+def test_out_of_credit_pauses_and_keeps_tracking(runtime: Runtime) -> None:
+    rt = runtime
+    tracker = Tracker(rt, Finisher(rt))
+    job = submitted_job(rt, [4242])
+    tracker._apply(job, [item(4242, -22)])
+    held = rt.journal.get(job.id)
+    assert held is not None and held.state is State.SUBMITTED and held.outcome is None
+    assert held.delivery["items"]["4242"]["status"] == -22
+    assert held.delivery["items"]["4242"]["completed_at"] is None
+    assert rt.pause.active() and "out of credit" in rt.pause.reason
+    assert Pause(rt.journal).active(), "the pause is in the journal, so a restart keeps it"
+    # Credit added: InterFAX sends the held fax and the job ends like any other.
+    tracker._apply(held, [item(4242, 0, pages=1)])
+    done = rt.journal.get(job.id)
+    assert done is not None and done.state is State.DELIVERED
+    [receipt] = receipts(rt.config.folders[0].sent)
+    assert receipt["outcome"] == "delivered" and receipt["cost"] == "0.06" and receipt["remote_csid"] == "+99999990"
+
+
+def test_rate_limited_query_backs_off_a_window_then_recovers(runtime: Runtime, emulator: Any) -> None:
+    rt = runtime
+    clock = [1000.0]
+    tracker = Tracker(rt, Finisher(rt), clock=lambda: clock[0])
+    job = submitted_job(rt, [1])  # an id the emulator does not know: the answer is simply empty
+    arm(emulator, op="FaxQuery", kind="error", code=-1011, count=1)
+    tracker.step()
+    assert tracker.budget.free_at(clock[0]) >= clock[0] + 60
+    clock[0] += 30
+    tracker.step()
+    assert [c["result"] for c in calls(emulator, "FaxQuery")] == [-1011], "no query during the back-off"
+    clock[0] += 32
+    tracker.step()
+    assert [c["result"] for c in calls(emulator, "FaxQuery")] == [-1011, 0]
+    assert rt.journal.get(job.id) is not None
+
+
+def test_budget_survives_a_restart(runtime: Runtime) -> None:
+    rt = runtime
+    first = Tracker(rt, Finisher(rt))
+    for _ in range(6):
+        assert first._ask(list) == []
+    assert first._ask(list) is None
+    # A new process on the same journal: InterFAX still counts the last minute's queries, so must we.
+    second = Tracker(rt, Finisher(rt))
+    assert second._ask(list) is None
+    assert second.budget.free_at(second.clock()) > second.clock() + 50
