@@ -177,7 +177,7 @@ class EmulatorProc:
     """`python -m faxdropd.cli emulator --port 0` in its own process; the URL comes from its first line."""
 
     def __init__(self, status_delay: float = 0.5) -> None:
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process; closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "faxdropd.cli", "emulator", "--port", "0", "--password", PASSWORD,
              "--status-delay", str(status_delay)],
@@ -227,8 +227,13 @@ def write_config(
     watch: str = "events", poll_interval: float = 2.0, rescan_interval: float = 60.0,
 ) -> Path:  # fmt: skip
     data: dict[str, Any] = {
-        "interfax": {"url": url, "username": "demo", "password_env": "FAXDROPD_BENCH_PASSWORD", "timeout": 120,
-                     "connect_timeout": 5},
+        "interfax": {
+            "url": url,
+            "username": "demo",
+            "password_env": "FAXDROPD_BENCH_PASSWORD",
+            "timeout": 120,
+            "connect_timeout": 5,
+        },
         "state_dir": str(base / "state"),
         "workers": workers,
         "log": {"format": "json", "level": "info"},
@@ -237,8 +242,14 @@ def write_config(
         "retry": {"initial": 1, "factor": 2, "cap": 5, "lifetime": "1h"},
         # No hourly cap and no duplicate check: the benchmarks send thousands of faxes, some identical.
         "limits": {"faxes_per_hour": None, "duplicate_window": 0},
-        "defaults": {"stable_seconds": stable, "watch": watch, "poll_interval": poll_interval,
-                     "rescan_interval": rescan_interval, "allow": ["+1*"], "to": NUMBER},
+        "defaults": {
+            "stable_seconds": stable,
+            "watch": watch,
+            "poll_interval": poll_interval,
+            "rescan_interval": rescan_interval,
+            "allow": ["+1*"],
+            "to": NUMBER,
+        },
         "folders": folders,
     }
     path = base / "faxdropd.yaml"
@@ -356,12 +367,14 @@ class DaemonProc:
 
 @contextlib.contextmanager
 def daemon_on(
-    base: Path, emulator: EmulatorProc, folders: list[dict[str, Any]], **options: Any
+    base: Path, emulator: EmulatorProc | str, folders: list[dict[str, Any]], **options: Any
 ) -> Iterator[DaemonProc]:
-    """A configured daemon, started and ready, stopped on exit."""
+    """A configured daemon, started and ready, stopped on exit. `emulator` may be a bare URL for runs that
+    never send (the daemon connects only when it has something to send)."""
     for folder in folders:
         Path(folder["path"]).mkdir(parents=True, exist_ok=True)
-    config = write_config(base, emulator.url, folders, **options)
+    url = emulator if isinstance(emulator, str) else emulator.url
+    config = write_config(base, url, folders, **options)
     daemon = DaemonProc(config, base / "daemon.log")
     with daemon:
         yield daemon

@@ -80,9 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", choices=BENCHES, default=None, help="run only these benchmarks")
     p.add_argument("--keep", action="store_true", help="keep the working directory (logs, journals)")
     p.add_argument("--out", default=None, help="results JSON path (default bench/results/<time>.json)")
-    p.add_argument("--workdir", default=None,
-                   help="where the folders and journals go (default: a new directory in $TMPDIR); e.g. a tmpfs "
-                        "to see the cost without fsync")
+    p.add_argument(
+        "--workdir",
+        default=None,
+        help="where the folders and journals go (default: a new directory in $TMPDIR); e.g. a tmpfs "
+        "to see the cost without fsync",
+    )
     args = p.parse_args(argv)
     names = args.only or BENCHES
     workdir = Path(tempfile.mkdtemp(prefix="faxdropd-bench-", dir=args.workdir))
@@ -125,8 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = RESULTS / f"{stamp}{'-quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"machine: {info['nproc']} cores ({info['cpu']}), {info['memory']} RAM, Python {info['python']}, "
-          f"load {info['loadavg_at_start']} -> {info['loadavg_at_end']}")
+    print(
+        f"machine: {info['nproc']} cores ({info['cpu']}), {info['memory']} RAM, Python {info['python']}, "
+        f"load {info['loadavg_at_start']} -> {info['loadavg_at_end']}"
+    )
     print(f"run: {elapsed:.0f} s, results in {os.path.relpath(out, REPO)}\n")
     print(table(results))
     for name in errors:

@@ -40,7 +40,7 @@ def filed(ctx: Context, count: int) -> tuple[float, float]:
 
 
 def run(ctx: Context) -> list[Result]:
-    small, large = (20, 100) if ctx.quick else (1_000, 10_000)
+    small, large = (10, 40) if ctx.quick else (1_000, 10_000)
     ctx.log(f"scale: {small} files")
     t_small, rss_small = filed(ctx, small)
     ctx.log(f"scale: {large} files")

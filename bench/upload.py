@@ -41,10 +41,9 @@ def _hwm_mb() -> float:
 
 def child(url: str, path: Path, side: str) -> dict[str, Any]:
     """One upload of `path` by `side` ("faxdropd" or "wire") in this fresh process."""
+    from bench.wire import WireClient, list_lookahead, read_chunks
     from faxdropd import preflight, upload
     from faxdropd.soap import ClientFactory, ClientSettings
-
-    from bench.wire import WireClient, list_lookahead, read_chunks
 
     chunk_times: list[float] = []
     size = path.stat().st_size

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from faxdropd import __version__
+from faxdropd.errors import FaxdropError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 2, 75, 78
 DEFAULT_CONFIG = Path("/etc/faxdropd/faxdropd.yaml")
@@ -94,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, config_path(args))
     except KeyboardInterrupt:
         return 130
+    except FaxdropError as exc:  # a domain error no command handled: one sentence, not a traceback
+        print(f"faxdropd {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     except BrokenPipeError:
         # `faxdropd status | head`: the reader left; say nothing more, and keep Python's exit-time flush of
         # stdout from raising the same error again.

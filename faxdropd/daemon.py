@@ -185,7 +185,7 @@ class Daemon:
         sidecar = path.with_name(routing.sidecar_name(path.name))
         try:
             age = time.time() - sidecar.stat().st_mtime
-        except FileNotFoundError:
+        except OSError:  # ENOENT, or ENAMETOOLONG for a 255-byte name: no sidecar can exist either way
             return folder.to_from != ["sidecar"]
         return age >= folder.stable_seconds
 

@@ -14,6 +14,7 @@ from faxdropd import filing, policy, preflight, routing
 from faxdropd.config import Config, FolderConfig
 from faxdropd.faxfields import FaxOptionsLike, sendfax_fields
 from faxdropd.journal import Journal
+from faxdropd.stability import is_wanted
 
 # Stands in for the job's reference (fd-<16 hex>), which only exists once the daemon claims the file. No
 # spaces: make_subject refuses a reference that FaxQuery2 could not find again.
@@ -29,6 +30,9 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
         return lines, 1
     lines += [f"folder:      {folder.name} ({folder.path}), watch={folder.watch}, "
               f"stable after {folder.stable_seconds:g} s"]
+    if not is_wanted(path.name, folder.include, folder.ignore):  # the watcher never picks such a name up
+        lines.append("name:        IGNORED — it matches an ignore pattern or no include pattern; it stays put")
+        return lines, 1
     try:
         with preflight.open_document(path, folder.path, max_pages=cfg.limits.pages_per_fax) as checked:
             lines.append(f"pre-flight:  ok — {checked.file_type}, {checked.size} bytes, "

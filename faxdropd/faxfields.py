@@ -57,6 +57,9 @@ class FaxOptionsLike(Protocol):
 
 def expand_template(template: str, *, document_name: str, folder_name: str, now: datetime) -> str:
     """Expand {name} {stem} {folder} {date}; any other brace text stays literal, so this never raises."""
+    # A name that is not valid UTF-8 arrives with lone surrogates, which the SOAP request cannot encode
+    # (the job looped through retries for ever): show the bad bytes as U+FFFD instead.
+    document_name = document_name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     values = {
         "name": document_name,
         "stem": PurePath(document_name).stem if document_name else "",

@@ -93,6 +93,7 @@ def file_document(
     hot: Path,
     sidecar: Path | None = None,
     now: datetime | None = None,
+    resume: bool = True,
 ) -> Path:
     """Move a job's document into `dest_dir` beside `<final>.receipt.json` and its sidecar; returns `<final>`.
 
@@ -111,10 +112,13 @@ def file_document(
     now = now or datetime.now(UTC)
     tag = _tag(job_id)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    if job_id:
+    # Looking for an interrupted earlier attempt means listing dest_dir, which grows with every document
+    # filed: a first attempt (`resume=False`, the caller knows) skips it so filing stays O(1).
+    if job_id and resume:
         _sweep_temps(dest_dir, tag)
     # Only names derived from `name` can hold an earlier attempt's receipt: no need to read all of sent/.
-    earlier = _receipts_of(dest_dir, job_id, os.fsencode(_split(name)[0])[:100]) if job_id else iter(())
+    earlier = (_receipts_of(dest_dir, job_id, os.fsencode(_split(name)[0])[:100])
+               if job_id and resume else iter(()))
     final = next((_document_of(r) for r in earlier), None)
     side = sidecar if sidecar is not None and os.path.lexists(sidecar) else None
     for _ in range(_ATTEMPTS):

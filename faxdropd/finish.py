@@ -85,9 +85,9 @@ class Finisher:
         job = self.rt.journal.transition(job, job.state, f"outcome {outcome}", outcome=outcome, status=status,
                                          reason=reason, completed_at=time.time(), **facts)
         crashpoints.hit("after_outcome")
-        self.refile(job)
+        self.refile(job, resume=False)
 
-    def refile(self, job: Job) -> bool:
+    def refile(self, job: Job, *, resume: bool = True) -> bool:
         """File a job whose outcome is recorded; False if its folder is unavailable right now."""
         if job.state in FINAL or job.outcome is None:
             return True
@@ -99,7 +99,7 @@ class Finisher:
         work = Path(job.work_path)
         try:
             if work.exists() or work.is_symlink():
-                final = filing.file_document(work, dest_dir, job.name, receipt(job), hot=hot,
+                final = filing.file_document(work, dest_dir, job.name, receipt(job), hot=hot, resume=resume,
                                              sidecar=Path(job.sidecar_path) if job.sidecar_path else None)
             elif not work.parent.is_dir():
                 # The work area went away with its share (unmounted, or a bare mount point in its place):

@@ -243,7 +243,8 @@ class Journal:
     def _event(self, job_id: str, old: str | None, new: str, detail: str, now: float) -> None:
         self._db.execute(
             "INSERT INTO events (job_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
-            (job_id, now, old, new, detail),
+            # Details are prose that may quote a file name; a non-UTF-8 name is shown with U+FFFD, not stored raw.
+            (job_id, now, old, new, detail.encode("utf-8", "surrogateescape").decode("utf-8", "replace")),
         )
 
     def transition(self, job: Job, to: State, detail: str = "", **fields: Any) -> Job:

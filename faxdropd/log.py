@@ -10,7 +10,8 @@ details go in keys, never in the event string:
   ``job.submitting``, ``job.submitted``, ``job.unknown``, ``job.reconciled``, ``job.deferred``,
   ``job.delivered``, ``job.failed``, ``job.filed``, ``job.requeued``
 - the daemon: ``daemon.starting``, ``daemon.ready``, ``daemon.reloading``, ``daemon.reloaded``,
-  ``daemon.reload_failed``, ``daemon.stopping``, ``daemon.stopped``, ``daemon.watchdog_skipped``
+  ``daemon.reload_failed``, ``daemon.stopping``, ``daemon.stopped``, ``daemon.exit_now``,
+  ``daemon.watchdog_skipped``
 - folders and the account: ``folder.up``, ``folder.down``, ``folder.overflow``, ``account.paused``,
   ``account.resumed``
 - InterFAX calls: ``interfax.call``, ``interfax.error``; metrics: ``metrics.listening``

@@ -152,6 +152,9 @@ def _normalise(raw: str, region: str, allow: Sequence[str], deny: Sequence[str],
                    NOT_ALLOWED, e164)
 
 
+PASSTHROUGH_MIN_DIGITS = 8
+
+
 def _decide_passthrough(raw: str, candidate: str, region: str, allow: Sequence[str], deny: Sequence[str]
                         ) -> NumberDecision:
     # Only an allow pattern that names this number (not a catch-all) vouches for it: that is how the
@@ -159,7 +162,10 @@ def _decide_passthrough(raw: str, candidate: str, region: str, allow: Sequence[s
     if (pattern := _first_match(candidate, deny)) is not None:
         return _reject(raw, f"{candidate} is refused by the deny pattern {pattern!r}", pattern)
     explicit = [p for p in allow if not is_catch_all(p)]
-    if _E164.fullmatch(candidate) and (pattern := _first_match(candidate, explicit)) is not None:
+    # A broad pattern such as "+1*" must not turn a fragment like "12" into a fax to "+12": a vouched-for
+    # number still needs the length of a real one (the simulator numbers have at least 8 digits).
+    long_enough = len(candidate) - 1 >= PASSTHROUGH_MIN_DIGITS
+    if long_enough and _E164.fullmatch(candidate) and (pattern := _first_match(candidate, explicit)) is not None:
         return NumberDecision(
             raw, candidate, True,
             f"{candidate} is not a valid number to phonenumbers but the allow pattern {pattern!r} names it",

@@ -56,7 +56,7 @@ class Pipeline:
         crashpoints.hit("after_claim")
         sidecar_src = path.with_name(routing.sidecar_name(path.name))
         sidecar = None
-        if "sidecar" in folder.to_from and sidecar_src.exists():
+        if "sidecar" in folder.to_from and _exists(sidecar_src):
             sidecar = filing.claim_sidecar(sidecar_src, folder.path, job_id)
         job = Job(
             id=job_id,
@@ -276,6 +276,15 @@ class Pipeline:
                                    reason=reason, submitted_at=None,
                                    delivery={**job.delivery, "processing_starts": 0})
         log.info("job.deferred", reason=reason, retry_in_s=round(delay, 1), attempts=attempts)
+
+
+def _exists(path: Path) -> bool:
+    # Path.exists() raises on ENAMETOOLONG in Python 3.11; that crashed the main loop on a 255-byte name.
+    try:
+        path.lstat()
+    except OSError:
+        return False
+    return True
 
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Session (requests never promised thread safety). Every failure leaves this modul
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -108,7 +109,7 @@ def classify_transport(exc: Exception, operation: str) -> InterfaxError:
     """Map a zeep/requests failure to the error classes; a send whose request may have left is unknown."""
     sending = operation in codes.SENDING_OPERATIONS
     if isinstance(exc, requests.exceptions.SSLError):
-        return codes.error_for_kind(Kind.ACCOUNT, f"TLS verification failed: {_short(exc)}", operation)
+        return codes.error_for_kind(Kind.ACCOUNT, f"TLS verification failed: {_tls_reason(exc)}", operation)
     if isinstance(exc, zeep.exceptions.ValidationError):
         return codes.error_for_kind(Kind.PERMANENT, f"request refused by the WSDL: {_short(exc)}", operation)
     if isinstance(exc, zeep.exceptions.Fault) and (exc.code or "").lower().endswith(("client", "sender")):
@@ -129,6 +130,32 @@ def _short(exc: Exception) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def _tls_reason(exc: requests.exceptions.SSLError) -> str:
+    # requests nests ssl's verdict three levels deep; _short() cut it off, leaving "certificate v...".
+    seen: list[BaseException] = [exc]
+    while seen:
+        inner = seen.pop()
+        if isinstance(inner, ssl.SSLCertVerificationError) and inner.verify_message:
+            return f"{inner.verify_message} (ssl error {inner.verify_code})"
+        seen.extend(a for a in inner.args if isinstance(a, BaseException))
+        seen.extend(e for e in (inner.__cause__, inner.__context__, getattr(inner, "reason", None))
+                    if isinstance(e, BaseException))
+    return _short(exc)
+
+
+class _Session(requests.Session):
+    """A session whose `verify` is the config's even when REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE are set.
+
+    requests lets those variables override session.verify for every request, which silently replaced
+    interfax.verify_tls (a private CA bundle) with the system bundle. Proxies still come from the environment.
+    """
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> Any:
+        merged = super().merge_environment_settings(*args, **kwargs)
+        merged["verify"] = self.verify
+        return merged
+
+
 class ClientFactory:
     """Parses the WSDL once and hands each thread its own client bound to the configured address."""
 
@@ -147,7 +174,7 @@ class ClientFactory:
     def client(self) -> InterfaxClient:
         existing: InterfaxClient | None = getattr(self._local, "client", None)
         if existing is None:
-            session = requests.Session()
+            session = _Session()
             session.verify = self.settings.verify
             # Only connection-establishment failures are retried here: nothing has been sent yet then.
             retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)

@@ -168,12 +168,15 @@ def test_explain_a_symlink_outside_and_missing_files(tmp_path: Path, cfg: Path, 
     target = tmp_path / "secret.pdf"
     target.write_bytes(make_sample_pdf())
     (hot / "link.pdf").symlink_to(target)
+    (hot / "~$draft.docx").write_bytes(b"an Office lock file")
     before = tree(tmp_path)
     rejected = cli(cfg, "explain", str(hot / "link.pdf"))
     assert rejected.returncode == 1
     assert "REJECTED" in rejected.stdout and "symbolic link" in rejected.stdout
     outside = cli(cfg, "explain", str(target))
     assert outside.returncode == 1 and "not in any configured hot folder" in outside.stdout
+    ignored = cli(cfg, "explain", str(hot / "~$draft.docx"))
+    assert ignored.returncode == 1 and "IGNORED" in ignored.stdout
     missing = cli(cfg, "explain", str(hot / "gone.pdf"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
     assert tree(tmp_path) == before
@@ -222,11 +225,18 @@ def test_send_wait_backs_off_within_the_query_budget(tmp_path: Path, hot: Path) 
         (tmp_path / "w.pdf").write_bytes(make_sample_pdf())
         proc = cli(cfg, "send", str(tmp_path / "w.pdf"), "--to", "+12125550100", "--wait")
         assert proc.returncode == 0, proc.stderr
-        queries = [c for c in ledger(slow)["calls"] if c["op"].startswith("FaxQuery")]
+        calls = ledger(slow)["calls"]
+    [sent] = [datetime.fromisoformat(c["at"]) for c in calls if c["op"] == "SendfaxEx_2"]
+    queries = [c for c in calls if c["op"].startswith("FaxQuery")]
     # It looked more than once (the early first check found the fax still in progress) and InterFAX never
     # refused a query for going over 6 a minute.
     assert 2 <= len(queries) <= QUERIES_PER_MINUTE, queries
     assert all(q["result"] == 0 for q in queries), queries
+    # Lower bounds only (a loaded machine makes gaps longer, never shorter): no query right after the
+    # submission, and the second gap is longer than the first wait.
+    at = [sent, *(datetime.fromisoformat(q["at"]) for q in queries)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(at)]
+    assert gaps[0] >= FIRST_CHECK * 0.9 and gaps[1] >= 2 * FIRST_CHECK * 0.9, gaps
 
 
 def test_send_refuses_numbers_with_exit_2(tmp_path: Path, cfg: Path, emulator: EmulatorServer) -> None:
@@ -312,7 +322,8 @@ def daemon(tmp_path: Path, daemons: list[DaemonProcess]) -> Iterator[Any]:
     yield start
 
 
-def test_status_after_a_daemon_run(tmp_path: Path, cfg: Path, hot: Path, daemon: Any) -> None:
+def test_status_after_a_daemon_run(tmp_path: Path, hot: Path, emulator: EmulatorServer, daemon: Any) -> None:
+    cfg = config_for(tmp_path, emulator.url, hot, to="+12125550100")
     d = daemon(cfg)
     drop(hot, "good.pdf", make_sample_pdf(text="good"))
     (tmp_path / "elsewhere.pdf").write_bytes(make_sample_pdf(text="elsewhere"))

@@ -241,7 +241,7 @@ def test_300_faxes_tracked_within_six_queries_a_minute(tmp_path: Path, daemons: 
     assert [c for c in queries if c["result"] != 0] == []
     assert max_in_window(at) <= 6
     # 300 faxes in IN batches of 100 need a handful of queries; one query per fax would need 50 minutes.
-    assert len(queries) <= 6 * (elapsed / 60 + 1)
+    assert len(queries) < 30
     assert all(r["outcome"] == "delivered" and r["deliveries"][0]["status"] == 0 for r in receipts(hot / "sent"))
 
 

@@ -254,8 +254,9 @@ def test_duplicate_is_held_then_retry_sends_it_on_purpose_once(
     drop(hot, "contract.pdf", pdf)
     wait_for(lambda: len(receipts(hot / "failed")) == 1, 60, what="third copy held")
     assert receipts(hot / "failed")[0]["reason"] == "duplicate"
-    # Two copies dropped at the same moment: the workers must not both pass the check.
-    other = make_sample_pdf(pages=1, text="the other contract")
+    # Copies dropped at the same moment: while the first is still uploading (3 MB: a chunked upload), the
+    # others must see it, and the workers must not both pass the check.
+    other = make_sample_pdf(pages=1, text="the other contract", pad_to=3_000_000)
     for n in range(3):
         drop(hot, f"twin{n}.pdf", other)
     wait_for(lambda: len(receipts(hot / "failed")) == 3, 60, what="two twins held")

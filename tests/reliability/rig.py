@@ -14,10 +14,10 @@ from typing import Any
 
 import requests
 from daemonkit import PASSWORD, DaemonProcess, drop, wait_for, write_config
-from reliability.invariants import Report, check, filed_count, quiescent
 
 from faxdropd.emulator_http import EmulatorServer
 from faxdropd.preflight import make_sample_pdf
+from reliability.invariants import Report, check, filed_count, quiescent
 
 # Generous: 2 shared cores, other engineers' suites running beside ours.
 QUIESCE_TIMEOUT = float(os.environ.get("FAXDROPD_QUIESCE_TIMEOUT", "600"))
@@ -82,7 +82,7 @@ class Rig:
         try:
             return self.daemon.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"daemon still running after {timeout}s:\n{self.daemon.log_text()[-3000:]}")
+            raise AssertionError(f"daemon still running after {timeout}s:\n{self.daemon.log_text()[-3000:]}") from None
 
     def stop(self) -> None:
         if self.running:

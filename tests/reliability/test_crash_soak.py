@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from reliability.rig import Rig, content, make_emulator
 
 pytestmark = pytest.mark.reliability

@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
 from reliability.invariants import ledger, sha
 from reliability.rig import Rig, content, make_emulator
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.reliability
 
 
 def slow_pdf(nodes: int = 180, per_node: int = 500) -> bytes:
-    """A two-level page tree of nodes × per_node empty pages (under pypdf's 100,000-entry limit)."""
+    """A two-level page tree of nodes x per_node empty pages (under pypdf's 100,000-entry limit)."""
     count = nodes * per_node
     kids = " ".join(f"{3 + i} 0 R" for i in range(nodes))
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -67,8 +67,10 @@ def test_poison_is_quarantined_after_bounded_starts_and_others_flow(
     drop(hot, "poison.pdf", slow_pdf())
     others: list[str] = []
     for kill in range(1, MAX_PROCESSING_STARTS + 1):
-        wait_for(lambda k=kill: processing_starts(tmp_path / "state", "poison.pdf") >= k, 90, interval=0.05,
-                 what=f"processing start {kill} of the poison")
+        def started(k: int = kill) -> bool:
+            return processing_starts(tmp_path / "state", "poison.pdf") >= k
+
+        wait_for(started, 90, interval=0.05, what=f"processing start {kill} of the poison")
         d.kill()  # SIGKILL while pypdf is still walking the page tree
         assert d.proc is not None and d.proc.returncode == -9
         assert not receipts(hot / "failed"), "the poison finished parsing before the kill; make it slower"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from daemonkit import wait_for
+
 from reliability.invariants import ledger
 from reliability.rig import Rig, make_emulator
 
@@ -140,3 +141,22 @@ def test_many_files_in_one_folder_memory_bounded(tmp_path: Path) -> None:
     finally:
         rig.kill()
         emulator.stop()
+
+
+def test_journal_write_failure_is_raised_not_swallowed(tmp_path: Path) -> None:
+    """In-process view of T8 on a real full tmpfs: every failed write surfaces as JournalFailure (the daemon's
+    default, exit_on_failure=True, turns it into exit 74 - the subprocess test above), and nothing half-done
+    is left behind: the job reads back in its last committed state."""
+    from faxdropd.journal import Job, Journal, JournalFailure, State, new_job_id
+
+    with tmpfs(tmp_path / "state", "2m") as state:
+        journal = Journal(state, exit_on_failure=False)
+        job = journal.create(Job(id=new_job_id(), reference="fd-x", folder="f", hot="/h", name="n",
+                                 work_path="/h/.faxdropd/x__n", sidecar_path=None, state=State.CLAIMED))
+        fill(state)
+        with pytest.raises(JournalFailure):
+            for i in range(10_000):  # the WAL grows until the filesystem refuses a page
+                journal.transition(job, State.CLAIMED, "x" * 2000, reason=str(i) * 500)
+        fresh = journal.get(job.id)
+        assert fresh is not None and fresh.state is State.CLAIMED
+        journal.close()
