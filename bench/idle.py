@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,12 +25,12 @@ POLL_TARGET = 10.0
 SETTLE = 5.0  # seconds after ready before sampling: the first listings and stability checks are start-up
 
 
-def cpu_percent(ctx: Context, name: str, folders: list[dict[str, object]], window: float, **options: object) -> float:
+def cpu_percent(ctx: Context, name: str, folders: list[dict[str, Any]], window: float, **options: Any) -> float:
     base = ctx.dir(f"idle-{name}")
     for folder in folders:
         Path(str(folder["path"])).mkdir(parents=True, exist_ok=True)
     # Nothing is sent, so no emulator: a closed loopback port keeps any accidental call from going anywhere.
-    with daemon_on(base, "http://127.0.0.1:9/dfs.asmx", folders, **options) as d:  # type: ignore[arg-type]
+    with daemon_on(base, "http://127.0.0.1:9/dfs.asmx", folders, **options) as d:
         time.sleep(1.0 if ctx.quick else SETTLE)
         c0, t0 = cpu_seconds(d.pid), time.monotonic()
         time.sleep(window)

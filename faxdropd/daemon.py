@@ -13,6 +13,7 @@ import queue
 import signal
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from types import FrameType
 
@@ -54,6 +55,13 @@ class Daemon:
         self.cfg = cfg
         self.config_path = config_path
         self._stop = threading.Event()
+        # Set by workers finishing a job (room for another claim) and by signals: the loop wakes at once
+        # instead of at its next tick.
+        self._wake = threading.Event()
+        # Stable files not yet claimed, oldest first (paths only, so memory stays small per waiting file);
+        # documents whose sidecar has not settled wait aside until the watcher reports the sidecar.
+        self._backlog: OrderedDict[Path, str] = OrderedDict()
+        self._awaiting_sidecar: dict[Path, str] = {}
         self._reload = threading.Event()
         self._signals = 0
         self._queue: queue.Queue[Job | None] = queue.Queue()
@@ -78,9 +86,11 @@ class Daemon:
             log.warning("daemon.exit_now", signal=signal.Signals(signum).name, in_flight=self._busy)
             os._exit(1)
         self._stop.set()
+        self._wake.set()
 
     def request_stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     # -- run ------------------------------------------------------------------------------------------
 
@@ -150,7 +160,8 @@ class Daemon:
             # pings and systemd restarts us. A withheld ping is retried every pass, not every ping_every.
             if ping_every is not None and now - last_ping >= ping_every and self.health.ping():
                 last_ping = now
-            self._stop.wait(LOOP_INTERVAL)
+            self._wake.wait(LOOP_INTERVAL)
+            self._wake.clear()
 
     # -- intake and scheduling --------------------------------------------------------------------------
 
@@ -159,16 +170,22 @@ class Daemon:
 
     def _intake(self) -> None:
         for name, path in self.watcher.ready():
-            if self._stop.is_set() or self.rt.pause.active() or len(self._queued) >= self.capacity:
-                # Back-pressure: the file stays in its folder; ask the watcher to offer it again as soon
-                # as there is room instead of after the rescan cooldown.
-                self.watcher.offer_again(path)
+            if routing.is_sidecar(path.name):
+                # A settled sidecar commits the document that was waiting for it.
+                document = path.with_name(path.name[: -len(routing.sidecar_name(""))])
+                if document in self._awaiting_sidecar:
+                    self._backlog[document] = self._awaiting_sidecar.pop(document)
                 continue
+            self._backlog[path] = name
+        if self._stop.is_set() or self.rt.pause.active():
+            return  # the backlog waits; each pass costs nothing per waiting file
+        while self._backlog and len(self._queued) < self.capacity:  # back-pressure: claim only what fits
+            path, name = self._backlog.popitem(last=False)
             folder = self._folder(name)
-            if folder is None or routing.is_sidecar(path.name):
+            if folder is None:
                 continue
             if not self._committed(folder, path):
-                self.watcher.offer_again(path)
+                self._awaiting_sidecar[path] = name
                 continue
             log.info("job.stable", folder=name, file=path.name)
             job = self.pipeline.claim(folder, path)
@@ -226,6 +243,7 @@ class Daemon:
             finally:
                 with self._queued_lock:
                     self._queued.discard(job.id)
+                self._wake.set()
 
     def _refile(self) -> None:
         for job in self.rt.journal.by_state(*[s for s in State if s.value not in ("delivered", "failed",

@@ -21,14 +21,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
 import structlog
 
 from faxdropd.errors import FaxdropError, JournalLocked
+from faxdropd.journal_schema import FINAL as FINAL
+from faxdropd.journal_schema import JSON_COLUMNS, from_sql, row_to_job, to_sql
+from faxdropd.journal_schema import SCHEMA as SCHEMA
+from faxdropd.journal_schema import SENT_LIKE as SENT_LIKE
+from faxdropd.journal_schema import Job as Job
+from faxdropd.journal_schema import State as State
 
 log = structlog.get_logger("faxdropd.journal")
 
@@ -38,116 +42,6 @@ EXIT_JOURNAL_FAILURE = 74
 
 class JournalFailure(FaxdropError):
     """A journal write did not commit. Raised only when the Journal was built with exit_on_failure=False."""
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    reference TEXT NOT NULL UNIQUE,
-    folder TEXT NOT NULL,
-    hot TEXT NOT NULL,
-    name TEXT NOT NULL,
-    work_path TEXT NOT NULL,
-    sidecar_path TEXT,
-    state TEXT NOT NULL,
-    sha256 TEXT, size INTEGER, pages INTEGER, file_type TEXT,
-    numbers TEXT NOT NULL DEFAULT '[]',
-    options TEXT NOT NULL DEFAULT '{}',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL,
-    transaction_ids TEXT NOT NULL DEFAULT '[]',
-    delivery TEXT NOT NULL DEFAULT '{}',
-    status INTEGER, outcome TEXT, reason TEXT,
-    on_purpose INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    submitted_at REAL, completed_at REAL,
-    final_path TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
-CREATE INDEX IF NOT EXISTS jobs_sha ON jobs(sha256);
-CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs(submitted_at);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL, at REAL NOT NULL, from_state TEXT, to_state TEXT NOT NULL, detail TEXT
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-
-class State(StrEnum):
-    CLAIMED = "claimed"
-    UPLOADING = "uploading"
-    SUBMITTING = "submitting"
-    SUBMITTED = "submitted"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    DEFERRED = "deferred"
-    UNKNOWN = "unknown"
-    REJECTED = "rejected"
-
-
-FINAL = frozenset({State.DELIVERED, State.FAILED, State.REJECTED})
-# Jobs that count as "this content went to this number" for the duplicate window. UPLOADING and DEFERRED
-# (a routed job held back or waiting to retry) are about to go: a second copy dropped meanwhile is the duplicate.
-SENT_LIKE = (State.UPLOADING, State.SUBMITTING, State.SUBMITTED, State.UNKNOWN, State.DELIVERED,
-             State.DEFERRED)
-_JSON = ("numbers", "options", "transaction_ids", "delivery")
-
-
-@dataclass
-class Job:
-    id: str
-    reference: str
-    folder: str
-    hot: str
-    name: str
-    work_path: str
-    sidecar_path: str | None
-    state: State
-    sha256: str | None = None
-    size: int | None = None
-    pages: int | None = None
-    file_type: str | None = None
-    numbers: list[str] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
-    attempts: int = 0
-    next_attempt_at: float | None = None
-    transaction_ids: list[int] = field(default_factory=list)
-    delivery: dict[str, Any] = field(default_factory=dict)
-    status: int | None = None
-    outcome: str | None = None
-    reason: str | None = None
-    on_purpose: int = 0
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    submitted_at: float | None = None
-    completed_at: float | None = None
-    final_path: str | None = None
-
-
-def _to_sql(value: Any) -> Any:
-    """A file name that is not valid UTF-8 (lone surrogates from os.listdir) is stored as its raw bytes.
-
-    sqlite3 encodes str strictly, so such a name would raise UnicodeEncodeError in the main loop: one badly
-    named file would crash-loop the daemon. _from_sql turns the BLOB back into the same str.
-    """
-    if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return os.fsencode(value)
-    return value
-
-
-def _from_sql(value: Any) -> Any:
-    return os.fsdecode(value) if isinstance(value, bytes) else value
-
-
-def _row_to_job(row: sqlite3.Row) -> Job:
-    data = {key: _from_sql(value) for key, value in dict(row).items()}
-    for key in _JSON:
-        data[key] = json.loads(data[key])
-    data["state"] = State(data["state"])
-    return Job(**data)
 
 
 def new_job_id() -> str:
@@ -202,7 +96,7 @@ class Journal:
     def create(self, job: Job) -> Job:
         now = time.time()
         job.created_at = job.updated_at = now
-        values = {k: (json.dumps(v) if k in _JSON else _to_sql(v)) for k, v in job.__dict__.items()}
+        values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in job.__dict__.items()}
         values["state"] = str(job.state)
         cols = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)
@@ -252,7 +146,7 @@ class Journal:
         now = time.time()
         fields["state"] = str(to)
         fields["updated_at"] = now
-        values = {k: (json.dumps(v) if k in _JSON else _to_sql(v)) for k, v in fields.items()}
+        values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in fields.items()}
         assignments = ", ".join(f"{k} = :{k}" for k in values)
         with self._write("transition"):
             self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = :_id", {**values, "_id": job.id})  # noqa: S608
@@ -264,7 +158,7 @@ class Journal:
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _row_to_job(row) if row else None
+        return row_to_job(row) if row else None
 
     def by_state(self, *states: State) -> list[Job]:
         marks = ", ".join("?" for _ in states)
@@ -273,7 +167,7 @@ class Journal:
                 f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
                 [str(s) for s in states],
             ).fetchall()
-        return [_row_to_job(r) for r in rows]
+        return [row_to_job(r) for r in rows]
 
     def live_work_paths(self) -> set[str]:
         with self._lock:
@@ -281,7 +175,7 @@ class Journal:
                 "SELECT work_path, sidecar_path FROM jobs WHERE state NOT IN (?, ?, ?)",
                 [str(s) for s in FINAL],
             ).fetchall()
-        return {_from_sql(p) for r in rows for p in r if p}
+        return {from_sql(p) for r in rows for p in r if p}
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -302,7 +196,7 @@ class Journal:
                 f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY updated_at DESC LIMIT ?",  # noqa: S608
                 [*[str(s) for s in states], limit],
             ).fetchall()
-        return [_row_to_job(r) for r in rows]
+        return [row_to_job(r) for r in rows]
 
     def sends_of(self, sha256: str, since: float, exclude: str) -> list[Job]:
         """Jobs with this content that went (or may have gone) out since `since`: the duplicate check."""
@@ -313,7 +207,7 @@ class Journal:
                 "AND COALESCE(submitted_at, updated_at) >= ?",
                 [sha256, exclude, *[str(s) for s in SENT_LIKE], since],
             ).fetchall()
-        return [_row_to_job(r) for r in rows]
+        return [row_to_job(r) for r in rows]
 
     def submitted_since(self, since: float, folder: str | None = None) -> list[float]:
         """Submission times since `since` (oldest first), globally or for one folder: the hourly cap."""

@@ -51,8 +51,8 @@ class Pause:
     def clear(self) -> None:
         with self._lock:
             if not self.until and not self.reason:
-                # Not paused, and the journal already says so. Every successful send lands here; two meta
-                # writes are two fsync'd transactions under the journal lock (~25 % of a small fax's cost).
+                # Not paused, and the journal already says so. Every successful send lands here; the two meta
+                # writes were two of a fax's eight fsync'd journal transactions, serialised under its lock.
                 return
             if self.until:
                 log.warning("account.resumed", reason=self.reason)

@@ -96,9 +96,10 @@ class StabilityTracker:
         # check is due before the earliest target.
         self._changed = False
         self._wake: float | None = None  # earliest target among eligible entries; None: recompute
+        self._due: float | None = None  # earliest target still waiting for an observation; None: recompute
 
     def _touch(self) -> None:
-        self._changed, self._wake = True, None
+        self._changed, self._wake, self._due = True, None, None
 
     def retime(self, stable_seconds: float, cooldown: float) -> None:
         self.stable_seconds, self.cooldown = stable_seconds, cooldown
@@ -154,11 +155,29 @@ class StabilityTracker:
             if entry.state.eligible and now >= self._target(entry) > entry.seen
         ]
 
+    def next_check(self) -> float:
+        """When needs_check() will first return something (``math.inf``: nothing waits for an observation).
+
+        Entries that are already confirmed but not reported (e.g. their folder is down) do not count: only a
+        fresh observation or ready() changes them, so a scheduler sleeping until this time never spins.
+        """
+        if self._due is None:
+            due = math.inf
+            for entry in self._entries.values():
+                if entry.state.eligible and (target := self._target(entry)) > entry.seen:
+                    due = min(due, target)
+            self._due = due
+        return self._due
+
+    def changed(self) -> bool:
+        """True when ready() may have something to report (an observation, retime or unreport since the last)."""
+        return self._changed
+
     def ready(self, now: float) -> list[Path]:
         """Paths that are stable now, oldest first, each marked as reported at ``now``."""
         if not self._changed:
             return []
-        self._changed, self._wake = False, None
+        self._changed, self._wake, self._due = False, None, None
         out: list[Path] = []
         for path, entry in self._entries.items():
             if entry.state.eligible and entry.seen >= self._target(entry):

@@ -1,0 +1,123 @@
+"""The journal's tables and the Job record: schema SQL, job states, and mapping rows to and from Jobs.
+
+journal.py owns the connection, the lock and the transactions; nothing here touches the database file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    reference TEXT NOT NULL UNIQUE,
+    folder TEXT NOT NULL,
+    hot TEXT NOT NULL,
+    name TEXT NOT NULL,
+    work_path TEXT NOT NULL,
+    sidecar_path TEXT,
+    state TEXT NOT NULL,
+    sha256 TEXT, size INTEGER, pages INTEGER, file_type TEXT,
+    numbers TEXT NOT NULL DEFAULT '[]',
+    options TEXT NOT NULL DEFAULT '{}',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    transaction_ids TEXT NOT NULL DEFAULT '[]',
+    delivery TEXT NOT NULL DEFAULT '{}',
+    status INTEGER, outcome TEXT, reason TEXT,
+    on_purpose INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    submitted_at REAL, completed_at REAL,
+    final_path TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_sha ON jobs(sha256);
+CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs(submitted_at);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL, at REAL NOT NULL, from_state TEXT, to_state TEXT NOT NULL, detail TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class State(StrEnum):
+    CLAIMED = "claimed"
+    UPLOADING = "uploading"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DEFERRED = "deferred"
+    UNKNOWN = "unknown"
+    REJECTED = "rejected"
+
+
+FINAL = frozenset({State.DELIVERED, State.FAILED, State.REJECTED})
+# Jobs that count as "this content went to this number" for the duplicate window. UPLOADING and DEFERRED
+# (a routed job held back or waiting to retry) are about to go: a second copy dropped meanwhile is the duplicate.
+SENT_LIKE = (State.UPLOADING, State.SUBMITTING, State.SUBMITTED, State.UNKNOWN, State.DELIVERED,
+             State.DEFERRED)
+JSON_COLUMNS = ("numbers", "options", "transaction_ids", "delivery")
+
+
+@dataclass
+class Job:
+    id: str
+    reference: str
+    folder: str
+    hot: str
+    name: str
+    work_path: str
+    sidecar_path: str | None
+    state: State
+    sha256: str | None = None
+    size: int | None = None
+    pages: int | None = None
+    file_type: str | None = None
+    numbers: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    next_attempt_at: float | None = None
+    transaction_ids: list[int] = field(default_factory=list)
+    delivery: dict[str, Any] = field(default_factory=dict)
+    status: int | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    on_purpose: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    submitted_at: float | None = None
+    completed_at: float | None = None
+    final_path: str | None = None
+
+
+def to_sql(value: Any) -> Any:
+    """A file name that is not valid UTF-8 (lone surrogates from os.listdir) is stored as its raw bytes.
+
+    sqlite3 encodes str strictly, so such a name would raise UnicodeEncodeError in the main loop: one badly
+    named file would crash-loop the daemon. _from_sql turns the BLOB back into the same str.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return os.fsencode(value)
+    return value
+
+
+def from_sql(value: Any) -> Any:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def row_to_job(row: sqlite3.Row) -> Job:
+    data = {key: from_sql(value) for key, value in dict(row).items()}
+    for key in JSON_COLUMNS:
+        data[key] = json.loads(data[key])
+    data["state"] = State(data["state"])
+    return Job(**data)
