@@ -101,7 +101,7 @@ def to_sql(value: Any) -> Any:
     """A file name that is not valid UTF-8 (lone surrogates from os.listdir) is stored as its raw bytes.
 
     sqlite3 encodes str strictly, so such a name would raise UnicodeEncodeError in the main loop: one badly
-    named file would crash-loop the daemon. _from_sql turns the BLOB back into the same str.
+    named file would crash-loop the daemon. from_sql turns the BLOB back into the same str.
     """
     if isinstance(value, str):
         try:

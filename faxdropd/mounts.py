@@ -64,6 +64,15 @@ def read_mounts(mountinfo: Path = MOUNTINFO) -> list[Mount]:
         return []
 
 
+def mountinfo_bytes(mountinfo: Path = MOUNTINFO) -> bytes:
+    """The raw mount table (b"" where there is none): compared between reads, a cheap way to notice that
+    something was mounted or unmounted without touching any filesystem."""
+    try:
+        return mountinfo.read_bytes()
+    except OSError:
+        return b""
+
+
 def _under(path: str, mount_point: str) -> bool:
     if mount_point == "/":
         return path.startswith("/")

@@ -95,6 +95,8 @@ class Pipeline:
 
     def _process(self, job: Job, folder: FolderConfig) -> None:
         jr = self.rt.journal
+        # Each start is journaled before the document is parsed, so a file that kills the daemon while
+        # being parsed is counted even though the process never returns to record the crash.
         starts = int(job.delivery.get("processing_starts", 0)) + 1
         if starts > MAX_PROCESSING_STARTS:
             reason = f"quarantined: processing stopped the daemon {starts - 1} times"
@@ -260,12 +262,16 @@ class Pipeline:
         crashpoints.hit("after_send")
         self.rt.pause.clear()
         self.rt.metrics.uploaded(sum(p.size for p in parts), time.monotonic() - started)
-        job = jr.transition(job, State.SUBMITTED, f"transaction {tid}", transaction_ids=[tid],
-                            attempts=job.attempts + 1, submitted_at=time.time())
+        sent: dict[str, Any] = {"transaction_ids": [tid], "attempts": job.attempts + 1, "submitted_at": time.time()}
+        if not self.rt.config.delivery.track:
+            # Nothing is left to wait for: one commit records the transaction and the outcome together.
+            crashpoints.hit("after_submitted")
+            log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
+            self.finisher.finish(job, "accepted", None, "accepted by InterFAX; delivery is not tracked", **sent)
+            return
+        job = jr.transition(job, State.SUBMITTED, f"transaction {tid}", **sent)
         crashpoints.hit("after_submitted")
         log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
-        if not self.rt.config.delivery.track:
-            self.finisher.finish(job, "accepted", None, "accepted by InterFAX; delivery is not tracked")
 
     def _defer(self, job: Job, reason: str) -> None:
         """Transient trouble: retry later with exponential backoff, or give up after the retry lifetime."""

@@ -211,7 +211,9 @@ class Tracker:
         log.info("job.reconciled", job_id=job.id, reference=job.reference, found=False, action="resend")
 
     def _poll(self, client: Any) -> None:
-        interval = self.rt.config.delivery.poll_interval
+        # Never poll faster than the budget refills: a burst of polls early in a fax's life would spend the
+        # whole minute before the fax is final and leave nothing for reconciliation.
+        interval = max(self.rt.config.delivery.poll_interval, self.budget.window / self.budget.per_minute)
         now = self.clock()
         due = [j for j in self.rt.journal.by_state(State.SUBMITTED)
                if j.outcome is None and (j.id not in self._last_poll or now - self._last_poll[j.id] >= interval)]

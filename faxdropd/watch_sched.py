@@ -15,9 +15,12 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
-class DueHeap:
+class DueHeap(Generic[K]):
     """Keys with a due time; a key has at most one live due time (later set()s supersede earlier ones).
 
     Superseded heap entries are skipped lazily when they reach the top, so set() is O(log n) and pop_due()
@@ -25,14 +28,14 @@ class DueHeap:
     """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Hashable]] = []
-        self._when: dict[Hashable, float] = {}
+        self._heap: list[tuple[float, int, K]] = []
+        self._when: dict[K, float] = {}
         self._seq = itertools.count()
 
     def __len__(self) -> int:
         return len(self._when)
 
-    def set(self, key: Hashable, when: float) -> None:
+    def set(self, key: K, when: float) -> None:
         """Make ``key`` due at ``when`` (``math.inf``: never; same as discard)."""
         if when == math.inf:
             self.discard(key)
@@ -45,10 +48,10 @@ class DueHeap:
             self._heap = [(w, next(self._seq), k) for k, w in self._when.items()]
             heapq.heapify(self._heap)
 
-    def discard(self, key: Hashable) -> None:
+    def discard(self, key: K) -> None:
         self._when.pop(key, None)
 
-    def when(self, key: Hashable) -> float:
+    def when(self, key: K) -> float:
         return self._when.get(key, math.inf)
 
     def earliest(self) -> float:
@@ -58,9 +61,9 @@ class DueHeap:
             heapq.heappop(heap)
         return heap[0][0] if heap else math.inf
 
-    def pop_due(self, now: float) -> list[Hashable]:
+    def pop_due(self, now: float) -> list[K]:
         """Remove and return every key due at or before ``now``, earliest first."""
-        out: list[Hashable] = []
+        out: list[K] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
             when, _, key = heapq.heappop(heap)

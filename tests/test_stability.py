@@ -199,3 +199,19 @@ def test_file_state_from_stat(tmp_path: Path) -> None:
     link = tmp_path / "l.pdf"
     link.symlink_to(f)
     assert not FileState.from_stat(link.lstat()).regular
+
+
+def test_next_check_is_the_earliest_pending_observation_and_ignores_confirmed_files() -> None:
+    t = StabilityTracker(stable_seconds=5, cooldown=60)
+    assert t.next_check() == float("inf")
+    t.observe(Path("a"), st(), 100.0)
+    t.observe(Path("b"), st(ino=8), 102.0)
+    t.observe(Path("empty"), st(size=0, ino=9), 90.0)  # not eligible: never checked
+    assert t.next_check() == 105.0
+    t.observe(Path("a"), st(), 105.5)  # confirmed: ready, no longer waiting for a check
+    assert t.next_check() == 107.0
+    assert t.ready(106.0) == [Path("a")]
+    assert t.next_check() == 107.0
+    t.observe(Path("b"), st(ino=8), 107.0)
+    assert t.ready(107.0) == [Path("b")]
+    assert t.next_check() == 106.0 + 60  # a's cooldown: a fresh lstat then may report it again

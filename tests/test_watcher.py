@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from faxdropd import mounts
+from faxdropd.watch_sched import Alarm, DueHeap
 from faxdropd.watcher import INOTIFY_LOGGER, Ready, Watcher, WatchSpec, _Hints, _Probe, scan_once
 
 STABLE = 0.3
@@ -510,3 +512,127 @@ def test_reload_adds_and_removes_folders_live(tmp_path: Path, make: Any) -> None
     w.reload([spec(b, include=["*.txt"])])
     (b / "c.txt").write_bytes(b"c")
     assert names(wait_for(w, lambda s: len(s) >= 1)) == ["c.txt"]
+
+
+# -- waking the daemon, cost per call --------------------------------------------------------------------------
+
+
+def drive(w: Watcher, wake: threading.Event, cond: Callable[[list[Ready]], bool], timeout: float = 5.0) -> list[
+    tuple[float, list[Ready]]
+]:  # fmt: skip
+    """Like the daemon's loop with the wake hook, minus its tick: ready() only after the watcher set `wake`."""
+    calls: list[tuple[float, list[Ready]]] = []
+    end = time.monotonic() + timeout
+    while not cond([r for _, items in calls for r in items]):
+        left = end - time.monotonic()
+        assert left > 0 and wake.wait(left), f"not woken in {timeout} s; calls {calls}"
+        wake.clear()
+        calls.append((time.monotonic(), w.ready()))
+    return calls
+
+
+def test_wake_is_set_when_a_file_becomes_ready(tmp_path: Path, make: Any) -> None:
+    wake = threading.Event()
+    # Rescans and health stats an hour away: only the hint and the stability check can wake anyone.
+    w = make([spec(tmp_path, poll_interval=3600, rescan_interval=3600)], wake=wake)
+    assert w.ready() == []
+    wake.clear()
+    t0 = time.monotonic()
+    (tmp_path / "a.pdf").write_bytes(b"%PDF wake")
+    calls = drive(w, wake, lambda seen: len(seen) >= 1)
+    reported_at, items = calls[-1]
+    assert names(items) == ["a.pdf"]
+    assert reported_at >= t0 + STABLE - 0.05  # the stability rule still holds
+    assert len(calls) <= 6, calls  # woken for the hint, a finished probe, the due check: no polling loop
+    # Then quiet: at most a late wake or two (the finished confirming lstat, already applied), nothing more.
+    for _ in range(3):
+        if not wake.wait(0.5):
+            break
+        wake.clear()
+        assert w.ready() == []
+    else:
+        raise AssertionError("still woken after the file was reported")
+
+
+def test_single_file_latency_via_the_wake_event(tmp_path: Path, make: Any) -> None:
+    wake = threading.Event()
+    w = make([spec(tmp_path, poll_interval=3600, rescan_interval=3600, stable_seconds=0.3)], wake=wake)
+    w.ready()
+    wake.clear()
+    with (tmp_path / "fast.pdf").open("wb") as f:
+        f.write(b"%PDF-1.4 " + b"x" * 50_000)
+    closed = time.monotonic()
+    calls = drive(w, wake, lambda seen: len(seen) >= 1, timeout=5.0)
+    latency = calls[-1][0] - closed
+    assert 0.3 - 0.05 <= latency < 0.3 + 1.0, latency  # a loose bound: typically 0.3 s + a few tens of ms
+
+
+class _CountingWatcher(Watcher):
+    """Counts folder visits and probes (filesystem stats), via the cycle's own seams."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.visits = self.probed = 0
+        self._count_lock = threading.Lock()
+
+    def _visit(self, *args: Any) -> Any:
+        self.visits += 1
+        return super()._visit(*args)
+
+    def _run_probe(self, spec: WatchSpec, *args: Any) -> _Probe:
+        with self._count_lock:
+            self.probed += 1
+        return super()._run_probe(spec, *args)
+
+
+def test_idle_folders_are_not_visited_or_stated_on_every_call(tmp_path: Path, make: Any) -> None:
+    folders = [tmp_path / f"f{i:03d}" for i in range(200)]
+    for folder in folders:
+        folder.mkdir()
+    # poll_interval 0.2 s: before, every one of the 200 folders got a health stat every 0.2 s and was walked
+    # on every call. Event folders now get their health stat every HEALTH_INTERVAL (5 s).
+    w = make([spec(folder, poll_interval=0.2) for folder in folders], cls=_CountingWatcher)
+    pump(w, 0.5)
+    w.visits = w.probed = 0
+    probes = w.stats()["probes"]
+    calls = 0
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        w.ready()
+        calls += 1
+        time.sleep(0.02)
+    assert calls >= 20
+    # Bounds leave room for one change of the host's mount table (which health-probes every folder once).
+    assert w.visits <= 250, (w.visits, calls)  # was 200 per call
+    assert w.probed <= 250 and w.stats()["probes"] - probes <= 250, w.probed  # was ~1,000 in this second
+    assert all(w.health().values())
+    (folders[123] / "x.pdf").write_bytes(b"x")  # still watched
+    assert [r.folder for r in wait_for(w, lambda s: len(s) >= 1)] == ["f123"]
+
+
+def test_due_heap_and_alarm() -> None:
+    heap: DueHeap[str] = DueHeap()
+    heap.set("a", 5.0)
+    heap.set("b", 3.0)
+    heap.set("a", 1.0)  # supersedes 5.0
+    heap.set("c", math.inf)  # never
+    assert heap.earliest() == 1.0 and len(heap) == 2
+    assert heap.pop_due(4.0) == ["a", "b"]
+    assert heap.pop_due(10.0) == [] and heap.earliest() == math.inf
+
+    wake = threading.Event()
+    alarm = Alarm(wake, time.monotonic, gap=0.05)
+    try:
+        alarm.at(time.monotonic() + 0.2)
+        assert not wake.wait(0.1)
+        assert wake.wait(1.0)  # fired at its time
+        wake.clear()
+        assert not wake.wait(0.3)  # once
+        alarm.poke()
+        assert wake.wait(1.0)
+        wake.clear()
+        alarm.poke()  # within the gap: delayed, not lost
+        assert wake.wait(1.0)
+    finally:
+        alarm.stop()
+    assert not alarm.alive()
