@@ -117,7 +117,7 @@ class Daemon:
             signal.signal(sig, self._on_signal)
         for job in recover(self.rt, finisher):
             self._enqueue(job)
-        self.watcher = Watcher([WatchSpec.from_folder(f) for f in cfg.folders])
+        self.watcher = Watcher([WatchSpec.from_folder(f) for f in cfg.folders], wake=self._wake)
         self.watcher.start()
         for n in range(cfg.workers):
             worker = threading.Thread(target=self._work, name=f"worker-{n}", daemon=True)

@@ -49,6 +49,7 @@ class FolderCycle:
         self._health: dict[str, bool] | None = None  # cached health(); None: recompute
         self._counts = {"full_scans": 0, "probes": 0, "overflows": 0, "polling_fallbacks": 0}
         self._mounts, self._mounts_at, self._mounts_every = b"", -math.inf, MOUNT_CHECK  # see _check_mounts
+        self._table: list[mounts.Mount] = []  # the mount table as of self._mounts
 
     # -- hooks implemented by watcher.py (inotify) ---------------------------------------------------------
 
@@ -146,14 +147,21 @@ class FolderCycle:
         # touches no folder) every min(1 s, poll_interval) and probe every folder at once when it changed.
         if self._mounts_at <= now < self._mounts_at + self._mounts_every:
             return
-        self._mounts_at, table = now, mounts.mountinfo_bytes()
-        if table == self._mounts:
+        self._mounts_at, raw = now, mounts.mountinfo_bytes()
+        if raw == self._mounts:
             return
-        self._mounts = table
+        self._mounts, self._table = raw, mounts.parse_mountinfo(raw.decode("utf-8", "surrogateescape"))
         for path, folder in self._folders.items():
             if folder.up:
                 folder.next_health = min(folder.next_health, now)
                 self._due.set(path, min(self._due.when(path), now))
+
+    def _mount_table(self) -> list[mounts.Mount]:
+        # Parsed when _check_mounts saw the table change; a change triggers a probe of every folder with it.
+        if not self._mounts:  # not checked yet (or no mountinfo): read it now
+            self._mounts_at = -math.inf
+            self._check_mounts(self._clock())
+        return self._table
 
     def _visit_due(self, now: float) -> list[Job]:
         """Visit the folders whose probe finished or that are due; return the probes started for hints and
@@ -165,13 +173,7 @@ class FolderCycle:
             except queue.Empty:
                 break
         visit.update(dict.fromkeys(self._due.pop_due(now)))
-        cache: list[list[mounts.Mount]] = []
-
-        def table() -> list[mounts.Mount]:  # read at most once a cycle, and only when a probe starts
-            if not cache:
-                cache.append(mounts.read_mounts())  # reading /proc never touches the folders themselves
-            return cache[0]
-
+        table = self._mount_table
         urgent: list[Job] = []
         for path in visit:
             folder = self._folders.get(path)
@@ -265,10 +267,13 @@ class FolderCycle:
         self._down(folder, f"a scan has not returned after {bound:g} s (hung network mount?)")
 
     def _apply(self, folder: _Folder, job: Job, now: float) -> None:
+        result = job.result
         folder.job, folder.slow = None, False
+        quiet = result is not None and result.listing is None and not result.newsworthy()
+        if quiet and folder.up and result is not None and result.identity == folder.identity:
+            return  # a quiet health stat of a healthy folder: nothing changed
         self._dirty[folder.spec.path] = None
         self._health = None
-        result = job.result
         if result is None or result.problem:
             folder.down(result.problem if result else f"scan failed: {job.error!r}")
             # A down folder is probed every poll_interval (not the longer health interval of event folders).

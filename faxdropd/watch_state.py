@@ -16,13 +16,15 @@ from faxdropd.watch_scan import Job, Probe, WatchSpec
 
 log = logging.getLogger("faxdropd.watcher")
 
-# Event folders get a health stat every max(poll_interval, HEALTH_INTERVAL) s, not every poll_interval: inotify
-# itself reports the folder's deletion or move (IN_DELETE_SELF/IN_MOVE_SELF, routed to an immediate health
-# probe) and an unmount stops the watch (re-watched and re-listed within ~1 s, which finds the wrong
-# filesystem), so the stat is only a backstop for what inotify cannot see (an EIO/ESTALE filesystem, a
-# permission change). At poll_interval (2 s default) it was most of the idle cost of hundreds of folders.
-# Polled and down folders keep poll_interval: for them the probe is the only way to notice anything.
-HEALTH_INTERVAL = 5.0
+# Event folders get a health stat every max(poll_interval, HEALTH_INTERVAL) s, not every poll_interval. For
+# them the stat is only a backstop: inotify reports the folder's own deletion or move (IN_DELETE_SELF /
+# IN_MOVE_SELF, routed to an immediate health probe), and an unmount, which inotify does not report while its
+# own watch keeps the filesystem busy (`umount -l`), shows in the mount table, compared every <= 1 s
+# (FolderCycle._check_mounts). What is left for the stat (a parent made unreadable, EIO/ESTALE) waits 10 s
+# at most. A health probe costs ~0.1 ms of CPU all in (thread hand-off included): at poll_interval (2 s
+# default) it was most of the idle cost of hundreds of event folders (200 folders: ~0.5 % of a core at 5 s,
+# ~0.25 % at 10 s). Polled and down folders keep poll_interval: for them the probe is the only signal.
+HEALTH_INTERVAL = 10.0
 # How long ready() waits for the probes it just started for event hints and stability checks. A local lstat
 # takes microseconds, so the answer is applied in the same call instead of a loop tick later; a probe stuck on
 # a dead mount is left behind after this bound, as before.

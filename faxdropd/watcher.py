@@ -35,13 +35,15 @@ from faxdropd.watch_scan import WATCH_MODES, FolderLike, Pool, Probe, Ready, Wat
 from faxdropd.watch_sched import Alarm
 from faxdropd.watch_state import INLINE_WAIT, warn_fallbacks
 
-__all__ = [
-    "INOTIFY_LOGGER", "WATCH_MODES", "FolderLike", "Probe", "Ready", "WatchSpec", "Watcher", "scan_once",
-]  # fmt: skip
+__all__ = ["INOTIFY_LOGGER", "WATCH_MODES", "FolderLike", "Probe", "Ready", "WatchSpec", "Watcher", "scan_once"]
 
 log = logging.getLogger(__name__)
 
 INOTIFY_LOGGER = "watchdog.observers.inotify_c"  # where watchdog 7.1 reports a queue overflow, and only there
+# watchdog holds each IN_MOVED_FROM 0.5 s to pair it with its IN_MOVED_TO, in a FIFO that holds back every later
+# event of the folder too: each claim (a rename into the unwatched .faxdropd/) delayed the next files' events by
+# up to 0.5 s. Events are only hints and both names of a move are looked at, paired or not: nothing is lost.
+MOVE_PAIRING_DELAY = 0.01
 _Probe = Probe  # the name tests and older callers use
 
 
@@ -222,6 +224,12 @@ class Watcher(FolderCycle):
     def _new_observer(self) -> Any:
         # One Observer for every event folder: in watchdog 7.1 an InotifyObserver owns one inotify instance
         # that all its watches share, so 500 folders cost one of the 128 default instances (and 500 threads).
+        try:
+            from watchdog.observers import inotify_move_event_grouper as grouper  # Linux; read per watch group
+
+            grouper.InotifyMoveEventGrouper.delay = min(grouper.InotifyMoveEventGrouper.delay, MOVE_PAIRING_DELAY)
+        except (ImportError, AttributeError):  # another watchdog version or platform: keep its default
+            log.debug("cannot shorten watchdog's move pairing delay", exc_info=True)
         try:
             observer = Observer()
             observer.start()

@@ -130,7 +130,8 @@ def test_two_daemons_on_one_folder_send_each_file_once(
         sub = tmp_path / f"d{n}"
         sub.mkdir()
         configs.append(write_config(sub, emulator.url, [{"path": str(hot), "to": "+99999990"}],
-                                    extra={"limits": {"duplicate_window": 0}}))
+                                    extra={"limits": {"duplicate_window": 0},
+                                           "delivery": {"track": False}}))
     for n, cfg in enumerate(configs):
         d = DaemonProcess(cfg, tmp_path / f"d{n}.log")
         daemons.append(d)

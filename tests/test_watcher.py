@@ -590,7 +590,7 @@ def test_idle_folders_are_not_visited_or_stated_on_every_call(tmp_path: Path, ma
     for folder in folders:
         folder.mkdir()
     # poll_interval 0.2 s: before, every one of the 200 folders got a health stat every 0.2 s and was walked
-    # on every call. Event folders now get their health stat every HEALTH_INTERVAL (5 s).
+    # on every call. Event folders now get their health stat every HEALTH_INTERVAL (10 s).
     w = make([spec(folder, poll_interval=0.2) for folder in folders], cls=_CountingWatcher)
     pump(w, 0.5)
     w.visits = w.probed = 0
