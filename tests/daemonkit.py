@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
 PASSWORD = "s3cret-Pa55word!"  # test-only credential for the emulator, scanned for in every log
@@ -139,3 +140,22 @@ def drop(folder: Path, name: str, data: bytes) -> Path:
     final = folder / name
     tmp.rename(final)
     return final
+
+
+def emulator_admin(emulator: Any, path: str) -> str:
+    """URL of one of the emulator's test endpoints (`ledger`, `faults`, `reset`)."""
+    return str(emulator.url.rsplit("/", 1)[0] + "/_emulator/" + path)
+
+
+def ledger(emulator: Any, timeout: float = 30.0) -> dict[str, Any]:
+    """The emulator's record of every upload session, submission and call."""
+    r = requests.get(emulator_admin(emulator, "ledger"), timeout=timeout)
+    r.raise_for_status()
+    data: dict[str, Any] = r.json()
+    return data
+
+
+def arm_fault(emulator: Any, **spec: Any) -> None:
+    """Arm a fault (`op`, `kind`, `count`, `after`, `seconds`, `code`) on the emulator."""
+    r = requests.post(emulator_admin(emulator, "faults"), json=spec, timeout=10)
+    assert r.status_code == 201, r.text

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
-from daemonkit import PASSWORD
+from daemonkit import PASSWORD, ledger
+from daemonkit import arm_fault as fault
 
 from faxdropd import upload
 from faxdropd.errors import (
@@ -42,18 +42,6 @@ def make_client(emulator: Any, *, password: str = PASSWORD, timeout: float = 5.0
     settings = ClientSettings(url=emulator.url, username="demo", password=password, timeout=timeout,
                               connect_timeout=2.0, soap_version=version)
     return ClientFactory(settings).client()
-
-
-def fault(emulator: Any, **spec: Any) -> None:
-    r = requests.post(emulator.url.rsplit("/", 1)[0] + "/_emulator/faults", json=spec, timeout=5)
-    r.raise_for_status()
-
-
-def ledger(emulator: Any) -> dict[str, Any]:
-    r = requests.get(emulator.url.rsplit("/", 1)[0] + "/_emulator/ledger", timeout=5)
-    r.raise_for_status()
-    data: dict[str, Any] = r.json()
-    return data
 
 
 def part(data: bytes, file_type: str = "PDF") -> upload.Part:

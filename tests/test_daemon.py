@@ -10,16 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_for, write_config
+from daemonkit import PASSWORD, DaemonProcess, documents, drop, ledger, receipts, wait_for, write_config
 
 from faxdropd.preflight import make_sample_pdf
-
-
-def ledger(emulator: Any) -> dict[str, Any]:
-    r = requests.get(emulator.url.rsplit("/", 1)[0] + "/_emulator/ledger", timeout=5)
-    data: dict[str, Any] = r.json()
-    return data
 
 
 def start(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], folders: list[dict[str, Any]] | None = None,

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_for, write_config
+from daemonkit import PASSWORD, DaemonProcess, documents, drop, ledger, receipts, wait_for, write_config
+from daemonkit import arm_fault as arm
 
 from faxdropd.config import load_config
 from faxdropd.daemon import client_settings
@@ -36,20 +36,6 @@ from faxdropd.soap import ClientFactory, FaxItem
 from faxdropd.tracker import QueryBudget, Tracker, poll_batches
 
 QUERY_OPS = ("FaxQuery", "FaxQuery2")
-
-
-def admin(emulator: Any, path: str) -> str:
-    return str(emulator.url.rsplit("/", 1)[0] + "/_emulator/" + path)
-
-
-def ledger(emulator: Any) -> dict[str, Any]:
-    data: dict[str, Any] = requests.get(admin(emulator, "ledger"), timeout=10).json()
-    return data
-
-
-def arm(emulator: Any, **spec: Any) -> None:
-    r = requests.post(admin(emulator, "faults"), json=spec, timeout=10)
-    assert r.status_code == 201, r.text
 
 
 def calls(emulator: Any, op: str) -> list[dict[str, Any]]:

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 import requests
-from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_for, write_config
+from daemonkit import PASSWORD, DaemonProcess, documents, drop, ledger, receipts, wait_for, write_config
+from daemonkit import arm_fault as fault
+from daemonkit import emulator_admin as admin
 
 from faxdropd.emulator_http import EmulatorServer
 from faxdropd.preflight import make_sample_pdf
@@ -87,20 +89,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def admin(emulator: Any, path: str) -> str:
-    return str(emulator.url.rsplit("/", 1)[0] + "/_emulator/" + path)
-
-
-def ledger(emulator: Any) -> dict[str, Any]:
-    data: dict[str, Any] = requests.get(admin(emulator, "ledger"), timeout=5).json()
-    return data
-
-
-def fault(emulator: Any, **spec: Any) -> None:
-    r = requests.post(admin(emulator, "faults"), json=spec, timeout=5)
-    assert r.status_code == 201, r.text
 
 
 def calls(emulator: Any, op: str) -> int:
