@@ -287,7 +287,9 @@ class DaemonProc:
             # run are disturbed by the sampling and should not be reported.
             out_file = Path(profile_dir) / f"{self.log_path.parent.name}.txt"
             self._profiler = subprocess.Popen(
-                ["py-spy", "record", "-r", "200", "-f", "raw", "-o", str(out_file), "--pid", str(self.pid)],
+                ["py-spy", "record", "-r", "200", "-f", "raw", "-o", str(out_file), "--pid", str(self.pid),
+                 # BENCH_PROFILE_GIL=1: only the thread holding the GIL, i.e. where the daemon's Python CPU goes.
+                 *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else [])],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             time.sleep(0.5)

@@ -20,8 +20,8 @@ from types import FrameType
 import structlog
 
 from faxdropd import config as configmod
+from faxdropd import intake, routing, sdnotify
 from faxdropd import log as logmod
-from faxdropd import routing, sdnotify
 from faxdropd.config import Config, FolderConfig
 from faxdropd.errors import ConfigError
 from faxdropd.finish import Finisher
@@ -179,7 +179,9 @@ class Daemon:
             self._backlog[path] = name
         if self._stop.is_set() or self.rt.pause.active():
             return  # the backlog waits; each pass costs nothing per waiting file
-        while self._backlog and len(self._queued) < self.capacity:  # back-pressure: claim only what fits
+        batch: list[tuple[FolderConfig, Path]] = []
+        room = self.capacity - len(self._queued)  # back-pressure: claim only what fits
+        while self._backlog and len(batch) < room:
             path, name = self._backlog.popitem(last=False)
             folder = self._folder(name)
             if folder is None:
@@ -188,8 +190,9 @@ class Daemon:
                 self._awaiting_sidecar[path] = name
                 continue
             log.info("job.stable", folder=name, file=path.name)
-            job = self.pipeline.claim(folder, path)
-            if job is not None:
+            batch.append((folder, path))
+        if batch:
+            for job in intake.claim_batch(self.rt.journal, batch):
                 self._enqueue(job)
 
     def _watch_folders(self) -> None:

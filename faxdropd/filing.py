@@ -43,8 +43,12 @@ _CHUNK = 1024 * 1024
 _ATTEMPTS = 20
 
 
-def claim(src: Path, hot: Path, job_id: str) -> Path | None:
-    """Atomically take `src` into the work area; None if it vanished (another daemon won the rename)."""
+def claim(src: Path, hot: Path, job_id: str, *, sync: bool = True) -> Path | None:
+    """Atomically take `src` into the work area; None if it vanished (another daemon won the rename).
+
+    ``sync=False`` leaves the two directory fsyncs to the caller, who claims a batch and then calls
+    sync_dirs() once for all of it, before journaling any of them.
+    """
     prefix = f"{job_id}__"
     stem, ext = split(src.name)
     # The prefix makes names unique per job; cutting the stem (not the extension) keeps it within NAME_MAX.
@@ -54,14 +58,20 @@ def claim(src: Path, hot: Path, job_id: str) -> Path | None:
         src.rename(dest)
     except FileNotFoundError:
         return None
-    fsync_dir(dest.parent)
-    fsync_dir(src.parent)
+    if sync:
+        sync_dirs([dest.parent, src.parent])
     return dest
 
 
-def claim_sidecar(src: Path, hot: Path, job_id: str) -> Path | None:
+def claim_sidecar(src: Path, hot: Path, job_id: str, *, sync: bool = True) -> Path | None:
     """Take `<doc>.fax.yaml` into the work area beside its document."""
-    return claim(src, hot, job_id)
+    return claim(src, hot, job_id, sync=sync)
+
+
+def sync_dirs(paths: Iterable[Path]) -> None:
+    """fsync each distinct directory once: the renames of a batch of claims become durable together."""
+    for path in dict.fromkeys(paths):
+        fsync_dir(path)
 
 
 def file_document(

@@ -19,8 +19,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,6 +44,21 @@ class JournalFailure(FaxdropError):
     """A journal write did not commit. Raised only when the Journal was built with exit_on_failure=False."""
 
 
+class _Pending:
+    """One writer's statements waiting for the next group commit (Journal._write)."""
+
+    __slots__ = ("apply", "done", "error", "what")
+
+    def __init__(self, what: str, apply: Callable[[], None]) -> None:
+        self.what, self.apply = what, apply
+        self.done = False
+        self.error: BaseException | None = None
+
+    def result(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -53,6 +68,9 @@ class Journal:
         self.state_dir = state_dir
         self.exit_on_failure = exit_on_failure
         self._lock = threading.RLock()
+        self._queue_cv = threading.Condition(threading.Lock())
+        self._queue: list[_Pending] = []
+        self._leader: int | None = None  # thread id of the writer committing a batch now
         self._lock_fd: int | None = None
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not read_only:
@@ -94,25 +112,95 @@ class Journal:
         return self._db.execute(f"PRAGMA {name}").fetchone()[0]
 
     def create(self, job: Job) -> Job:
-        now = time.time()
-        job.created_at = job.updated_at = now
-        values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in job.__dict__.items()}
-        values["state"] = str(job.state)
-        cols = ", ".join(values)
-        marks = ", ".join(f":{k}" for k in values)
-        with self._write("create"):
-            self._db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", values)  # noqa: S608
-            self._event(job.id, None, job.state, "created", now)
-        return job
+        return self.create_many([job])[0]
 
-    @contextmanager
-    def _write(self, what: str) -> Iterator[None]:
-        """One committed transaction, or the end of the process (see the module docstring)."""
+    def create_many(self, jobs: list[Job]) -> list[Job]:
+        """Insert new jobs in one commit: a batch of claims is journaled together or not at all."""
+        now = time.time()
+        rows: list[dict[str, Any]] = []
+        for job in jobs:
+            job.created_at = job.updated_at = now
+            values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in job.__dict__.items()}
+            values["state"] = str(job.state)
+            rows.append(values)
+
+        def apply() -> None:
+            for job, values in zip(jobs, rows, strict=True):
+                cols = ", ".join(values)
+                marks = ", ".join(f":{k}" for k in values)
+                self._db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", values)  # noqa: S608
+                self._event(job.id, None, job.state, "created", now)
+
+        self._write("create", apply)
+        return jobs
+
+    def _write(self, what: str, apply: Callable[[], None]) -> None:
+        """Run `apply` in a committed transaction; returns once that commit is durable (or ends the process).
+
+        Group commit: writers that arrive while a commit is being fsync'd queue up, and the next of them to
+        run commits the whole queue in one transaction, each writer's statements under its own savepoint.
+        Every caller still returns only after the COMMIT holding its change, so nothing is acknowledged before
+        it is on disk; four workers and the intake share one fsync (~3.4 ms on the benchmark disk) instead of
+        each paying for their own in turn. A batch commits all-or-nothing: in the daemon (exit_on_failure) any
+        failed commit ends the process anyway; with exit_on_failure=False every writer of a failed batch gets
+        JournalFailure, even one whose own statements were fine.
+        """
+        if self._leader == threading.get_ident():
+            # An apply() that writes would wait for its own batch forever.
+            raise RuntimeError("journal write from inside a journal write")
+        mine = _Pending(what, apply)
+        with self._queue_cv:
+            self._queue.append(mine)
+            try:
+                while not mine.done:
+                    if self._leader is None:
+                        self._leader = threading.get_ident()
+                        batch, self._queue = self._queue, []
+                        break
+                    self._queue_cv.wait()
+                else:
+                    mine.result()
+                    return
+            except BaseException:
+                # Interrupted while queued (Ctrl-C in a CLI command): withdraw, so no later leader commits a
+                # change its caller was told failed. Once a leader has taken it, it is that batch's to settle.
+                if mine in self._queue:
+                    self._queue.remove(mine)
+                raise
+        try:
+            self._commit(batch)
+        except BaseException as exc:
+            if self.exit_on_failure:
+                self._fail(", ".join(sorted({p.what for p in batch})), exc)
+            # Whatever stopped this commit, nobody in the batch may believe their change is on disk.
+            for pending in batch:
+                if pending is not mine and pending.error is None:
+                    pending.error = JournalFailure(f"journal {pending.what} not committed: {exc!r}")
+            raise
+        finally:
+            with self._queue_cv:
+                self._leader = None
+                for pending in batch:
+                    pending.done = True
+                self._queue_cv.notify_all()
+        mine.result()
+
+    def _commit(self, batch: list[_Pending]) -> None:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    yield
+                    for pending in batch:
+                        self._db.execute("SAVEPOINT one_writer")
+                        try:
+                            pending.apply()
+                        except (sqlite3.Error, OSError):
+                            raise
+                        except Exception as exc:
+                            # A bug in one writer's statements fails that writer alone; the others commit.
+                            pending.error = exc
+                            self._db.execute("ROLLBACK TO one_writer")
+                        self._db.execute("RELEASE one_writer")
                     self._db.execute("COMMIT")
                 except BaseException:
                     # A failed COMMIT may already have rolled back; a failed ROLLBACK changes nothing we rely on.
@@ -120,12 +208,19 @@ class Journal:
                         self._db.execute("ROLLBACK")
                     raise
             except (sqlite3.Error, OSError) as exc:
-                self._fail(what, exc)
+                what = ", ".join(sorted({pending.what for pending in batch}))
+                try:
+                    self._fail(what, exc)
+                except JournalFailure as failure:
+                    for pending in batch:
+                        pending.error = failure
 
     def _fail(self, what: str, exc: BaseException) -> NoReturn:
         # The error text names the database and the errno, never a job's document contents.
+        # Runs on the batch leader's thread, whose bound job context is not (only) the failed writers': blank it.
         log.critical("journal.write_failed", operation=what, error=f"{type(exc).__name__}: {exc}",
-                     action="exiting; the restart resumes from the last committed state")
+                     action="exiting; the restart resumes from the last committed state",
+                     job_id=None, reference=None, folder=None, file=None)
         if not self.exit_on_failure:
             raise JournalFailure(f"journal {what} failed: {exc}") from exc
         for stream in (sys.stdout, sys.stderr):
@@ -148,9 +243,12 @@ class Journal:
         fields["updated_at"] = now
         values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in fields.items()}
         assignments = ", ".join(f"{k} = :{k}" for k in values)
-        with self._write("transition"):
+
+        def apply() -> None:
             self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = :_id", {**values, "_id": job.id})  # noqa: S608
             self._event(job.id, str(job.state), str(to), detail, now)
+
+        self._write("transition", apply)
         for key, value in fields.items():
             setattr(job, key, State(value) if key == "state" else value)
         return job
@@ -226,11 +324,13 @@ class Journal:
         return [dict(r) for r in rows]
 
     def set_meta(self, key: str, value: str | None) -> None:
-        with self._write("set_meta"):
+        def apply() -> None:
             if value is None:
                 self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
             else:
                 self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+        self._write("set_meta", apply)
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:

@@ -27,7 +27,7 @@ from faxdropd.errors import (
 )
 from faxdropd.faxfields import sendfax_fields
 from faxdropd.finish import Finisher
-from faxdropd.journal import Job, State, new_job_id
+from faxdropd.journal import Job, State
 from faxdropd.runtime import Runtime
 
 log = structlog.get_logger("faxdropd.pipeline")
@@ -44,34 +44,6 @@ class Pipeline:
         self.rt = rt
         self.finisher = Finisher(rt)
         self._admission = threading.Lock()
-
-    # -- intake (main thread) -------------------------------------------------------------------------
-
-    def claim(self, folder: FolderConfig, path: Path) -> Job | None:
-        """Take `path` out of the hot folder into its work area and journal it; None if someone else won."""
-        job_id = new_job_id()
-        work = filing.claim(path, folder.path, job_id)
-        if work is None:
-            return None
-        crashpoints.hit("after_claim")
-        sidecar_src = path.with_name(routing.sidecar_name(path.name))
-        sidecar = None
-        if "sidecar" in folder.to_from and _exists(sidecar_src):
-            sidecar = filing.claim_sidecar(sidecar_src, folder.path, job_id)
-        job = Job(
-            id=job_id,
-            reference=f"fd-{job_id}",
-            folder=folder.name,
-            hot=str(folder.path),
-            name=path.name,
-            work_path=str(work),
-            sidecar_path=str(sidecar) if sidecar else None,
-            state=State.CLAIMED,
-        )
-        self.rt.journal.create(job)
-        crashpoints.hit("after_create")
-        log.info("job.claimed", job_id=job.id, folder=folder.name, file=path.name, reference=job.reference)
-        return job
 
     # -- processing (worker threads) ------------------------------------------------------------------
 
@@ -288,15 +260,6 @@ class Pipeline:
                                    reason=reason, submitted_at=None,
                                    delivery={**job.delivery, "processing_starts": 0})
         log.info("job.deferred", reason=reason, retry_in_s=round(delay, 1), attempts=attempts)
-
-
-def _exists(path: Path) -> bool:
-    # Path.exists() raises on ENAMETOOLONG in Python 3.11; that crashed the main loop on a 255-byte name.
-    try:
-        path.lstat()
-    except OSError:
-        return False
-    return True
 
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:

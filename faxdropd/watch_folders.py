@@ -86,6 +86,7 @@ class FolderCycle:
                     self._unwatch(folder)
                     folder.mode = spec.watch
                 folder.spec = spec
+                folder.names = {}  # the names' verdicts were the old patterns'; a running probe keeps its own
                 folder.tracker.retime(spec.stable_seconds, spec.rescan_interval)
                 folder.next_full = 0.0  # patterns may have changed: re-list; sync drops what is now unwanted
                 self._dirty[path] = None
@@ -234,14 +235,16 @@ class FolderCycle:
         # Wake the daemon when it finishes if it may change what is reported or the folder's health.
         eager = not folder.up or folder.identity is None or folder.tracker.next_check() < math.inf
         done = functools.partial(self._probe_finished, spec.path)
-        folder.job = Job(lambda: self._run_probe(spec, full, paths, mount, tbl), full, done, eager)
+        names = folder.names
+        folder.job = Job(lambda: self._run_probe(spec, full, paths, mount, tbl, names), full, done, eager)
         pool.submit(folder.job)
         return folder.job if paths and folder.up else None
 
     def _run_probe(
-        self, spec: WatchSpec, full: bool, paths: list[Path], mount: str, table: list[mounts.Mount]
+        self, spec: WatchSpec, full: bool, paths: list[Path], mount: str, table: list[mounts.Mount],
+        names: dict[str, Path | None] | None = None,
     ) -> Probe:  # runs on a scan worker; a seam for tests that need a folder to hang
-        return probe(spec, full, paths, mount, table, self._clock)
+        return probe(spec, full, paths, mount, table, self._clock, names)
 
     def _probe_finished(self, path: Path, job: Job) -> None:  # runs on the scan worker that ran the probe
         self._finished.put(path)

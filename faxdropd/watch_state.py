@@ -49,6 +49,8 @@ class Folder:
     next_full: float = 0.0
     next_health: float = 0.0
     watch_retry: float = 0.0
+    # The last listing's names (name -> Path, None when unwanted), reused by the next one: watch_scan.list_folder.
+    names: dict[str, Path | None] = field(default_factory=dict)
 
     def health_interval(self) -> float:
         events = self.up and self.mode == "events"
