@@ -30,7 +30,7 @@ if __package__ in (None, ""):
 from bench.common import REPO, Context, Result
 
 # Order matters a little: the idle measurement last, so nothing of ours runs while it samples CPU.
-BENCHES = ["upload", "overhead", "memory", "latency", "scale", "concurrency", "idle"]
+BENCHES = ["upload", "overhead", "floor", "memory", "latency", "scale", "concurrency", "idle"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -1,4 +1,4 @@
-"""The job journal: one SQLite database under state_dir, one committed transaction per state change.
+"""The job journal: one SQLite database under state_dir; every state change is durable when its call returns.
 
 WAL with synchronous=FULL means a transition that returned is on disk, even across a power cut. One process
 owns a state_dir at a time (flock on a lock file), so two daemons can never interleave their bookkeeping.
@@ -237,7 +237,7 @@ class Journal:
         )
 
     def transition(self, job: Job, to: State, detail: str = "", **fields: Any) -> Job:
-        """Move `job` to state `to`, updating `fields`, as one committed transaction; returns the new job."""
+        """Move `job` to state `to`, updating `fields`; returns the new job once the change is committed."""
         now = time.time()
         fields["state"] = str(to)
         fields["updated_at"] = now
