@@ -191,9 +191,21 @@ def consume_retried(hot: Path, sha256: str, job_id: str) -> Path | None:
 
 
 def release(work_path: Path, hot: Path) -> Path:
-    """Give a work-area file claimed by a job that never got journalled back to the hot folder, untouched."""
+    """Give a work-area file claimed by a job that never got journalled back to the hot folder, untouched.
+
+    Under its own name whenever that is free, even if a sidecar of that name is there: a document and its
+    sidecar released one at a time (after a crash between their claims, or a sidecar that could not be
+    claimed) must find each other again, never come back as `name.<stamp>.pdf` without its destinations.
+    """
     original = work_path.name.split("__", 1)[1] if "__" in work_path.name else work_path.name
-    return _back_to_hot(work_path, hot, original, None)
+    target = hot / original
+    try:
+        _move_noreplace(work_path, target, "release")
+    except FileExistsError:
+        return _back_to_hot(work_path, hot, original, None)  # a new file of that name arrived meanwhile
+    fsync_dir(hot)
+    fsync_dir(work_path.parent)
+    return target
 
 
 def _back_to_hot(src: Path, hot: Path, name: str, side: Path | None) -> Path:
