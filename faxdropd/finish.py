@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from faxdropd import crashpoints, filing, preflight
+from faxdropd import crashpoints, filing, preflight, twins
 from faxdropd.journal import FINAL, Job, State
 from faxdropd.runtime import Runtime
 
@@ -56,6 +56,8 @@ def receipt(job: Job) -> dict[str, Any]:
         "remote_csid": ";".join(i.get("remote_csid", "") for i in items if i.get("remote_csid")) or None,
         "cost": str(cost) if items else None,
         "deliveries": items,
+        # A request InterFAX held past the reconciliation and processed after the resend (twins.py).
+        "late_originals": list(job.delivery.get(twins.TWINS, {}).values()),
         "file_type": job.file_type,
     }
 

@@ -8,7 +8,8 @@ details go in keys, never in the event string:
 
 - a job's life: ``job.detected``, ``job.stable``, ``job.claimed``, ``job.rejected``, ``job.uploading``,
   ``job.submitting``, ``job.submitted``, ``job.unknown``, ``job.reconciled``, ``job.deferred``,
-  ``job.delivered``, ``job.failed``, ``job.filed``, ``job.requeued``
+  ``job.delivered``, ``job.failed``, ``job.filed``, ``job.requeued``, ``job.claim_failed``,
+  ``job.twin_cancelled``, ``job.sent_twice`` (a late original of a resent fax, twins.py)
 - the daemon: ``daemon.starting``, ``daemon.ready``, ``daemon.reloading``, ``daemon.reloaded``,
   ``daemon.reload_failed``, ``daemon.stopping``, ``daemon.stopped``, ``daemon.exit_now``,
   ``daemon.watchdog_skipped``

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from faxdropd import crashpoints, filing, policy, preflight, routing, upload
+from faxdropd import crashpoints, filing, policy, preflight, routing, twins, upload
 from faxdropd.config import FolderConfig
 from faxdropd.errors import (
     AccountError,
@@ -235,6 +235,8 @@ class Pipeline:
         self.rt.pause.clear()
         self.rt.metrics.uploaded(sum(p.size for p in parts), time.monotonic() - started)
         sent: dict[str, Any] = {"transaction_ids": [tid], "attempts": job.attempts + 1, "submitted_at": time.time()}
+        if twins.watching(job):
+            sent["delivery"] = twins.pin(job.delivery, tid)
         if not self.rt.config.delivery.track:
             # Nothing is left to wait for: one commit records the transaction and the outcome together.
             crashpoints.hit("after_submitted")

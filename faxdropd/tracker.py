@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from faxdropd import codes
+from faxdropd import codes, twins
 from faxdropd.errors import AccountError, InterfaxError, RateLimited
 from faxdropd.finish import Finisher
 from faxdropd.journal import Job, Journal, State
@@ -205,9 +205,10 @@ class Tracker:
         # InterFAX has no fax with this reference a grace period after our request ended: the send never
         # happened, so sending again (same reference) cannot duplicate it. The processing counter restarts
         # because this pass ended normally; it exists to catch documents that crash the daemon.
+        # The resent job is then tracked by its reference, so that a late original shows up (twins.py).
         self.rt.journal.transition(job, State.DEFERRED, "reconciled: absent", next_attempt_at=time.time(),
                                    submitted_at=None, reason="previous send did not reach InterFAX",
-                                   delivery={**job.delivery, "processing_starts": 0})
+                                   delivery=twins.mark_resend({**job.delivery, "processing_starts": 0}))
         log.info("job.reconciled", job_id=job.id, reference=job.reference, found=False, action="resend")
 
     def _poll(self, client: Any) -> None:
@@ -218,13 +219,21 @@ class Tracker:
         due = [j for j in self.rt.journal.by_state(State.SUBMITTED)
                if j.outcome is None and (j.id not in self._last_poll or now - self._last_poll[j.id] >= interval)]
         # A broadcast's first reply names only its first transaction; its reference finds them all, once.
-        broadcasts = [j for j in due if len(j.numbers) > len(j.transaction_ids)]
-        singles = [j for j in due if len(j.numbers) <= len(j.transaction_ids)]
-        for job in broadcasts:
+        # A job resent after a proof of absence is always asked by reference: a late original carries it too.
+        by_reference = [j for j in due if len(j.numbers) > len(j.transaction_ids) or twins.watching(j)]
+        asked = {j.id for j in by_reference}
+        singles = [j for j in due if j.id not in asked]
+        for job in by_reference:
             items = self._ask(functools.partial(self._lookup, client, job))
             if items is None:
                 return
             self._last_poll[job.id] = self.clock()
+            if twins.watching(job):
+                items, late = twins.split(job, items)
+                records = twins.settle(client, job, late)
+                if records != job.delivery.get(twins.TWINS, {}):
+                    job = self.rt.journal.transition(job, job.state, "late original",
+                                                     delivery={**job.delivery, twins.TWINS: records})
             self._apply(job, items)
         by_tid = {tid: job for job in singles for tid in job.transaction_ids}
         for batch in poll_batches(singles, self._last_poll):
@@ -267,6 +276,7 @@ class Tracker:
             reason = f"{first['number'] or 'a number'}: {first['meaning']} (status {first['status']})"
             if len(failed) < len(finals):
                 reason += f"; {len(finals) - len(failed)} of {len(finals)} numbers delivered"
-            self.finisher.finish(job, "failed", int(first["status"]), reason)
+            self.finisher.finish(job, "failed", int(first["status"]), reason + twins.note(job))
         else:
-            self.finisher.finish(job, "delivered", 0, "delivered: every page confirmed by the receiving fax")
+            self.finisher.finish(job, "delivered", 0,
+                                 "delivered: every page confirmed by the receiving fax" + twins.note(job))

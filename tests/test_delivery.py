@@ -114,6 +114,36 @@ def test_lost_reply_is_reconciled_and_sent_exactly_once(
     assert documents(hot / "sent") == [hot / "sent" / "doc.pdf"]
 
 
+def test_a_late_original_met_after_the_resend_is_cancelled(tmp_path: Path, daemons: list[DaemonProcess]) -> None:
+    # InterFAX holds the first SendfaxEx_2 for 12 s: the daemon times out at 5 s, finds no fax with the reference
+    # 0.5 s later and resends; then the held request is processed after all. Faxes take 20 s here, so the late
+    # original is still in progress when the resent job's next status query (by reference) meets it.
+    server = EmulatorServer(username="demo", password=PASSWORD, store=tmp_path / "store", status_delay=20)
+    server.start()
+    try:
+        d, hot = start(tmp_path, server.url, daemons)
+        arm(server, op="SendfaxEx_2", count=1, kind="latency", seconds=12)
+        drop(hot, "doc.pdf", make_sample_pdf(pages=1, text="held"))
+        wait_for(lambda: filed(hot) == 1, 120, what="the document filed")
+        [receipt] = receipts(hot / "sent")
+        subs = ledger(server)["submissions"]
+        assert len(subs) == 2 and all(s["job_id"] == receipt["reference"] for s in subs)
+        [resent] = [s for s in subs if s["transaction_ids"] == receipt["transaction_ids"]]
+        [late] = [s for s in subs if s is not resent]
+        assert late["at"] > resent["at"], "the held request reached the ledger after the resend"
+        assert receipt["outcome"] == "delivered" and "sent twice" not in receipt["reason"]
+        [record] = receipt["late_originals"]
+        assert record["transaction_id"] == late["transaction_ids"][0]
+        assert record["action"] == "cancelled" and not record.get("sent_twice")
+        cancels = calls(server, "CancelFax")
+        assert [c["result"] for c in cancels] == [0]
+        [event] = logged(d, "job.twin_cancelled")
+        assert event["transaction_id"] == late["transaction_ids"][0] and event["reference"] == receipt["reference"]
+        assert not logged(d, "job.sent_twice")
+    finally:
+        server.stop()
+
+
 def status_json(cfg: Path) -> dict[str, Any]:
     env = {**os.environ, "FAXDROPD_TEST_PASSWORD": PASSWORD}
     out = subprocess.run([sys.executable, "-m", "faxdropd.cli", "-c", str(cfg), "status", "--json"],
