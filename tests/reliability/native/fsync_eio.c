@@ -29,11 +29,8 @@ static int failing(int fd) {
     return strstr(path, match) != NULL;
 }
 
-int fsync(int fd) {
-    static int (*real)(int);
-    if (real == NULL) {
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    }
+static int sync_or_fail(const char *name, int fd) {
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, name);
     if (failing(fd)) {
         errno = EIO;
         return -1;
@@ -41,14 +38,6 @@ int fsync(int fd) {
     return real(fd);
 }
 
-int fdatasync(int fd) {
-    static int (*real)(int);
-    if (real == NULL) {
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    }
-    if (failing(fd)) {
-        errno = EIO;
-        return -1;
-    }
-    return real(fd);
-}
+int fsync(int fd) { return sync_or_fail("fsync", fd); }
+
+int fdatasync(int fd) { return sync_or_fail("fdatasync", fd); }
