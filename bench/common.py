@@ -139,7 +139,7 @@ class RssSampler:
 
 def make_pdf(size: int, text: str) -> bytes:
     """A valid one-page PDF of at least `size` bytes; `text` makes each document's content unique."""
-    from faxdropd.preflight import make_sample_pdf
+    from faxdropd.document.preflight import make_sample_pdf
 
     return make_sample_pdf(pages=1, text=text, pad_to=size)
 
@@ -174,12 +174,12 @@ def drop_all(paths: list[Path], hot: Path) -> float:
 
 
 class EmulatorProc:
-    """`python -m faxdropd.cli emulator --port 0` in its own process; the URL comes from its first line."""
+    """`python -m faxdropd emulator --port 0` in its own process; the URL comes from its first line."""
 
     def __init__(self, status_delay: float = 0.5) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process; closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "faxdropd.cli", "emulator", "--port", "0", "--password", PASSWORD,
+            [sys.executable, "-m", "faxdropd", "emulator", "--port", "0", "--password", PASSWORD,
              "--status-delay", str(status_delay)],
             stdout=subprocess.PIPE, stderr=self._stderr, text=True, cwd=REPO,
         )  # fmt: skip
@@ -259,7 +259,7 @@ def write_config(
 
 
 class DaemonProc:
-    """`python -m faxdropd.cli -c CFG run` with JSON logs in a file; events are read back from that file."""
+    """`python -m faxdropd -c CFG run` with JSON logs in a file; events are read back from that file."""
 
     def __init__(self, config: Path, log_path: Path) -> None:
         self.config, self.log_path = config, log_path
@@ -276,7 +276,7 @@ class DaemonProc:
             env.pop(key, None)
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "faxdropd.cli", "-c", str(self.config), "run"],
+                [sys.executable, "-m", "faxdropd", "-c", str(self.config), "run"],
                 stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO,
             )  # fmt: skip
         self.wait_event("daemon.ready", 1, timeout)

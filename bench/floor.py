@@ -27,12 +27,13 @@ if __package__ in (None, ""):
 
 from bench.common import NUMBER, PASSWORD, Context, EmulatorProc, Result, make_pdf
 from bench.wire import WireClient
-from faxdropd import filing, preflight
 from faxdropd import log as logmod
-from faxdropd.config_model import FaxOptions
-from faxdropd.faxfields import sendfax_fields
-from faxdropd.journal import Job, Journal, State, new_job_id
-from faxdropd.soap import ClientFactory, ClientSettings
+from faxdropd.config.model import FaxOptions
+from faxdropd.document import preflight
+from faxdropd.files import filing
+from faxdropd.interfax.client import ClientFactory, ClientSettings
+from faxdropd.interfax.faxfields import sendfax_fields
+from faxdropd.jobs.journal import Job, Journal, State, new_job_id
 
 SIZE = 100_000
 WARMUP = 5

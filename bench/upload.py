@@ -42,8 +42,9 @@ def _hwm_mb() -> float:
 def child(url: str, path: Path, side: str) -> dict[str, Any]:
     """One upload of `path` by `side` ("faxdropd" or "wire") in this fresh process."""
     from bench.wire import WireClient, list_lookahead, read_chunks
-    from faxdropd import preflight, upload
-    from faxdropd.soap import ClientFactory, ClientSettings
+    from faxdropd.document import preflight
+    from faxdropd.interfax import upload
+    from faxdropd.interfax.client import ClientFactory, ClientSettings
 
     chunk_times: list[float] = []
     size = path.stat().st_size

@@ -13,7 +13,7 @@ from daemonkit import PASSWORD, DaemonProcess
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[object]:
-    from faxdropd.emulator_http import EmulatorServer
+    from faxdropd.emulator.server import EmulatorServer
 
     server = EmulatorServer(username="demo", password=PASSWORD, store=tmp_path / "store", status_delay=0.5)
     server.start()

@@ -77,7 +77,7 @@ class DaemonProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "faxdropd.cli", "-c", str(self.config), "run"],
+                [sys.executable, "-m", "faxdropd", "-c", str(self.config), "run"],
                 stdout=out, stderr=subprocess.STDOUT, env=env,
             )
         if wait:

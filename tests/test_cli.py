@@ -22,11 +22,11 @@ import requests
 import yaml
 from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_for, write_config
 
-from faxdropd.config_model import FaxOptions
-from faxdropd.emulator_http import EmulatorServer
-from faxdropd.faxfields import sendfax_fields
-from faxdropd.preflight import make_sample_pdf
-from faxdropd.sendcmd import FIRST_CHECK, MAX_INTERVAL, QUERIES_PER_MINUTE, QueryPacer
+from faxdropd.cli.send import FIRST_CHECK, MAX_INTERVAL, QUERIES_PER_MINUTE, QueryPacer
+from faxdropd.config.model import FaxOptions
+from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.emulator.server import EmulatorServer
+from faxdropd.interfax.faxfields import sendfax_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 SIM = "+9999999*"  # allow pattern for the InterFAX simulator numbers, which phonenumbers calls invalid
@@ -37,7 +37,7 @@ def cli(config: Path | None, *args: str, env: dict[str, str] | None = None,
     inherited = {k: v for k, v in os.environ.items() if k not in ("FAXDROPD_CONFIG", "NOTIFY_SOCKET")}
     full_env = {**inherited, "FAXDROPD_TEST_PASSWORD": PASSWORD, **(env or {})}
     head = ["-c", str(config)] if config is not None else []
-    proc = subprocess.run([sys.executable, "-m", "faxdropd.cli", *head, *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "faxdropd", *head, *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=config.parent if config else None)
     # No command may ever leak a traceback or the password to an operator's terminal.
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -407,14 +407,14 @@ def test_retry_puts_failed_documents_back_and_the_daemon_sends_them(
 def test_emulator_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = closed_port()
     store = tmp_path / "store"
-    proc = subprocess.Popen([sys.executable, "-m", "faxdropd.cli", "emulator", "--port", str(port), "--store",
+    proc = subprocess.Popen([sys.executable, "-m", "faxdropd", "emulator", "--port", str(port), "--store",
                              str(store), "--password", PASSWORD, "--status-delay", "0.2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/dfs.asmx" in first, first + (proc.stderr.read() if proc.stderr else "")
-        from faxdropd.soap import ClientFactory, ClientSettings
+        from faxdropd.interfax.client import ClientFactory, ClientSettings
 
         client = ClientFactory(ClientSettings(url=f"http://127.0.0.1:{port}/dfs.asmx", username="demo",
                                               password=PASSWORD, timeout=10, connect_timeout=5)).client()

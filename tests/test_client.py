@@ -14,7 +14,6 @@ import pytest
 from daemonkit import PASSWORD, ledger
 from daemonkit import arm_fault as fault
 
-from faxdropd import upload
 from faxdropd.errors import (
     AccountError,
     OutcomeUnknown,
@@ -23,7 +22,8 @@ from faxdropd.errors import (
     TransientError,
     UploadSessionError,
 )
-from faxdropd.soap import ClientFactory, ClientSettings, InterfaxClient
+from faxdropd.interfax import upload
+from faxdropd.interfax.client import ClientFactory, ClientSettings, InterfaxClient
 
 ASAP = datetime(2001, 12, 31, tzinfo=UTC)
 

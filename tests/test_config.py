@@ -23,8 +23,8 @@ from faxdropd.config import (
     parse_config,
     render_routing_table,
 )
-from faxdropd.config_model import SendWindow
-from faxdropd.durations import format_duration, parse_duration
+from faxdropd.config.durations import format_duration, parse_duration
+from faxdropd.config.model import SendWindow
 from faxdropd.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "faxdropd.example.yaml"
@@ -131,7 +131,7 @@ def test_example_loads(tmp_path: Path) -> None:
 
 def test_example_documents_every_key() -> None:
     """Every model field appears as a key in the example file, so the file stays the reference."""
-    from faxdropd.config_model import FaxOptions, FolderConfig, InterfaxConfig, Settings
+    from faxdropd.config.model import FaxOptions, FolderConfig, InterfaxConfig, Settings
 
     text = EXAMPLE.read_text()
     names: set[str] = set()

@@ -24,16 +24,16 @@ from daemonkit import PASSWORD, DaemonProcess, documents, drop, ledger, receipts
 from daemonkit import arm_fault as arm
 
 from faxdropd.config import load_config
-from faxdropd.daemon import client_settings
-from faxdropd.emulator import Emulator
-from faxdropd.emulator_http import EmulatorServer
-from faxdropd.finish import Finisher
-from faxdropd.journal import Job, Journal, State, new_job_id
-from faxdropd.metrics import NullMetrics
-from faxdropd.preflight import make_sample_pdf
-from faxdropd.runtime import Pause, Runtime
-from faxdropd.soap import ClientFactory, FaxItem
-from faxdropd.tracker import QueryBudget, Tracker, poll_batches
+from faxdropd.daemon.mainloop import client_settings
+from faxdropd.daemon.metrics import NullMetrics
+from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.emulator.server import EmulatorServer
+from faxdropd.emulator.state import Emulator
+from faxdropd.interfax.client import ClientFactory, FaxItem
+from faxdropd.jobs.finish import Finisher
+from faxdropd.jobs.journal import Job, Journal, State, new_job_id
+from faxdropd.jobs.runtime import Pause, Runtime
+from faxdropd.jobs.tracker import QueryBudget, Tracker, poll_batches
 
 QUERY_OPS = ("FaxQuery", "FaxQuery2")
 
@@ -146,7 +146,7 @@ def test_a_late_original_met_after_the_resend_is_cancelled(tmp_path: Path, daemo
 
 def status_json(cfg: Path) -> dict[str, Any]:
     env = {**os.environ, "FAXDROPD_TEST_PASSWORD": PASSWORD}
-    out = subprocess.run([sys.executable, "-m", "faxdropd.cli", "-c", str(cfg), "status", "--json"],
+    out = subprocess.run([sys.executable, "-m", "faxdropd", "-c", str(cfg), "status", "--json"],
                          capture_output=True, env=env, timeout=60, check=True)
     data: dict[str, Any] = json.loads(out.stdout)
     return data

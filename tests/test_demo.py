@@ -14,7 +14,7 @@ from daemonkit import documents
 
 def _demo(cwd: Path, duration: int) -> subprocess.CompletedProcess[str]:
     script = shutil.which("faxdropd")
-    command = [script] if script else [sys.executable, "-m", "faxdropd.cli"]
+    command = [script] if script else [sys.executable, "-m", "faxdropd"]
     # A newcomer's environment: no config pointed at, not under systemd.
     env = {k: v for k, v in os.environ.items()
            if k not in ("FAXDROPD_CONFIG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID",

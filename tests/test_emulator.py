@@ -18,8 +18,8 @@ import pytest
 import requests
 from lxml import etree
 
-from faxdropd.emulator_http import EmulatorServer
-from faxdropd.emulator_soap import validate_response
+from faxdropd.emulator.server import EmulatorServer
+from faxdropd.emulator.soap import validate_response
 
 NS = "http://www.interfax.cc"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from faxdropd import filing
-from faxdropd.filing import (
+from faxdropd.files import filing
+from faxdropd.files.filing import (
     WORK_DIR,
     claim,
     claim_sidecar,

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import structlog
 
-from faxdropd import filing, intake
 from faxdropd.config import Config, FolderConfig, parse_config
-from faxdropd.journal import Journal, State
+from faxdropd.files import filing
+from faxdropd.jobs import intake
+from faxdropd.jobs.journal import Journal, State
 
 
 def config(tmp_path: Path, **folder: Any) -> Config:

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from faxdropd.journal import EXIT_JOURNAL_FAILURE, Job, Journal, JournalFailure, State, new_job_id
+from faxdropd.jobs.journal import EXIT_JOURNAL_FAILURE, Job, Journal, JournalFailure, State, new_job_id
 
 ROOT = Path(__file__).resolve().parents[1]
 DB_NAME = "journal.sqlite3"
@@ -473,7 +473,7 @@ def child_env() -> dict[str, str]:
 KILLED_WRITER = textwrap.dedent("""
     import sys, threading
     from pathlib import Path
-    from faxdropd.journal import Journal
+    from faxdropd.jobs.journal import Journal
 
     journal = Journal(Path(sys.argv[1]))
     out = threading.Lock()
@@ -546,7 +546,7 @@ def test_every_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
 FAILING_WRITER = textwrap.dedent("""
     import sys, threading, time
     from pathlib import Path
-    from faxdropd.journal import Journal
+    from faxdropd.jobs.journal import Journal
 
     journal = Journal(Path(sys.argv[1]))
     journal.set_meta("before", "v")

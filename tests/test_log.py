@@ -181,7 +181,7 @@ def test_reconfigure_takes_effect_and_keeps_foreign_handlers() -> None:
     try:
         first, second = io.StringIO(), io.StringIO()
         log.configure("json", "info", first)
-        logger = log.get_logger("faxdropd.daemon")
+        logger = log.get_logger("faxdropd.daemon.mainloop")
         logger.info("daemon.ready")
         log.configure("json", "warning", second)
         logger.info("daemon.reloaded")  # now below level

@@ -1,4 +1,4 @@
-"""faxdropd.metrics: values, a real HTTP scrape, loopback by default, NullMetrics."""
+"""faxdropd.daemon.metrics: values, a real HTTP scrape, loopback by default, NullMetrics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from faxdropd.metrics import Metrics, MetricsSink, NullMetrics, parse_listen
+from faxdropd.daemon.metrics import Metrics, MetricsSink, NullMetrics, parse_listen
 
 
 def _free_port() -> int:
@@ -143,7 +143,7 @@ def test_parse_listen_rejects(listen: str) -> None:
 
 
 def test_fits_the_soap_call_observer() -> None:
-    from faxdropd.soap import CallObserver
+    from faxdropd.interfax.client import CallObserver
 
     observer: CallObserver = Metrics().call  # the daemon passes metrics.call to ClientFactory
     observer("FaxQuery2", "ok", 0.01)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faxdropd.numbers import INVALID, NOT_ALLOWED, NumberDecision, is_catch_all, normalise
+from faxdropd.document.faxnumbers import INVALID, NOT_ALLOWED, NumberDecision, is_catch_all, normalise
 
 E164 = re.compile(r"\+[1-9]\d{1,14}")
 ALLOW_ALL = ["+*"]

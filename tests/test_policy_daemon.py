@@ -21,8 +21,8 @@ import requests
 import yaml
 from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_for, write_config
 
-from faxdropd.journal import Journal, State
-from faxdropd.preflight import make_sample_pdf
+from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.jobs.journal import Journal, State
 
 NO_TRACK = {"delivery": {"track": False}}
 
@@ -43,7 +43,7 @@ def start(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], folders: 
 
 
 def cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "faxdropd.cli", "-c", str(cfg), *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "faxdropd", "-c", str(cfg), *args], capture_output=True,
                           text=True, timeout=60, env={**os.environ, "FAXDROPD_TEST_PASSWORD": PASSWORD})
 
 

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faxdropd import preflight
+from faxdropd.document import preflight
+from faxdropd.document.preflight import NOT_REGULAR, Checked, Rejected, make_sample_pdf, open_document
 from faxdropd.errors import FaxdropError
-from faxdropd.preflight import NOT_REGULAR, Checked, Rejected, make_sample_pdf, open_document
 
 
 def put(folder: Path, name: str, data: bytes) -> Path:

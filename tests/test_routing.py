@@ -12,13 +12,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from faxdropd import faxfields, policy, routing
 from faxdropd.config import FolderConfig, parse_config
-from faxdropd.config_model import FaxOptions as FaxOptionsModel
-from faxdropd.config_model import SendWindow as SendWindowModel
-from faxdropd.routing import Rejection, Route
+from faxdropd.config.model import FaxOptions as FaxOptionsModel
+from faxdropd.config.model import SendWindow as SendWindowModel
+from faxdropd.config.window import next_window_opening
+from faxdropd.document import routing
+from faxdropd.document.routing import Rejection, Route
+from faxdropd.interfax import faxfields
+from faxdropd.jobs import admission as policy
 
-# --- real config objects, built the way the daemon builds them: faxdropd.config.parse_config -----------
+# --- real config objects, built the way the daemon builds them: faxdropd.config.load.parse_config -----------
 
 BASE = Path("/srv/fax")
 
@@ -357,7 +360,7 @@ OFFICE = SendWindow("Mon-Fri 08:00-18:00 Europe/London")
     ],
 )
 def test_next_window_opening(now: datetime, expected: datetime | None) -> None:
-    assert policy.next_window_opening(OFFICE, now) == expected
+    assert next_window_opening(OFFICE, now) == expected
     postpone = faxfields.postpone_for(OFFICE, now)
     assert postpone == (expected or faxfields.ASAP)
     assert postpone.tzinfo is not None and postpone - now <= timedelta(days=30)
@@ -365,20 +368,20 @@ def test_next_window_opening(now: datetime, expected: datetime | None) -> None:
 
 def test_overnight_and_all_day_windows() -> None:
     night = SendWindow("Mon 22:00-06:00 UTC")  # Monday 22:00 → Tuesday 06:00
-    assert policy.next_window_opening(night, datetime(2024, 3, 5, 3, 0, tzinfo=UTC)) is None
-    assert policy.next_window_opening(night, datetime(2024, 3, 5, 6, 0, tzinfo=UTC)) == datetime(
+    assert next_window_opening(night, datetime(2024, 3, 5, 3, 0, tzinfo=UTC)) is None
+    assert next_window_opening(night, datetime(2024, 3, 5, 6, 0, tzinfo=UTC)) == datetime(
         2024, 3, 11, 22, 0, tzinfo=UTC)
     day = SendWindow("Sun 00:00-24:00 UTC")
-    assert policy.next_window_opening(day, datetime(2024, 3, 10, 23, 59, tzinfo=UTC)) is None
+    assert next_window_opening(day, datetime(2024, 3, 10, 23, 59, tzinfo=UTC)) is None
 
 
 def test_window_errors() -> None:
     with pytest.raises(ValueError):
-        policy.next_window_opening(OFFICE, datetime(2024, 3, 6, 12))
+        next_window_opening(OFFICE, datetime(2024, 3, 6, 12))
     with pytest.raises(ValueError):
         # The config refuses an empty day list; policy must still not loop or guess if handed one.
         empty = SimpleNamespace(days=[], start=time(8), end=time(9), tz="UTC")
-        policy.next_window_opening(empty, NOW)
+        next_window_opening(empty, NOW)
 
 
 @given(now=st.datetimes(datetime(2020, 1, 1), datetime(2035, 1, 1), timezones=st.just(UTC)),

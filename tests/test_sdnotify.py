@@ -1,4 +1,4 @@
-"""faxdropd.sdnotify against a real AF_UNIX datagram socket (path and abstract namespace)."""
+"""faxdropd.daemon.sdnotify against a real AF_UNIX datagram socket (path and abstract namespace)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from faxdropd import sdnotify
+from faxdropd.daemon import sdnotify
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from daemonkit import PASSWORD, DaemonProcess, documents, drop, ledger, receipts
 from daemonkit import arm_fault as fault
 from daemonkit import emulator_admin as admin
 
-from faxdropd.emulator_http import EmulatorServer
-from faxdropd.preflight import make_sample_pdf
+from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.emulator.server import EmulatorServer
 
 
 class NotifySocket:
@@ -309,8 +309,8 @@ def test_watchdog_ping_is_withheld_while_a_thread_the_daemon_needs_is_dead(
 ) -> None:
     """The health check behind the daemon's WATCHDOG=1, with real threads, a real Watcher and a real socket:
     the main loop alone being alive is not enough (a dead tracker would leave every fax untracked)."""
-    from faxdropd.health import Health
-    from faxdropd.watcher import Watcher, WatchSpec
+    from faxdropd.daemon.health import Health
+    from faxdropd.watch.watcher import Watcher, WatchSpec
 
     hot = tmp_path / "hot"
     hot.mkdir()

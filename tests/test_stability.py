@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from faxdropd.stability import (
+from faxdropd.watch.stability import (
     DEFAULT_IGNORE,
     FileState,
     StabilityTracker,

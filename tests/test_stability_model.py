@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faxdropd.stability import FileState, StabilityTracker
+from faxdropd.watch.stability import FileState, StabilityTracker
 
 # -- the reference model -----------------------------------------------------------------------------------
 

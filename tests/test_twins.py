@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 import structlog
 
-from faxdropd import twins
 from faxdropd.errors import PermanentError
-from faxdropd.journal import Job, State
-from faxdropd.soap import FaxItem
+from faxdropd.interfax.client import FaxItem
+from faxdropd.jobs import late_originals as twins
+from faxdropd.jobs.journal import Job, State
 
 
 def item(tid: int, parent: int, status: int, number: str = "+12125550100") -> FaxItem:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from faxdropd import mounts
-from faxdropd.watch_sched import Alarm, DueHeap
-from faxdropd.watcher import INOTIFY_LOGGER, Ready, Watcher, WatchSpec, _Hints, _Probe, scan_once
+from faxdropd.watch import mounts
+from faxdropd.watch.schedule import Alarm, DueHeap
+from faxdropd.watch.watcher import INOTIFY_LOGGER, Ready, Watcher, WatchSpec, _Hints, _Probe, scan_once
 
 STABLE = 0.3
 
@@ -341,7 +341,7 @@ def test_watch_limit_falls_back_to_polling_with_one_warning(
     folders = [tmp_path / f"f{i}" for i in range(10)]
     for folder in folders:
         folder.mkdir()
-    with caplog.at_level(logging.WARNING, logger="faxdropd.watcher"):
+    with caplog.at_level(logging.WARNING, logger="faxdropd.watch.watcher"):
         w = make([spec(folder) for folder in folders], cls=_LimitedWatcher)
         pump(w, 0.5)
     modes = list(w.modes().values())

@@ -99,7 +99,7 @@ def test_comparison_detects_a_difference(tmp_path: Path) -> None:
 def test_wsdl_loads_with_no_network() -> None:
     import socket
 
-    from faxdropd.soap import ClientFactory, ClientSettings
+    from faxdropd.interfax.client import ClientFactory, ClientSettings
 
     real_connect = socket.socket.connect
 

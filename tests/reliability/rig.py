@@ -15,8 +15,8 @@ from typing import Any
 import requests
 from daemonkit import PASSWORD, DaemonProcess, drop, wait_for, write_config
 
-from faxdropd.emulator_http import EmulatorServer
-from faxdropd.preflight import make_sample_pdf
+from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.emulator.server import EmulatorServer
 from reliability.invariants import Report, check, filed_count, quiescent
 
 # Generous: 2 shared cores, other engineers' suites running beside ours.

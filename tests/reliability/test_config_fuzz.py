@@ -167,7 +167,7 @@ def test_check_config_subprocess_exits_78_with_the_key_path(
 ) -> None:
     data, expected, world_readable = case
     path = write(_fresh(tmp_path_factory), data, world_readable)
-    result = subprocess.run([sys.executable, "-m", "faxdropd.cli", "-c", str(path), "check-config"],
+    result = subprocess.run([sys.executable, "-m", "faxdropd", "-c", str(path), "check-config"],
                             capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     output = result.stdout + result.stderr
     assert result.returncode == 78, output
@@ -183,7 +183,7 @@ def test_the_base_config_itself_is_valid(tmp_path: Path) -> None:
     """Guards the fuzzers: if BASE were invalid, every "refusal" above would prove nothing."""
     cfg = load_config(write(tmp_path, BASE, False), env={})
     assert cfg.interfax.password.get_secret_value() == PASSWORD
-    result = subprocess.run([sys.executable, "-m", "faxdropd.cli", "-c", str(write(tmp_path, BASE, False)),
+    result = subprocess.run([sys.executable, "-m", "faxdropd", "-c", str(write(tmp_path, BASE, False)),
                              "check-config"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert PASSWORD not in result.stdout + result.stderr

@@ -16,8 +16,8 @@ import pytest
 import requests
 from daemonkit import DaemonProcess, drop, receipts, wait_for, write_config
 
-from faxdropd.pipeline import MAX_PROCESSING_STARTS
-from faxdropd.preflight import _assemble
+from faxdropd.document.preflight import _assemble
+from faxdropd.jobs.pipeline import MAX_PROCESSING_STARTS
 
 pytestmark = pytest.mark.reliability
 

@@ -147,7 +147,7 @@ def test_journal_write_failure_is_raised_not_swallowed(tmp_path: Path) -> None:
     """In-process view of T8 on a real full tmpfs: every failed write surfaces as JournalFailure (the daemon's
     default, exit_on_failure=True, turns it into exit 74 - the subprocess test above), and nothing half-done
     is left behind: the job reads back in its last committed state."""
-    from faxdropd.journal import Job, Journal, JournalFailure, State, new_job_id
+    from faxdropd.jobs.journal import Job, Journal, JournalFailure, State, new_job_id
 
     with tmpfs(tmp_path / "state", "2m") as state:
         journal = Journal(state, exit_on_failure=False)

@@ -21,7 +21,7 @@ import pytest
 import requests
 from daemonkit import DaemonProcess, wait_for, write_config
 
-from faxdropd import preflight
+from faxdropd.document import preflight
 
 pytestmark = pytest.mark.reliability
 

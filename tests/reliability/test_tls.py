@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from daemonkit import PASSWORD, DaemonProcess, drop, receipts, wait_for, write_config
 
-from faxdropd.emulator_http import EmulatorServer
-from faxdropd.preflight import make_sample_pdf
+from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.emulator.server import EmulatorServer
 
 pytestmark = pytest.mark.reliability
 

@@ -1,0 +1,45 @@
+"""What every command starts from: the config path, the loaded config (or a printed error), the embedded emulator."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+from faxdropd.config import Config, load_config
+from faxdropd.errors import ConfigError
+
+DEFAULT_CONFIG = Path("/etc/faxdropd/faxdropd.yaml")
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    if args.config:
+        return Path(args.config)
+    env = os.environ.get("FAXDROPD_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_or_report(path: Path) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"faxdropd: configuration error in {path}:\n{exc}", file=sys.stderr)
+        return None
+
+
+def start_embedded(cfg: Config, stack: ExitStack, store: Path | None = None, status_delay: float = 3.0) -> None:
+    """`url: embedded`: start the built-in emulator on loopback and point the client at it."""
+    if cfg.interfax.url != "embedded":
+        return
+    from faxdropd.emulator.server import EmulatorServer
+
+    server = EmulatorServer(
+        username=cfg.interfax.username,
+        password=cfg.interfax.password.get_secret_value(),
+        store=store,
+        status_delay=status_delay,
+    ).start()
+    stack.callback(server.stop)
+    cfg.interfax.url = server.url

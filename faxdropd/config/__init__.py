@@ -1,0 +1,51 @@
+"""Loading the YAML configuration: `defaults:` inheritance, cross-folder checks, the entry points.
+
+Everything the rest of the daemon needs is re-exported here, so it imports from `faxdropd.config` only. The
+parts live next door: the models (one per YAML block) in `model.py`, with their field types in
+`fields.py`, the send window in `window.py` and the `interfax:` block in `interfax.py`;
+the YAML dialect in `yamlfile.py`; key-path error sentences in `messages.py`; the `check-config`
+printout in `table.py`.
+
+Every problem becomes a `ConfigError` whose `path` names the key (`folders[2].fax.page_size`) and whose text
+is a sentence an operator can act on; when several keys are wrong, one error lists them all, one line each, so
+a `systemctl reload` shows everything to fix at once. No message ever contains a secret: pydantic is told to
+hide input values, and our own sentences only quote values that cannot be secrets.
+"""
+
+from faxdropd.config.durations import parse_duration
+from faxdropd.config.interfax import InterfaxConfig
+from faxdropd.config.load import load_config, parse_config
+from faxdropd.config.messages import ConfigProblems
+from faxdropd.config.model import (
+    Config,
+    DeliveryConfig,
+    FaxOptions,
+    FolderConfig,
+    FolderSettings,
+    LimitsConfig,
+    LogConfig,
+    MetricsConfig,
+    RetryConfig,
+    SendWindow,
+)
+from faxdropd.config.table import check_paths, render_routing_table
+
+__all__ = [
+    "Config",
+    "ConfigProblems",
+    "DeliveryConfig",
+    "FaxOptions",
+    "FolderConfig",
+    "FolderSettings",
+    "InterfaxConfig",
+    "LimitsConfig",
+    "LogConfig",
+    "MetricsConfig",
+    "RetryConfig",
+    "SendWindow",
+    "check_paths",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "render_routing_table",
+]

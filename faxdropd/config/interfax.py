@@ -1,0 +1,177 @@
+"""The `interfax:` block: where and as whom to send, and where the password comes from.
+
+The password may be inline, in a file (or a systemd credential) or in an environment variable; whichever it
+is, it ends up in a `SecretStr`, and no error sentence ever quotes it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, SecretStr, Strict, ValidationInfo, model_validator
+
+from faxdropd.config.fields import Ctx, PositiveDuration, StrictModel, Text, abs_path, ctx_of, key_problems
+
+EMBEDDED = "embedded"
+_PASSWORD_KEYS = ("password", "password_file", "password_env")
+_MAX_PASSWORD_FILE = 64 * 1024
+
+
+def _url(value: object) -> str:
+    if isinstance(value, str) and value.strip().lower() == EMBEDDED:
+        return EMBEDDED
+    if isinstance(value, str):
+        parts = urlsplit(value.strip())
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return value.strip()
+    raise ValueError('must be "embedded" or an http(s):// URL such as https://ws.interfax.net/dfs.asmx')
+
+
+def _verify(value: object, info: ValidationInfo) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip():
+        return str(abs_path(value.strip(), info))
+    raise ValueError("must be true, false or the path of a CA bundle")
+
+
+def _soap_version(value: object) -> str:
+    # Unquoted 1.1 is a float to YAML; accept it rather than make operators quote a version number.
+    text = f"{value:.1f}" if isinstance(value, float) else value
+    if text in ("1.1", "1.2"):
+        return str(text)
+    raise ValueError('must be "1.1" or "1.2"')
+
+
+def _env_name(value: object) -> str:
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        return value
+    raise ValueError("must be the name of an environment variable (letters, digits, _)")
+
+
+class InterfaxConfig(StrictModel):
+    """Where and as whom to send. Exactly one of password, password_file, password_env (none: embedded)."""
+
+    url: Annotated[str, BeforeValidator(_url)] = "https://ws.interfax.net/dfs.asmx"
+    username: Text = ""
+    password: SecretStr = SecretStr("")
+    password_file: Text | None = None
+    password_env: Annotated[str, BeforeValidator(_env_name)] | None = None
+    timeout: PositiveDuration = 60.0
+    connect_timeout: PositiveDuration = 10.0
+    chunk_size: Annotated[int, Strict(), Field(ge=1, le=3_000_000)] = 200_000
+    inline_max_bytes: Annotated[int, Strict(), Field(ge=0, le=3_000_000)] = 262_144
+    verify_tls: Annotated[bool | str, BeforeValidator(_verify)] = True
+    soap_version: Annotated[Literal["1.1", "1.2"], BeforeValidator(_soap_version)] = "1.1"
+
+    @property
+    def embedded(self) -> bool:
+        return self.url == EMBEDDED
+
+    @model_validator(mode="after")
+    def _credentials(self, info: ValidationInfo) -> InterfaxConfig:
+        ctx = ctx_of(info)
+        given = [k for k in _PASSWORD_KEYS if k in self.model_fields_set and getattr(self, k) is not None]
+        problems: list[tuple[str, str]] = []
+        if self.embedded and not self.username:
+            self.username = "demo"
+        if not self.username:
+            problems.append(("username", "is required (the InterFAX user name)"))
+        if len(given) > 1:
+            problems.append(
+                (given[1], f"give only one of {', '.join(_PASSWORD_KEYS)} (also found {given[0]})")
+            )
+        elif not given:
+            if self.embedded:
+                self.password = SecretStr("demo")
+            else:
+                problems.append(
+                    (
+                        "password_file",
+                        "is required: give password_file (a systemd credential) or password_env",
+                    )
+                )
+        elif given[0] == "password_file":
+            secret = _read_password_file(self.password_file or "", ctx, problems)
+            if secret is not None:
+                self.password = SecretStr(secret)
+        elif given[0] == "password_env":
+            name = self.password_env or ""
+            secret = ctx.env.get(name)
+            if secret is None:
+                problems.append(("password_env", f"the environment variable {name} is not set"))
+            elif not secret.strip():
+                problems.append(("password_env", f"the environment variable {name} is empty"))
+            else:
+                self.password = SecretStr(secret)
+        elif not self.password.get_secret_value():
+            problems.append(("password", "is empty"))
+        else:
+            ctx.warnings.append(
+                "interfax.password: the password is written in the config file; "
+                "prefer password_file (a systemd credential) or password_env"
+            )
+        if self.verify_tls is False:
+            ctx.warnings.append("interfax.verify_tls: TLS certificates are not checked")
+        host = urlsplit(self.url).hostname or ""
+        if self.url.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
+            ctx.warnings.append("interfax.url: plain http sends the password unencrypted; use https")
+        if problems:
+            raise key_problems(problems)
+        return self
+
+
+def _read_password_file(spec: str, ctx: Ctx, problems: list[tuple[str, str]]) -> str | None:
+    """The secret from a file (or `credential:NAME` in $CREDENTIALS_DIRECTORY); None after a problem."""
+    key = "password_file"
+    if spec.startswith("credential:"):
+        name = spec.removeprefix("credential:")
+        directory = ctx.env.get("CREDENTIALS_DIRECTORY")
+        if not name or "/" in name or name in (".", ".."):
+            problems.append((key, "credential:NAME needs a plain credential name"))
+            return None
+        if not directory:
+            problems.append(
+                (key, f"credential:{name} needs $CREDENTIALS_DIRECTORY (set by systemd LoadCredential=)")
+            )
+            return None
+        path = Path(directory) / name
+    else:
+        if not spec.strip() or "\x00" in spec:
+            problems.append((key, "must be a file path or credential:NAME"))
+            return None
+        path = Path(spec) if Path(spec).is_absolute() else ctx.base_dir / spec
+    try:
+        # Opened without following a FIFO forever: only a regular file is read, and only its first 64 KiB.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        problems.append((key, f"the file {path} does not exist"))
+        return None
+    except OSError as exc:
+        problems.append((key, f"cannot read {path}: {exc.strerror}"))
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            problems.append((key, f"{path} is not a regular file"))
+            return None
+        if info.st_mode & 0o004:
+            ctx.warnings.append(f"interfax.password_file: {path} is world-readable; chmod o-r")
+        raw = handle.read(_MAX_PASSWORD_FILE + 1)
+    if len(raw) > _MAX_PASSWORD_FILE:
+        problems.append((key, f"{path} is too large to hold a password"))
+        return None
+    try:
+        secret = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        problems.append((key, f"{path} is not UTF-8 text"))
+        return None
+    if not secret.strip():
+        problems.append((key, f"{path} is empty"))
+        return None
+    return secret

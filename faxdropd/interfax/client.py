@@ -1,0 +1,335 @@
+"""The InterFAX client: the only module that imports zeep.
+
+The packaged WSDL is parsed once per process; every worker thread gets its own zeep Client and requests
+Session (requests never promised thread safety). Every failure leaves this module as one of the classes of
+`errors.py`, chosen through the table in `codes.py`, so callers never see zeep or requests exceptions.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import requests
+import structlog
+import zeep
+import zeep.exceptions
+import zeep.wsdl
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from faxdropd.errors import InterfaxError
+from faxdropd.interfax import codes
+from faxdropd.interfax.codes import Kind
+
+NS = "http://www.interfax.cc"
+BINDINGS = {"1.1": f"{{{NS}}}InterFaxSoap", "1.2": f"{{{NS}}}InterFaxSoap12"}
+MAX_QUERY_ITEMS = 100
+
+log = structlog.get_logger("faxdropd.interfax.client")
+
+CallObserver = Callable[[str, str, float], None]
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    url: str
+    username: str
+    password: str = field(repr=False)
+    timeout: float = 60.0
+    connect_timeout: float = 10.0
+    verify: bool | str = True
+    soap_version: str = "1.1"
+
+
+@dataclass(frozen=True)
+class FaxItem:
+    """One transaction as InterFAX reports it (FaxItemEx / FaxItemEx2)."""
+
+    transaction_id: int
+    parent_id: int
+    status: int
+    subject: str
+    job_id: str
+    destination: str
+    pages_sent: int
+    pages_submitted: int
+    duration: int
+    remote_csid: str
+    units: Decimal
+    cost_per_unit: Decimal
+    trials: int
+    submit_time: datetime | None
+    completion_time: datetime | None
+
+    @property
+    def cost(self) -> Decimal:
+        return self.units * self.cost_per_unit
+
+
+def _item(raw: Any) -> FaxItem:
+    return FaxItem(
+        transaction_id=int(raw.TransactionID),
+        parent_id=int(raw.ParentTransactionID),
+        status=int(raw.Status),
+        subject=raw.Subject or "",
+        job_id=raw.JobID or "",
+        destination=raw.DestinationFax or "",
+        pages_sent=int(raw.PagesSent),
+        pages_submitted=int(raw.PagesSubmitted),
+        duration=int(raw.Duration),
+        remote_csid=raw.RemoteCSID or "",
+        units=Decimal(raw.Units),
+        cost_per_unit=Decimal(raw.CostPerUnit),
+        trials=int(raw.TrialsPerformed),
+        submit_time=raw.SubmitTime,
+        completion_time=raw.CompletionTime,
+    )
+
+
+def _request_left(exc: requests.RequestException) -> bool:
+    """False only when the failure provably happened before any byte of the request reached the server."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = repr(exc.args[0]) if exc.args else ""
+        return not any(s in text for s in ("NewConnectionError", "Connection refused", "NameResolution"))
+    return True
+
+
+def classify_transport(exc: Exception, operation: str) -> InterfaxError:
+    """Map a zeep/requests failure to the error classes; a send whose request may have left is unknown."""
+    sending = operation in codes.SENDING_OPERATIONS
+    if isinstance(exc, requests.exceptions.SSLError):
+        return codes.error_for_kind(Kind.ACCOUNT, f"TLS verification failed: {_tls_reason(exc)}", operation)
+    if isinstance(exc, zeep.exceptions.ValidationError):
+        return codes.error_for_kind(Kind.PERMANENT, f"request refused by the WSDL: {_short(exc)}", operation)
+    if isinstance(exc, zeep.exceptions.Fault) and (exc.code or "").lower().endswith(("client", "sender")):
+        # The server parsed our request and rejected it: nothing was created.
+        return codes.error_for_kind(Kind.PERMANENT, f"InterFAX refused the request: {_short(exc)}", operation)
+    if isinstance(exc, requests.RequestException) and not _request_left(exc):
+        return codes.error_for_kind(Kind.TRANSIENT, f"could not connect: {_short(exc)}", operation)
+    if sending:
+        return codes.error_for_kind(Kind.UNKNOWN, f"no usable reply after sending: {_short(exc)}", operation)
+    if operation == "UploadFileChunk":
+        return codes.error_for_kind(Kind.SESSION, f"chunk outcome unknown: {_short(exc)}", operation)
+    return codes.error_for_kind(Kind.TRANSIENT, f"call failed: {_short(exc)}", operation)
+
+
+def _short(exc: Exception) -> str:
+    # zeep embeds whole response bodies in some messages; keep logs and receipts readable.
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _tls_reason(exc: requests.exceptions.SSLError) -> str:
+    # requests nests ssl's verdict three levels deep; _short() cut it off, leaving "certificate v...".
+    seen: list[BaseException] = [exc]
+    while seen:
+        inner = seen.pop()
+        if isinstance(inner, ssl.SSLCertVerificationError) and inner.verify_message:
+            return f"{inner.verify_message} (ssl error {inner.verify_code})"
+        seen.extend(a for a in inner.args if isinstance(a, BaseException))
+        seen.extend(e for e in (inner.__cause__, inner.__context__, getattr(inner, "reason", None))
+                    if isinstance(e, BaseException))
+    return _short(exc)
+
+
+class _Session(requests.Session):
+    """A session whose `verify` is the config's even when REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE are set.
+
+    requests lets those variables override session.verify for every request, which silently replaced
+    interfax.verify_tls (a private CA bundle) with the system bundle. Proxies still come from the environment.
+    """
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> Any:
+        merged = super().merge_environment_settings(*args, **kwargs)
+        merged["verify"] = self.verify
+        return merged
+
+
+class ClientFactory:
+    """Parses the WSDL once and hands each thread its own client bound to the configured address."""
+
+    def __init__(self, settings: ClientSettings, *, observer: CallObserver | None = None) -> None:
+        self.settings = settings
+        self._observer = observer
+        self._zsettings = zeep.Settings(strict=True, forbid_external=True, forbid_dtd=True)
+        wsdl = resources.files("faxdropd") / "data" / "dfs.wsdl"
+        with resources.as_file(wsdl) as path:
+            loader: Any = zeep.Transport()  # zeep annotates this parameter as a class; it takes an instance
+            self._document = zeep.wsdl.Document(str(path), loader, settings=self._zsettings)
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def client(self) -> InterfaxClient:
+        existing: InterfaxClient | None = getattr(self._local, "client", None)
+        if existing is None:
+            session = _Session()
+            session.verify = self.settings.verify
+            # Only connection-establishment failures are retried here: nothing has been sent yet then.
+            retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
+            session.mount("https://", HTTPAdapter(max_retries=retry))
+            session.mount("http://", HTTPAdapter(max_retries=retry))
+            transport = zeep.Transport(
+                session=session,
+                operation_timeout=(self.settings.connect_timeout, self.settings.timeout),
+            )
+            zclient = zeep.Client(self._document, transport=transport, settings=self._zsettings)
+            service = zclient.create_service(BINDINGS[self.settings.soap_version], self.settings.url)
+            existing = InterfaxClient(service, self.settings, self._observer)
+            self._local.client = existing
+            with self._lock:
+                self._sessions.append(session)
+        return existing
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+        self._local = threading.local()
+
+
+class InterfaxClient:
+    """Typed wrappers over the operations faxdropd uses; results are checked, errors classified."""
+
+    def __init__(self, service: Any, settings: ClientSettings, observer: CallObserver | None) -> None:
+        self._service = service
+        self._settings = settings
+        self._observer = observer
+
+    @contextmanager
+    def _call(self, operation: str) -> Iterator[None]:
+        started = time.monotonic()
+        result = "ok"
+        try:
+            yield
+        except InterfaxError as exc:
+            result = str(exc.code) if exc.code is not None else type(exc).__name__
+            raise
+        except (zeep.exceptions.Error, requests.RequestException, ValueError) as exc:
+            error = classify_transport(exc, operation)
+            result = type(error).__name__
+            raise error from None
+        finally:
+            elapsed = time.monotonic() - started
+            log.debug("soap.call", op=operation, result=result, seconds=round(elapsed, 4))
+            if self._observer is not None:
+                self._observer(operation, result, elapsed)
+
+    def _auth(self) -> dict[str, str]:
+        return {"Username": self._settings.username, "Password": self._settings.password}
+
+    def start_upload(self) -> str:
+        with self._call("StartFileUpload"):
+            reply = self._service.StartFileUpload(**self._auth())
+            if int(reply.StartFileUploadResult) < 0:
+                raise codes.error_for(int(reply.StartFileUploadResult), "StartFileUpload")
+            if not reply.SessionID:
+                raise codes.error_for_kind(Kind.TRANSIENT, "no session id in the reply", "StartFileUpload")
+            return str(reply.SessionID)
+
+    def upload_chunk(self, session_id: str, chunk: bytes, is_last: bool) -> int:
+        if not isinstance(chunk, bytes):  # zeep sends a str verbatim as if it were base64 already
+            raise TypeError("chunk must be bytes")
+        with self._call("UploadFileChunk"):
+            total = int(self._service.UploadFileChunk(SessionID=session_id, Chunk=chunk, IsLast=is_last))
+            if total < 0:
+                raise codes.error_for(total, "UploadFileChunk")
+            return total
+
+    def cancel_upload(self, session_id: str) -> None:
+        """Best effort: a session we abandon is useless to InterFAX too, so a failure here only gets logged."""
+        try:
+            with self._call("CancelFileUpload"):
+                code = int(self._service.CancelFileUpload(SessionID=session_id))
+                if code < 0:
+                    raise codes.error_for(code, "CancelFileUpload")
+        except InterfaxError as exc:
+            log.info("upload.cancel_failed", session=session_id, error=str(exc))
+
+    def send_fax(
+        self, fields: Mapping[str, object], files_data: bytes, file_types: list[str], file_sizes: str
+    ) -> int:
+        """SendfaxEx_2; `fields` holds every option field of the request (see faxfields.sendfax_fields)."""
+        with self._call("SendfaxEx_2"):
+            result = int(
+                self._service.SendfaxEx_2(
+                    **self._auth(),
+                    FilesData=files_data,
+                    FileTypes=";".join(file_types),
+                    FileSizes=file_sizes,
+                    **fields,
+                )
+            )
+            if result < 0:
+                raise codes.error_for(result, "SendfaxEx_2")
+            return result
+
+    def query_ids(self, ids: list[int]) -> list[FaxItem]:
+        """FaxQuery IN: status of up to 100 transactions in one rate-limited call."""
+        if not ids:
+            return []
+        if len(ids) > MAX_QUERY_ITEMS:
+            raise ValueError(f"at most {MAX_QUERY_ITEMS} ids per query")
+        with self._call("FaxQuery"):
+            reply = self._service.FaxQuery(
+                **self._auth(),
+                Verb="IN",
+                VerbData=",".join(str(i) for i in ids),
+                MaxItems=len(ids),
+                ResultCode=0,
+            )
+            if int(reply.ResultCode) < 0:
+                raise codes.error_for(int(reply.ResultCode), "FaxQuery")
+            items = reply.FaxQueryResult.FaxItemEx if reply.FaxQueryResult is not None else []
+            return [_item(i) for i in items or []]
+
+    def query_reference(
+        self, subject: str, since: datetime, until: datetime | None = None, *, like: bool = False
+    ) -> list[FaxItem]:
+        """FaxQuery2 by Subject (Equals, or Like with % wildcards) within a submission-time window."""
+        dont_care = {"Verb": "Equals", "VerbData": ""}
+        form = {
+            "Subject": {"Verb": "Like" if like else "Equals", "VerbData": subject},
+            "FaxNumber": dont_care,
+            "DateFrom": since.astimezone(UTC),
+            "DateTo": (until or datetime.now(UTC)).astimezone(UTC),
+            "UserID": dont_care,
+            "ReplyAddress": dont_care,
+            "TransactionID": dont_care,
+            "ParentTransactionID": dont_care,
+            "Status": dont_care,
+            "ShowHiddenTransactions": True,
+        }
+        control = {
+            "OnlyParents": False,
+            "NumOfResults": MAX_QUERY_ITEMS,
+            "StartingRecord": 0,
+            "OrderBy": "TransactionID",
+            "AscOrderDirection": True,
+            "ReturnItems": True,
+            "ReturnStats": False,
+        }
+        with self._call("FaxQuery2"):
+            reply = self._service.FaxQuery2(**self._auth(), QueryForm=form, QueryControl=control)
+            if int(reply.ResultCode) < 0:
+                raise codes.error_for(int(reply.ResultCode), "FaxQuery2")
+            items = reply.FaxItems.FaxItemEx2 if reply.FaxItems is not None else []
+            return [_item(i) for i in items or []]
+
+    def cancel_fax(self, transaction_id: int) -> None:
+        with self._call("CancelFax"):
+            code = int(self._service.CancelFax(**self._auth(), TransactionID=transaction_id))
+            if code < 0:
+                raise codes.error_for(code, "CancelFax")

@@ -1,0 +1,139 @@
+"""Ending a job: record the outcome, file the document with its receipt, then mark the job final.
+
+The outcome is committed before the file moves and the final state after, so a crash between the two is
+finished by `refile()` on the next pass: the document is moved (or found already moved) and the job closed.
+A filing that fails for any OS reason (disk full on the share, EIO) leaves the outcome committed and the
+document in the work area; it never propagates into the pipeline, whose generic error path would otherwise
+defer, and so resend, a job that InterFAX already has.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from faxdropd import crashpoints
+from faxdropd.document import preflight
+from faxdropd.files import filing
+from faxdropd.jobs import late_originals as twins
+from faxdropd.jobs.journal import FINAL, Job, State
+from faxdropd.jobs.runtime import Runtime
+
+log = structlog.get_logger("faxdropd.jobs.finish")
+
+_STATE = {"delivered": State.DELIVERED, "accepted": State.DELIVERED, "failed": State.FAILED,
+          "rejected": State.REJECTED}
+
+
+def _iso(epoch: float | None) -> str | None:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z") if epoch else None
+
+
+def receipt(job: Job) -> dict[str, Any]:
+    items = list(job.delivery.get("items", {}).values())
+    cost = sum((Decimal(str(i.get("cost", "0"))) for i in items), Decimal(0))
+    durations = [i.get("duration", 0) for i in items]
+    return {
+        "job_id": job.id,
+        "reference": job.reference,
+        "file": job.name,
+        "sha256": job.sha256,
+        "size": job.size,
+        "pages": job.pages,
+        "folder": job.folder,
+        "to": job.numbers,
+        "transaction_ids": sorted({*job.transaction_ids, *(int(i["transaction_id"]) for i in items)}),
+        "outcome": job.outcome,
+        "status": job.status,
+        "reason": job.reason,
+        "attempts": job.attempts,
+        "submitted_at": _iso(job.submitted_at),
+        "completed_at": _iso(job.completed_at),
+        "pages_sent": sum(int(i.get("pages_sent", 0)) for i in items) if items else None,
+        "duration_s": sum(durations) if items else None,
+        "remote_csid": ";".join(i.get("remote_csid", "") for i in items if i.get("remote_csid")) or None,
+        "cost": str(cost) if items else None,
+        "deliveries": items,
+        # A request InterFAX held past the reconciliation and processed after the resend (twins.py).
+        "late_originals": list(job.delivery.get(twins.TWINS, {}).values()),
+        "file_type": job.file_type,
+    }
+
+
+class Finisher:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def finish(
+        self,
+        job: Job,
+        outcome: str,
+        status: int | None,
+        reason: str,
+        *,
+        checked: preflight.Checked | None = None,
+        code: int | None = None,
+        **facts: Any,
+    ) -> None:
+        if checked is not None:
+            facts.setdefault("sha256", checked.sha256)
+            facts.setdefault("size", checked.size)
+            facts.setdefault("pages", checked.pages)
+            facts.setdefault("file_type", checked.file_type)
+        if code is not None:
+            facts["delivery"] = {**job.delivery, "result_code": code}
+        job = self.rt.journal.transition(job, job.state, f"outcome {outcome}", outcome=outcome, status=status,
+                                         reason=reason, completed_at=time.time(), **facts)
+        crashpoints.hit("after_outcome")
+        self.refile(job, resume=False)
+
+    def refile(self, job: Job, *, resume: bool = True) -> bool:
+        """File a job whose outcome is recorded; False if its folder is unavailable right now."""
+        if job.state in FINAL or job.outcome is None:
+            return True
+        folder = self.rt.folder(job.folder)
+        hot = Path(job.hot)
+        sent = folder.sent if folder else hot / "sent"
+        failed = folder.failed if folder else hot / "failed"
+        dest_dir = sent if job.outcome in ("delivered", "accepted") else failed
+        work = Path(job.work_path)
+        try:
+            if work.exists() or work.is_symlink():
+                final = filing.file_document(work, dest_dir, job.name, receipt(job), hot=hot, resume=resume,
+                                             sidecar=Path(job.sidecar_path) if job.sidecar_path else None)
+            elif not work.parent.is_dir():
+                # The work area went away with its share (unmounted, or a bare mount point in its place):
+                # the document is out of reach, not lost. Postpone; never close the job as "work missing".
+                raise FileNotFoundError(f"work area unavailable: {work.parent}")
+            else:
+                found = filing.find_filed([dest_dir], job.id)
+                if found is None:
+                    # Nothing to file and nothing filed: the work file was removed by hand.
+                    log.error("job.work_missing", job_id=job.id, file=job.name)
+                    final = None
+                else:
+                    final = found
+        except FileNotFoundError:
+            log.warning("job.filing_postponed", job_id=job.id, folder=job.folder, reason="folder unavailable")
+            return False
+        except OSError as exc:
+            # ENOSPC/EIO on the share: the daemon's refile pass retries every few seconds until it fits.
+            log.error("job.filing_postponed", job_id=job.id, folder=job.folder,
+                      reason=f"{exc.strerror or type(exc).__name__} (errno {exc.errno})")
+            return False
+        crashpoints.hit("after_file")
+        self.rt.journal.transition(job, _STATE[job.outcome], f"filed {final}",
+                                   final_path=str(final) if final else None)
+        crashpoints.hit("after_final")
+        self.rt.metrics.job_finished(job.folder, job.outcome)
+        event = {"delivered": "job.delivered", "accepted": "job.delivered", "rejected": "job.rejected"}.get(
+            job.outcome, "job.failed")
+        log.info(event, job_id=job.id, folder=job.folder, file=job.name, reference=job.reference,
+                 outcome=job.outcome, status=job.status, reason=job.reason,
+                 transaction_ids=job.transaction_ids, filed=str(final) if final else None)
+        return True

@@ -1,0 +1,61 @@
+"""Start-up recovery: every journaled job resumes from the state it was in when the last process died.
+
+The rule for each state follows from what may have happened after its commit:
+`claimed`/`uploading` — nothing was sent, so the job starts again; `submitting` — SendfaxEx_2 may have
+reached InterFAX, so the job becomes `unknown` and is reconciled by reference, never resent blindly;
+`submitted`/`unknown`/`deferred` — the tracker and the scheduler pick them up as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+
+from faxdropd.files import filing
+from faxdropd.jobs.finish import Finisher
+from faxdropd.jobs.journal import FINAL, Job, State
+from faxdropd.jobs.runtime import Runtime
+
+log = structlog.get_logger("faxdropd.jobs.recovery")
+
+
+def recover(rt: Runtime, finisher: Finisher) -> list[Job]:
+    """Bring every unfinished job to a resumable state; returns the jobs to queue for processing now."""
+    runnable: list[Job] = []
+    journal = rt.journal
+    for job in journal.by_state(*[s for s in State if s not in FINAL]):
+        if job.outcome is not None:
+            finisher.refile(job)
+        elif job.state is State.CLAIMED:
+            runnable.append(job)
+        elif job.state is State.UPLOADING:
+            runnable.append(journal.transition(job, State.CLAIMED, "restart: upload interrupted", submitted_at=None))
+        elif job.state is State.SUBMITTING:
+            # The request may have gone out, so it counts as an attempt, as a lost reply does in the pipeline.
+            journal.transition(job, State.UNKNOWN, "restart: submission may have reached InterFAX",
+                               reason="the daemon stopped while submitting", attempts=job.attempts + 1)
+            log.warning("job.unknown", job_id=job.id, reference=job.reference, reason="restart during submit")
+    release_orphans(rt)
+    return runnable
+
+
+def release_orphans(rt: Runtime) -> None:
+    """Files in a work area with no live job were claimed just before a crash: give them back untouched."""
+    live = journal_ids(rt)
+    for folder in rt.config.folders:
+        if not folder.path.is_dir():
+            continue
+        for path in filing.cleanup_work(folder.path, live):
+            job_id = path.name.split("__", 1)[0]
+            known = rt.journal.get(job_id)
+            if known is not None and known.state not in FINAL:
+                continue
+            if path.is_dir():
+                continue
+            back = filing.release(path, folder.path)
+            log.warning("job.released", folder=folder.name, file=back.name, reason="claimed before a crash")
+
+
+def journal_ids(rt: Runtime) -> set[str]:
+    return {Path(p).name.split("__", 1)[0] for p in rt.journal.live_work_paths()}

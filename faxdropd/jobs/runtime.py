@@ -1,0 +1,77 @@
+"""What the pipeline, the tracker and the daemon share: config, journal, clients, metrics, the account pause."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from faxdropd.config import Config, FolderConfig
+from faxdropd.interfax.client import ClientFactory
+from faxdropd.jobs.journal import Journal
+
+log = structlog.get_logger("faxdropd")
+
+
+class Pause:
+    """An account-wide stop on sending (bad password, blocked user, no credit, TLS failure).
+
+    Kept in the journal so a restart does not hammer InterFAX with the same failing login (-1876 blocks the
+    user for an hour after repeated failures).
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._lock = threading.Lock()
+        until = journal.get_meta("paused_until")
+        self.until = float(until) if until else 0.0
+        self.reason = journal.get_meta("paused_reason") or ""
+
+    def active(self, now: float | None = None) -> bool:
+        return (now if now is not None else time.time()) < self.until
+
+    def set(self, reason: str, seconds: float) -> None:
+        with self._lock:
+            fresh = not self.active()
+            self.until = max(self.until, time.time() + seconds)
+            self.reason = reason
+            self._journal.set_meta("paused_until", str(self.until))
+            self._journal.set_meta("paused_reason", reason)
+        if fresh:
+            log.critical(
+                "account.paused",
+                reason=reason,
+                resume_in_s=round(seconds),
+                advice="all sending is paused; files wait in their folders",
+            )
+
+    def clear(self) -> None:
+        with self._lock:
+            if not self.until and not self.reason:
+                # Not paused, and the journal already says so. Every successful send lands here; the two meta
+                # writes were two of a fax's eight fsync'd journal transactions, serialised under its lock.
+                return
+            if self.until:
+                log.warning("account.resumed", reason=self.reason)
+            self.until = 0.0
+            self.reason = ""
+            self._journal.set_meta("paused_until", None)
+            self._journal.set_meta("paused_reason", None)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    journal: Journal
+    clients: ClientFactory
+    metrics: Any
+    pause: Pause
+
+    def folder(self, name: str) -> FolderConfig | None:
+        for folder in self.config.folders:
+            if folder.name == name:
+                return folder
+        return None

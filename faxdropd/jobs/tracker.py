@@ -1,0 +1,283 @@
+"""Following faxes to their final status, and settling submissions whose outcome is unknown.
+
+Both use InterFAX's status queries, which are limited to 6 a minute for the whole account, so they share
+one budget: reconciliation first (a job is stuck until it is settled), then delivery polls batched 100
+transaction ids to a FaxQuery IN, least recently polled first so no batch starves.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from faxdropd.errors import AccountError, InterfaxError, RateLimited
+from faxdropd.interfax import codes
+from faxdropd.interfax.client import MAX_QUERY_ITEMS, FaxItem
+from faxdropd.jobs import late_originals as twins
+from faxdropd.jobs.finish import Finisher
+from faxdropd.jobs.journal import Job, Journal, State
+from faxdropd.jobs.runtime import Runtime
+
+log = structlog.get_logger("faxdropd.jobs.tracker")
+
+OUT_OF_CREDIT_PAUSE = 600.0
+ACCOUNT_PAUSE = 600.0
+# InterFAX counts status queries over a sliding 60 s; ours is a second wider so that drift between the two
+# clocks' rates can never make a query that is fine for us a -1011 for them.
+QUERY_WINDOW = 61.0
+# Wide on both sides on purpose: a FaxQuery2 window that misses the fax because InterFAX's clock is ahead
+# of ours (or reports in another zone) would read "absent" and cause the one thing we must never do: a resend.
+LOOKUP_MARGIN = timedelta(days=1)
+BUDGET_META = "status_queries"
+
+
+class QueryBudget:
+    """Our own record of status queries, kept to InterFAX's limit of `per_minute` in any `window` seconds.
+
+    A query is counted from when its reply came back, not from when we asked: InterFAX admits it somewhere
+    in between, and only the later bound guarantees that the next query, `window` seconds on, reaches them
+    after the earlier one has left their window however slow the first call was.
+    """
+
+    def __init__(self, per_minute: int, window: float = QUERY_WINDOW) -> None:
+        self.per_minute = per_minute
+        self.window = window
+        self._times: collections.deque[float] = collections.deque()
+        self._blocked_until = 0.0
+
+    def _expire(self, now: float) -> None:
+        while self._times and now - self._times[0] >= self.window:
+            self._times.popleft()
+
+    def take(self, now: float) -> bool:
+        """Reserve a query at `now`; False when the window is full or a -1011 back-off is running."""
+        if now < self._blocked_until:
+            return False
+        self._expire(now)
+        if len(self._times) >= self.per_minute:
+            return False
+        self._times.append(now)
+        return True
+
+    def settle(self, now: float) -> None:
+        """The reserved query ended (reply, error or timeout) at `now`: count it from then."""
+        if self._times:
+            self._times[-1] = max(self._times[-1], now)
+
+    def back_off(self, now: float, seconds: float) -> None:
+        self._blocked_until = max(self._blocked_until, now + seconds)
+
+    def free_at(self, now: float) -> float:
+        """When the next query may go (`now` if it may go now)."""
+        self._expire(now)
+        full = self._times[0] + self.window if len(self._times) >= self.per_minute else now
+        return max(now, full, self._blocked_until)
+
+    def dump(self, now: float, wall: float) -> list[float]:
+        """The counted queries as wall-clock times, for the next process (InterFAX remembers them too)."""
+        self._expire(now)
+        return [round(wall - (now - t), 3) for t in self._times]
+
+    def load(self, stamps: Iterable[float], now: float, wall: float) -> None:
+        for stamp in sorted(stamps):
+            # A stamp from the future (the wall clock went back) counts as now: never as already expired.
+            self._times.append(now - max(0.0, wall - stamp))
+        self._expire(now)
+        while len(self._times) > self.per_minute:
+            self._times.popleft()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    # An unfinished fax reports .NET's DateTime.MinValue (year 1) as its completion time.
+    if moment is None or moment.year < 2000:
+        return None
+    return moment.isoformat()
+
+
+def _item_facts(item: FaxItem) -> dict[str, Any]:
+    return {
+        "transaction_id": item.transaction_id,
+        "number": item.destination,
+        "status": item.status,
+        "meaning": codes.status_sentence(item.status),
+        "pages_sent": item.pages_sent,
+        "duration": item.duration,
+        "remote_csid": item.remote_csid,
+        "trials": item.trials,
+        "cost": str(item.cost),
+        "completed_at": _iso(item.completion_time),
+    }
+
+
+def poll_batches(jobs: list[Job], last_poll: dict[str, float]) -> list[list[int]]:
+    """Transaction ids in FaxQuery IN batches, the least recently polled jobs first.
+
+    Ordering by last poll (not by id) matters when the budget cannot cover every batch in one round: the
+    batches left out this time lead the next round instead of being left out for ever.
+    """
+    ordered = sorted(jobs, key=lambda j: (last_poll.get(j.id, float("-inf")), j.created_at))
+    tids = [tid for job in ordered for tid in job.transaction_ids]
+    return [tids[i:i + MAX_QUERY_ITEMS] for i in range(0, len(tids), MAX_QUERY_ITEMS)]
+
+
+class Tracker:
+    def __init__(self, rt: Runtime, finisher: Finisher, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rt = rt
+        self.finisher = finisher
+        self.clock = clock
+        self.budget = QueryBudget(rt.config.delivery.query_limit_per_minute)
+        self._last_poll: dict[str, float] = {}
+        self._restore_budget(rt.journal)
+
+    def _restore_budget(self, journal: Journal) -> None:
+        raw = journal.get_meta(BUDGET_META)
+        try:
+            stamps = [float(s) for s in json.loads(raw)] if raw else []
+        except (ValueError, TypeError):
+            stamps = []
+        self.budget.load(stamps, self.clock(), time.time())
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(0.5):
+            try:
+                self.step()
+            except Exception:
+                log.exception("tracker.crashed")
+
+    def step(self) -> None:
+        client = self.rt.clients.client()
+        try:
+            for job in self.rt.journal.by_state(State.UNKNOWN):
+                if time.time() - job.updated_at < self.rt.config.delivery.reconcile_grace:
+                    continue
+                items = self._ask(functools.partial(self._lookup, client, job))
+                if items is None:
+                    return
+                self._reconcile(job, items)
+            if self.rt.config.delivery.track:
+                self._poll(client)
+        except RateLimited:
+            # Someone else queries on this account, or a previous process did: wait out a whole window.
+            log.warning("tracker.rate_limited", backoff_s=self.budget.window)
+            self.budget.back_off(self.clock(), self.budget.window)
+        except AccountError as exc:
+            self.rt.pause.set(str(exc), ACCOUNT_PAUSE)
+        except InterfaxError as exc:
+            log.warning("tracker.query_failed", error=str(exc))
+
+    def _ask(self, query: Callable[[], list[FaxItem]]) -> list[FaxItem] | None:
+        """Run one status query within the budget; None when the budget is spent for now."""
+        if not self.budget.take(self.clock()):
+            return None
+        try:
+            return query()
+        finally:
+            # A query that failed may still have been counted by InterFAX, so it is counted here too.
+            self.budget.settle(self.clock())
+            self.rt.journal.set_meta(BUDGET_META, json.dumps(self.budget.dump(self.clock(), time.time())))
+
+    def _lookup(self, client: Any, job: Job) -> list[FaxItem]:
+        # Like on the reference, not Equals on the subject: a resend on another day may carry another
+        # {date} in its subject, but every attempt carries the same reference.
+        now = datetime.now(UTC)
+        since = datetime.fromtimestamp(job.created_at, UTC) - LOOKUP_MARGIN
+        # No brackets in the pattern: in SQL Server's LIKE "[...]" is a character class, not text.
+        items = client.query_reference(f"%{job.reference}%", since, now + LOOKUP_MARGIN, like=True)
+        return [i for i in items if job.reference in i.subject]
+
+    def _reconcile(self, job: Job, items: list[FaxItem]) -> None:
+        if items:
+            tids = sorted({i.transaction_id for i in items})
+            job = self.rt.journal.transition(job, State.SUBMITTED, "reconciled: found", transaction_ids=tids)
+            log.info("job.reconciled", job_id=job.id, reference=job.reference, found=True, transaction_ids=tids)
+            if not self.rt.config.delivery.track:
+                self.finisher.finish(job, "accepted", None, "accepted by InterFAX; delivery is not tracked")
+                return
+            self._apply(job, items)
+            return
+        # InterFAX has no fax with this reference a grace period after our request ended: the send never
+        # happened, so sending again (same reference) cannot duplicate it. The processing counter restarts
+        # because this pass ended normally; it exists to catch documents that crash the daemon.
+        # The resent job is then tracked by its reference, so that a late original shows up (twins.py).
+        self.rt.journal.transition(job, State.DEFERRED, "reconciled: absent", next_attempt_at=time.time(),
+                                   submitted_at=None, reason="previous send did not reach InterFAX",
+                                   delivery=twins.mark_resend({**job.delivery, "processing_starts": 0}))
+        log.info("job.reconciled", job_id=job.id, reference=job.reference, found=False, action="resend")
+
+    def _poll(self, client: Any) -> None:
+        # Never poll faster than the budget refills: a burst of polls early in a fax's life would spend the
+        # whole minute before the fax is final and leave nothing for reconciliation.
+        interval = max(self.rt.config.delivery.poll_interval, self.budget.window / self.budget.per_minute)
+        now = self.clock()
+        due = [j for j in self.rt.journal.by_state(State.SUBMITTED)
+               if j.outcome is None and (j.id not in self._last_poll or now - self._last_poll[j.id] >= interval)]
+        # A broadcast's first reply names only its first transaction; its reference finds them all, once.
+        # A job resent after a proof of absence is always asked by reference: a late original carries it too.
+        by_reference = [j for j in due if len(j.numbers) > len(j.transaction_ids) or twins.watching(j)]
+        asked = {j.id for j in by_reference}
+        singles = [j for j in due if j.id not in asked]
+        for job in by_reference:
+            items = self._ask(functools.partial(self._lookup, client, job))
+            if items is None:
+                return
+            self._last_poll[job.id] = self.clock()
+            if twins.watching(job):
+                items, late = twins.split(job, items)
+                records = twins.settle(client, job, late)
+                if records != job.delivery.get(twins.TWINS, {}):
+                    job = self.rt.journal.transition(job, job.state, "late original",
+                                                     delivery={**job.delivery, twins.TWINS: records})
+            self._apply(job, items)
+        by_tid = {tid: job for job in singles for tid in job.transaction_ids}
+        for batch in poll_batches(singles, self._last_poll):
+            found = self._ask(functools.partial(client.query_ids, batch))
+            if found is None:
+                return
+            polled = self.clock()
+            grouped: dict[str, list[FaxItem]] = {}
+            for tid in batch:
+                self._last_poll[by_tid[tid].id] = polled
+            for item in found:
+                if item.transaction_id in by_tid:
+                    grouped.setdefault(by_tid[item.transaction_id].id, []).append(item)
+            jobs = {j.id: j for j in singles}
+            for job_id, items in grouped.items():
+                self._apply(jobs[job_id], items)
+
+    def _apply(self, job: Job, items: list[FaxItem]) -> None:
+        known: dict[str, Any] = dict(job.delivery.get("items", {}))
+        changed = False
+        for item in items:
+            facts = _item_facts(item)
+            if known.get(str(item.transaction_id)) != facts:
+                known[str(item.transaction_id)] = facts
+                changed = True
+            if item.status == codes.OUT_OF_CREDIT:
+                # Held, not failed: InterFAX sends it once credit is added, so keep tracking and stop sending.
+                self.rt.pause.set("InterFAX holds faxes: the account is out of credit", OUT_OF_CREDIT_PAUSE)
+        if changed:
+            tids = sorted({*job.transaction_ids, *(int(t) for t in known)})
+            job = self.rt.journal.transition(job, job.state, "status", delivery={**job.delivery, "items": known},
+                                             transaction_ids=tids)
+        finals = [f for f in known.values() if f["status"] >= 0]
+        if len(finals) < max(len(job.numbers), 1) or any(f["status"] < 0 for f in known.values()):
+            return
+        self._last_poll.pop(job.id, None)
+        failed = [f for f in finals if f["status"] > 0]
+        if failed:
+            first = failed[0]
+            reason = f"{first['number'] or 'a number'}: {first['meaning']} (status {first['status']})"
+            if len(failed) < len(finals):
+                reason += f"; {len(finals) - len(failed)} of {len(finals)} numbers delivered"
+            self.finisher.finish(job, "failed", int(first["status"]), reason + twins.note(job))
+        else:
+            self.finisher.finish(job, "delivered", 0,
+                                 "delivered: every page confirmed by the receiving fax" + twins.note(job))
