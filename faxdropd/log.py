@@ -47,8 +47,13 @@ MASK = "***"
 SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "api_key", "authorization"})
 FILENAME_KEYS = frozenset({"file", "name", "path", "src", "dest", "filename", "sidecar"})
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-           "error": logging.ERROR, "critical": logging.CRITICAL}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
 # sd-daemon(3) priorities: journald strips a leading "<N>" and stores it as PRIORITY.
 _PRIORITY = {"critical": 2, "error": 3, "exception": 3, "warning": 4, "warn": 4, "info": 6, "debug": 7}
 # Loggers that dump SOAP envelopes (password, base64 documents) or HTTP internals at DEBUG (tech.md §1.6).
@@ -57,8 +62,7 @@ _NOISY = ("zeep", "zeep.transports", "urllib3")
 # <Password>…</Password>, <ns0:Password …>…, and the same escaped inside text (&lt;Password&gt;…).
 # The content runs to the next tag, so a truncated envelope ("…<Password>hunter2") is scrubbed too.
 _XML_PASSWORD = re.compile(r"(<(?:[\w.-]+:)?password\b[^>]*>)[^<]*", re.IGNORECASE)
-_XML_PASSWORD_ESCAPED = re.compile(r"(&lt;(?:[\w.-]+:)?password\b.*?&gt;)(?:(?!&lt;).)*",
-                                   re.IGNORECASE | re.DOTALL)
+_XML_PASSWORD_ESCAPED = re.compile(r"(&lt;(?:[\w.-]+:)?password\b.*?&gt;)(?:(?!&lt;).)*", re.IGNORECASE | re.DOTALL)
 
 _secrets_lock = threading.Lock()
 _secrets: set[str] = set()
@@ -200,6 +204,7 @@ def _journal_priority(render: Processor) -> Processor:
         rendered = render(logger, method, event_dict)
         text = rendered.decode() if isinstance(rendered, bytes | bytearray) else str(rendered)
         return f"<{_PRIORITY.get(level, 6)}>{text}"
+
     return prefixed
 
 
@@ -265,8 +270,9 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     else:
         # Render tracebacks as text *before* redaction; ConsoleRenderer's rich formatter would show locals.
         exceptions = structlog.processors.format_exc_info
-        render = structlog.dev.ConsoleRenderer(colors=_isatty(out) and not journald,
-                                               exception_formatter=structlog.dev.plain_traceback)
+        render = structlog.dev.ConsoleRenderer(
+            colors=_isatty(out) and not journald, exception_formatter=structlog.dev.plain_traceback
+        )
     if journald:
         render = _journal_priority(render)
     final: list[Processor] = [
@@ -303,4 +309,3 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
 def get_logger(name: str = "faxdropd", **initial: Any) -> FilteringBoundLogger:
     """A structlog logger whose records go through the chain set up by :func:`configure`."""
     return cast(FilteringBoundLogger, structlog.get_logger(name, **initial))
-

@@ -39,15 +39,25 @@ def write_config(
     name: str = "faxdropd.yaml",
 ) -> Path:
     data: dict[str, Any] = {
-        "interfax": {"url": url, "username": "demo", "password_env": "FAXDROPD_TEST_PASSWORD", "timeout": 5,
-                     "connect_timeout": 2},
+        "interfax": {
+            "url": url,
+            "username": "demo",
+            "password_env": "FAXDROPD_TEST_PASSWORD",
+            "timeout": 5,
+            "connect_timeout": 2,
+        },
         "state_dir": str(tmp / "state"),
         "workers": 4,
         "log": {"format": "json", "level": "info"},
         "delivery": {"track": True, "poll_interval": 0.5, "reconcile_grace": 0.5},
         "retry": {"initial": 0.5, "factor": 2, "cap": 5, "lifetime": "1h"},
-        "defaults": {"stable_seconds": 0.5, "rescan_interval": 2, "poll_interval": 0.5,
-                     "allow": ["+9999999*", "+1*", "+44*"], **(defaults or {})},
+        "defaults": {
+            "stable_seconds": 0.5,
+            "rescan_interval": 2,
+            "poll_interval": 0.5,
+            "allow": ["+9999999*", "+1*", "+44*"],
+            **(defaults or {}),
+        },
         "folders": folders,
     }
     for key, value in (extra or {}).items():
@@ -78,7 +88,9 @@ class DaemonProcess:
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "faxdropd", "-c", str(self.config), "run"],
-                stdout=out, stderr=subprocess.STDOUT, env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
         if wait:
             wait_for(lambda: self._ready_since(offset) or self._died(), 30, what="daemon.ready")
@@ -129,8 +141,7 @@ def receipts(folder: Path) -> list[dict[str, Any]]:
 def documents(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.endswith((".receipt.json", ".fax.yaml")))
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith((".receipt.json", ".fax.yaml")))
 
 
 def drop(folder: Path, name: str, data: bytes) -> Path:

@@ -32,13 +32,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SIM = "+9999999*"  # allow pattern for the InterFAX simulator numbers, which phonenumbers calls invalid
 
 
-def cli(config: Path | None, *args: str, env: dict[str, str] | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    config: Path | None, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     inherited = {k: v for k, v in os.environ.items() if k not in ("FAXDROPD_CONFIG", "NOTIFY_SOCKET")}
     full_env = {**inherited, "FAXDROPD_TEST_PASSWORD": PASSWORD, **(env or {})}
     head = ["-c", str(config)] if config is not None else []
-    proc = subprocess.run([sys.executable, "-m", "faxdropd", *head, *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=config.parent if config else None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "faxdropd", *head, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=config.parent if config else None,
+    )
     # No command may ever leak a traceback or the password to an operator's terminal.
     assert "Traceback" not in proc.stderr, proc.stderr
     assert PASSWORD not in proc.stdout + proc.stderr
@@ -70,8 +77,7 @@ def hot(tmp_path: Path) -> Path:
 
 def config_for(tmp_path: Path, url: str, hot: Path, **folder: Any) -> Path:
     # allow only catch-all: the simulator numbers then need --allow, which is what the tests want to see.
-    return write_config(tmp_path, url, [{"path": str(hot), "to": "+99999990", **folder}],
-                        defaults={"allow": ["+*"]})
+    return write_config(tmp_path, url, [{"path": str(hot), "to": "+99999990", **folder}], defaults={"allow": ["+*"]})
 
 
 @pytest.fixture
@@ -80,6 +86,7 @@ def cfg(tmp_path: Path, hot: Path, emulator: EmulatorServer) -> Path:
 
 
 # --- usage, version ---------------------------------------------------------------------------------------
+
 
 def test_version_and_usage_errors(tmp_path: Path, cfg: Path) -> None:
     version = cli(None, "--version")
@@ -94,6 +101,7 @@ def test_version_and_usage_errors(tmp_path: Path, cfg: Path) -> None:
 
 
 # --- check-config -----------------------------------------------------------------------------------------
+
 
 def test_check_config_prints_the_routing_table(cfg: Path, hot: Path) -> None:
     proc = cli(cfg, "check-config")
@@ -136,6 +144,7 @@ def test_the_example_config_passes(tmp_path: Path) -> None:
 
 
 # --- explain ----------------------------------------------------------------------------------------------
+
 
 def test_explain_a_good_pdf_changes_nothing(tmp_path: Path, cfg: Path, hot: Path) -> None:
     doc = hot / "+12125550100 invoice.pdf"
@@ -184,11 +193,11 @@ def test_explain_a_symlink_outside_and_missing_files(tmp_path: Path, cfg: Path, 
 
 # --- send -------------------------------------------------------------------------------------------------
 
+
 def test_send_one_file(tmp_path: Path, cfg: Path, emulator: EmulatorServer) -> None:
     pdf = make_sample_pdf(pages=1, text="one")
     (tmp_path / "letter.pdf").write_bytes(pdf)
-    proc = cli(cfg, "send", str(tmp_path / "letter.pdf"), "--to", "+1 (212) 555-0100", "+99999990",
-               "--allow", SIM)
+    proc = cli(cfg, "send", str(tmp_path / "letter.pdf"), "--to", "+1 (212) 555-0100", "+99999990", "--allow", SIM)
     assert proc.returncode == 0, proc.stderr
     [sub] = ledger(emulator)["submissions"]
     assert sub["numbers"] == ["+12125550100", "+99999990"]
@@ -264,8 +273,12 @@ def test_send_unreachable_bad_config_and_bad_file(tmp_path: Path, hot: Path) -> 
 
 
 def test_send_chunked_upload_shows_progress(tmp_path: Path, hot: Path, emulator: EmulatorServer) -> None:
-    cfg = write_config(tmp_path, emulator.url, [{"path": str(hot), "to": "+12125550100"}],
-                       extra={"interfax": {"chunk_size": 100_000, "inline_max_bytes": 200_000}})
+    cfg = write_config(
+        tmp_path,
+        emulator.url,
+        [{"path": str(hot), "to": "+12125550100"}],
+        extra={"interfax": {"chunk_size": 100_000, "inline_max_bytes": 200_000}},
+    )
     pdf = make_sample_pdf(pages=2, text="big", pad_to=700_000)
     (tmp_path / "big.pdf").write_bytes(pdf)
     proc = cli(cfg, "send", str(tmp_path / "big.pdf"), "--to", "+12125550100")
@@ -278,8 +291,15 @@ def test_send_chunked_upload_shows_progress(tmp_path: Path, hot: Path, emulator:
 
 def test_send_with_the_embedded_emulator(tmp_path: Path, hot: Path) -> None:
     cfg = tmp_path / "embedded.yaml"
-    cfg.write_text(yaml.safe_dump({"interfax": {"url": "embedded"}, "state_dir": str(tmp_path / "state"),
-                                   "folders": [{"path": str(hot), "to": "+12125550100"}]}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "interfax": {"url": "embedded"},
+                "state_dir": str(tmp_path / "state"),
+                "folders": [{"path": str(hot), "to": "+12125550100"}],
+            }
+        )
+    )
     (tmp_path / "e.pdf").write_bytes(make_sample_pdf())
     proc = cli(cfg, "send", str(tmp_path / "e.pdf"), "--to", "+12125550100", "--wait")
     assert proc.returncode == 0, proc.stderr
@@ -307,6 +327,7 @@ def test_query_pacer_starts_early_backs_off_and_keeps_six_a_minute() -> None:
 
 # --- status -----------------------------------------------------------------------------------------------
 
+
 def test_status_without_a_journal(cfg: Path, tmp_path: Path) -> None:
     proc = cli(cfg, "status")
     assert proc.returncode == 1 and "no journal" in proc.stderr
@@ -319,6 +340,7 @@ def daemon(tmp_path: Path, daemons: list[DaemonProcess]) -> Iterator[Any]:
         d = DaemonProcess(cfg, tmp_path / "daemon.log")
         daemons.append(d)
         return d.start()
+
     yield start
 
 
@@ -372,6 +394,7 @@ def test_status_while_the_daemon_runs(tmp_path: Path, hot: Path, daemon: Any) ->
 
 # --- retry ------------------------------------------------------------------------------------------------
 
+
 def test_retry_puts_failed_documents_back_and_the_daemon_sends_them(
     tmp_path: Path, hot: Path, emulator: EmulatorServer, daemon: Any
 ) -> None:
@@ -392,8 +415,11 @@ def test_retry_puts_failed_documents_back_and_the_daemon_sends_them(
     assert [p.name for p in documents(hot / "failed")] == ["busy2.pdf"]
     wait_for(lambda: len(ledger(emulator)["submissions"]) == 3, 60, what="the retried document sent again")
     assert ledger(emulator)["submissions"][2]["sha256"] == hashlib.sha256(pdf).hexdigest()
-    wait_for(lambda: len(receipts(hot / "failed")) == 2 and len(documents(hot / "failed")) == 2, 60,
-             what="the retry filed again")
+    wait_for(
+        lambda: len(receipts(hot / "failed")) == 2 and len(documents(hot / "failed")) == 2,
+        60,
+        what="the retry filed again",
+    )
 
     every = cli(cfg, "retry", "--all-failed")
     assert every.returncode == 0, every.stderr
@@ -404,23 +430,53 @@ def test_retry_puts_failed_documents_back_and_the_daemon_sends_them(
 
 # --- emulator ---------------------------------------------------------------------------------------------
 
+
 def test_emulator_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = closed_port()
     store = tmp_path / "store"
-    proc = subprocess.Popen([sys.executable, "-m", "faxdropd", "emulator", "--port", str(port), "--store",
-                             str(store), "--password", PASSWORD, "--status-delay", "0.2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "faxdropd",
+            "emulator",
+            "--port",
+            str(port),
+            "--store",
+            str(store),
+            "--password",
+            PASSWORD,
+            "--status-delay",
+            "0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/dfs.asmx" in first, first + (proc.stderr.read() if proc.stderr else "")
         from faxdropd.interfax.client import ClientFactory, ClientSettings
 
-        client = ClientFactory(ClientSettings(url=f"http://127.0.0.1:{port}/dfs.asmx", username="demo",
-                                              password=PASSWORD, timeout=10, connect_timeout=5)).client()
+        client = ClientFactory(
+            ClientSettings(
+                url=f"http://127.0.0.1:{port}/dfs.asmx",
+                username="demo",
+                password=PASSWORD,
+                timeout=10,
+                connect_timeout=5,
+            )
+        ).client()
         pdf = make_sample_pdf()
-        fields = sendfax_fields(FaxOptions(), numbers=["+12125550100"], document_name="e.pdf",
-                                folder_name="emu", reference="fd-emu1", now=datetime.now(UTC))
+        fields = sendfax_fields(
+            FaxOptions(),
+            numbers=["+12125550100"],
+            document_name="e.pdf",
+            folder_name="emu",
+            reference="fd-emu1",
+            now=datetime.now(UTC),
+        )
         tid = client.send_fax(fields, pdf, ["PDF"], str(len(pdf)))
         assert tid > 0
         wsdl = requests.get(f"http://127.0.0.1:{port}/dfs.asmx?WSDL", timeout=10)

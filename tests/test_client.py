@@ -30,17 +30,29 @@ ASAP = datetime(2001, 12, 31, tzinfo=UTC)
 
 def fields(subject: str = "test", numbers: str = "+12125550100", **extra: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "FaxNumbers": numbers, "Contacts": "", "Postpone": ASAP, "RetriesToPerform": 2, "CSID": "faxdropd",
-        "PageHeader": "N", "JobID": subject, "Subject": subject, "ReplyAddress": "", "PageSize": "A4",
-        "PageOrientation": "Portrait", "IsHighResolution": False, "IsFineRendering": True,
+        "FaxNumbers": numbers,
+        "Contacts": "",
+        "Postpone": ASAP,
+        "RetriesToPerform": 2,
+        "CSID": "faxdropd",
+        "PageHeader": "N",
+        "JobID": subject,
+        "Subject": subject,
+        "ReplyAddress": "",
+        "PageSize": "A4",
+        "PageOrientation": "Portrait",
+        "IsHighResolution": False,
+        "IsFineRendering": True,
     }
     return {**base, **extra}
 
 
-def make_client(emulator: Any, *, password: str = PASSWORD, timeout: float = 5.0, version: str = "1.1"
-                ) -> InterfaxClient:
-    settings = ClientSettings(url=emulator.url, username="demo", password=password, timeout=timeout,
-                              connect_timeout=2.0, soap_version=version)
+def make_client(
+    emulator: Any, *, password: str = PASSWORD, timeout: float = 5.0, version: str = "1.1"
+) -> InterfaxClient:
+    settings = ClientSettings(
+        url=emulator.url, username="demo", password=password, timeout=timeout, connect_timeout=2.0, soap_version=version
+    )
     return ClientFactory(settings).client()
 
 
@@ -72,8 +84,13 @@ def test_chunked_upload_of_20_mb(emulator: Any) -> None:
     doc = b"%PDF-1.4\n" + bytes(range(256)) * (20 * 1024 * 1024 // 256 - 1)
     assert len(doc) <= 20 * 1024 * 1024
     seen: list[int] = []
-    tid = upload.submit(client, [part(doc)], fields("ref-big"), upload.UploadLimits(chunk_size=200_000),
-                        progress=lambda done, total: seen.append(done))
+    tid = upload.submit(
+        client,
+        [part(doc)],
+        fields("ref-big"),
+        upload.UploadLimits(chunk_size=200_000),
+        progress=lambda done, total: seen.append(done),
+    )
     assert tid > 0
     led = ledger(emulator)
     [sub] = led["submissions"]
@@ -177,8 +194,9 @@ def test_chunk_fault_restarts_the_whole_session(emulator: Any) -> None:
     client = make_client(emulator, timeout=1.0)
     doc = bytes(1_000_000)
     fault(emulator, op="UploadFileChunk", kind="reset", after=2)
-    tid = upload.submit(client, [part(doc)], fields("ref-retry"), upload.UploadLimits(chunk_size=200_000,
-                                                                                      inline_max_bytes=1000))
+    tid = upload.submit(
+        client, [part(doc)], fields("ref-retry"), upload.UploadLimits(chunk_size=200_000, inline_max_bytes=1000)
+    )
     assert tid > 0
     states = [u["state"] for u in ledger(emulator)["uploads"]]
     assert states == ["cancelled", "used"]
@@ -201,8 +219,7 @@ def test_connection_refused_is_transient() -> None:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    settings = ClientSettings(url=f"http://127.0.0.1:{port}/dfs.asmx", username="u", password="p",
-                              connect_timeout=1)
+    settings = ClientSettings(url=f"http://127.0.0.1:{port}/dfs.asmx", username="u", password="p", connect_timeout=1)
     client = ClientFactory(settings).client()
     with pytest.raises(TransientError) as info:
         client.send_fax(fields(), b"abc", ["TXT"], "3")

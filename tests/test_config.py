@@ -145,9 +145,7 @@ def test_example_with_password_file(tmp_path: Path) -> None:
     secret_file = tmp_path / "interfax-password"
     secret_file.write_text(SECRET + "\n")
     secret_file.chmod(0o600)
-    text = EXAMPLE.read_text().replace(
-        "/run/credentials/faxdropd.service/interfax-password", str(secret_file)
-    )
+    text = EXAMPLE.read_text().replace("/run/credentials/faxdropd.service/interfax-password", str(secret_file))
     target = tmp_path / "faxdropd.yaml"
     target.write_text(text)
     cfg = load_config(target, env={})
@@ -314,9 +312,7 @@ def test_several_errors_are_listed_one_line_each() -> None:
 
 
 def test_a_bad_default_is_reported_once() -> None:
-    data = minimal(
-        defaults={"fax": {"page_size": "A5", "csid": "ok"}}, folders=[{"path": "/a"}, {"path": "/b"}]
-    )
+    data = minimal(defaults={"fax": {"page_size": "A5", "csid": "ok"}}, folders=[{"path": "/a"}, {"path": "/b"}])
     error = error_of(data)
     assert str(error) == "defaults.fax.page_size: must be one of A4, Letter, Legal, B4"
 
@@ -381,9 +377,7 @@ def test_world_readable_inline_password_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(inline_config(tmp_path, 0o644), env={})
     assert info.value.path == "interfax.password"
-    assert str(info.value) == (
-        "interfax.password: refusing a world-readable config that holds a password; chmod o-r"
-    )
+    assert str(info.value) == ("interfax.password: refusing a world-readable config that holds a password; chmod o-r")
     assert SECRET not in str(info.value)
 
 
@@ -505,9 +499,7 @@ values = st.one_of(
     st.text(max_size=20),
     st.lists(st.text(max_size=5), max_size=3),
     st.dictionaries(st.text(max_size=6), st.integers(), max_size=2),
-    st.sampled_from(
-        ["5m", "-1", "A4", "+1*", "Mon-Fri 08:00-18:00", "/tmp/x", "embedded", "", "\x00", "~/x", "NO"]
-    ),
+    st.sampled_from(["5m", "-1", "A4", "+1*", "Mon-Fri 08:00-18:00", "/tmp/x", "embedded", "", "\x00", "~/x", "NO"]),
 )
 
 

@@ -15,8 +15,9 @@ from daemonkit import PASSWORD, DaemonProcess, documents, drop, ledger, receipts
 from faxdropd.document.preflight import make_sample_pdf
 
 
-def start(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], folders: list[dict[str, Any]] | None = None,
-          **kw: Any) -> tuple[DaemonProcess, Path]:
+def start(
+    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], folders: list[dict[str, Any]] | None = None, **kw: Any
+) -> tuple[DaemonProcess, Path]:
     hot = tmp_path / "hot"
     hot.mkdir(exist_ok=True)
     cfg = write_config(tmp_path, emulator.url, folders or [{"path": str(hot), "to": "+99999990"}], **kw)
@@ -39,12 +40,24 @@ def test_small_and_5mb_pdfs_are_delivered_once(tmp_path: Path, emulator: Any, da
     assert by_file["big.pdf"]["size"] == len(big)
     for r in by_file.values():
         assert r["to"] == ["+99999990"] and r["transaction_ids"] and r["reference"]
-        for key in ("job_id", "sha256", "folder", "attempts", "submitted_at", "completed_at", "pages_sent",
-                    "duration_s", "remote_csid", "cost", "reason"):
+        for key in (
+            "job_id",
+            "sha256",
+            "folder",
+            "attempts",
+            "submitted_at",
+            "completed_at",
+            "pages_sent",
+            "duration_s",
+            "remote_csid",
+            "cost",
+            "reason",
+        ):
             assert key in r
     subs = ledger(emulator)["submissions"]
     assert sorted(s["job_id"] for s in subs) == sorted(r["reference"] for r in by_file.values())
     import hashlib
+
     assert {s["sha256"] for s in subs} == {hashlib.sha256(small).hexdigest(), hashlib.sha256(big).hexdigest()}
     assert [s for s in subs if s["session_id"]], "the 5 MB document must go through a chunked upload"
     assert sorted(p.name for p in documents(hot / "sent")) == ["big.pdf", "small.pdf"]
@@ -57,7 +70,7 @@ def test_slow_writer_is_sent_once_complete(tmp_path: Path, emulator: Any, daemon
     pdf = make_sample_pdf(pages=1, text="slow", pad_to=300_000)
     with (hot / "slow.pdf").open("wb") as f:
         for i in range(0, len(pdf), len(pdf) // 6 + 1):
-            f.write(pdf[i:i + len(pdf) // 6 + 1])
+            f.write(pdf[i : i + len(pdf) // 6 + 1])
             f.flush()
             time.sleep(0.5)
     wait_for(lambda: receipts(hot / "sent") or receipts(hot / "failed"), 60, what="a receipt")
@@ -65,6 +78,7 @@ def test_slow_writer_is_sent_once_complete(tmp_path: Path, emulator: Any, daemon
     assert r["size"] == len(pdf)
     [sub] = ledger(emulator)["submissions"]
     import hashlib
+
     assert sub["sha256"] == hashlib.sha256(pdf).hexdigest()
 
 
@@ -89,6 +103,7 @@ def test_hostile_inputs_are_rejected_and_the_daemon_stays_up(
     assert set(reasons) == {"link.pdf", "pipe.pdf", "fake.pdf", "broken.pdf", "hard.pdf"}
     assert all(r["outcome"] == "rejected" for r in receipts(hot / "failed"))
     import hashlib
+
     canary_sha = hashlib.sha256(canary.read_bytes()).hexdigest()
     assert all(s["sha256"] != canary_sha for s in ledger(emulator)["submissions"])
     assert (hot / "nonumber.exe").exists()
@@ -122,9 +137,14 @@ def test_two_daemons_on_one_folder_send_each_file_once(
     for n in (1, 2):
         sub = tmp_path / f"d{n}"
         sub.mkdir()
-        configs.append(write_config(sub, emulator.url, [{"path": str(hot), "to": "+99999990"}],
-                                    extra={"limits": {"duplicate_window": 0},
-                                           "delivery": {"track": False}}))
+        configs.append(
+            write_config(
+                sub,
+                emulator.url,
+                [{"path": str(hot), "to": "+99999990"}],
+                extra={"limits": {"duplicate_window": 0}, "delivery": {"track": False}},
+            )
+        )
     for n, cfg in enumerate(configs):
         d = DaemonProcess(cfg, tmp_path / f"d{n}.log")
         daemons.append(d)
@@ -142,8 +162,7 @@ def test_thousand_files_all_arrive(tmp_path: Path, emulator: Any, daemons: list[
     hot.mkdir()
     for i in range(1000):
         (hot / f"doc{i:04}.txt").write_bytes(f"fax number {i}\n".encode())
-    _d, _ = start(tmp_path, emulator, daemons, extra={"delivery": {"track": False},
-                                                     "limits": {"faxes_per_hour": None}})
+    _d, _ = start(tmp_path, emulator, daemons, extra={"delivery": {"track": False}, "limits": {"faxes_per_hour": None}})
     wait_for(lambda: len(receipts(hot / "sent")) == 1000, 240, interval=1.0, what="1000 receipts")
     assert len(ledger(emulator)["submissions"]) == 1000
     assert all(r["outcome"] == "accepted" for r in receipts(hot / "sent"))
@@ -158,8 +177,7 @@ def test_password_in_no_log_line(tmp_path: Path, emulator: Any, daemons: list[Da
     assert "job.submitted" in text and "job.delivered" in text
     assert PASSWORD not in text
     import base64
+
     assert base64.b64encode(PASSWORD.encode()).decode() not in text
     for line in text.splitlines():
         json.loads(line)
-
-

@@ -42,8 +42,14 @@ def calls(emulator: Any, op: str) -> list[dict[str, Any]]:
     return [c for c in ledger(emulator)["calls"] if c["op"] == op]
 
 
-def start(tmp_path: Path, url: str, daemons: list[DaemonProcess], to: str | list[str] = "+99999990",
-          env: dict[str, str] | None = None, **kw: Any) -> tuple[DaemonProcess, Path]:
+def start(
+    tmp_path: Path,
+    url: str,
+    daemons: list[DaemonProcess],
+    to: str | list[str] = "+99999990",
+    env: dict[str, str] | None = None,
+    **kw: Any,
+) -> tuple[DaemonProcess, Path]:
     hot = tmp_path / "hot"
     hot.mkdir(exist_ok=True)
     cfg = write_config(tmp_path, url, [{"path": str(hot), "to": to}], **kw)
@@ -146,8 +152,13 @@ def test_a_late_original_met_after_the_resend_is_cancelled(tmp_path: Path, daemo
 
 def status_json(cfg: Path) -> dict[str, Any]:
     env = {**os.environ, "FAXDROPD_TEST_PASSWORD": PASSWORD}
-    out = subprocess.run([sys.executable, "-m", "faxdropd", "-c", str(cfg), "status", "--json"],
-                         capture_output=True, env=env, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "faxdropd", "-c", str(cfg), "status", "--json"],
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
     data: dict[str, Any] = json.loads(out.stdout)
     return data
 
@@ -155,19 +166,30 @@ def status_json(cfg: Path) -> dict[str, Any]:
 def test_sigkill_between_send_and_journal_then_restart(tmp_path: Path, daemons: list[DaemonProcess]) -> None:
     # Slow statuses and a long grace keep the job visibly `unknown`, then `submitted`, for `faxdropd status`.
     with EmulatorServer(password=PASSWORD, status_delay=15.0) as server:
-        d, hot = start(tmp_path, server.url, daemons, env={"FAXDROPD_CRASH_AT": "after_send"},
-                       extra={"delivery": {"reconcile_grace": 4, "poll_interval": 4}})
+        d, hot = start(
+            tmp_path,
+            server.url,
+            daemons,
+            env={"FAXDROPD_CRASH_AT": "after_send"},
+            extra={"delivery": {"reconcile_grace": 4, "poll_interval": 4}},
+        )
         drop(hot, "doc.pdf", make_sample_pdf(pages=1, text="crash"))
         wait_for(lambda: d.proc is not None and d.proc.poll() is not None, 30, what="the crash")
         assert d.proc is not None and d.proc.returncode == -signal.SIGKILL
         assert len(ledger(server)["submissions"]) == 1, "the crash point is after SendfaxEx_2 returned"
         d.env = {}
         d.start()
-        unknown = wait_for(lambda: [j for j in status_json(d.config)["in_flight"] if j["state"] == "unknown"],
-                           20, what="status listing the unknown job")
+        unknown = wait_for(
+            lambda: [j for j in status_json(d.config)["in_flight"] if j["state"] == "unknown"],
+            20,
+            what="status listing the unknown job",
+        )
         assert unknown[0]["file"] == "doc.pdf" and unknown[0]["age_s"] >= 0
-        submitted = wait_for(lambda: [j for j in status_json(d.config)["in_flight"] if j["state"] == "submitted"],
-                             30, what="status listing the reconciled job")
+        submitted = wait_for(
+            lambda: [j for j in status_json(d.config)["in_flight"] if j["state"] == "submitted"],
+            30,
+            what="status listing the reconciled job",
+        )
         [sub] = ledger(server)["submissions"]
         assert submitted[0]["transaction_ids"] == sub["transaction_ids"] and submitted[0]["age_s"] >= 0
         wait_for(lambda: filed(hot) == 1, 60, what="the document filed")
@@ -199,9 +221,7 @@ def test_busy_number_lands_in_failed_with_its_status(
     assert documents(hot / "sent") == [] and len(documents(hot / "failed")) == 1
 
 
-def test_broadcast_is_filed_once_every_number_is_final(
-    tmp_path: Path, daemons: list[DaemonProcess]
-) -> None:
+def test_broadcast_is_filed_once_every_number_is_final(tmp_path: Path, daemons: list[DaemonProcess]) -> None:
     with EmulatorServer(password=PASSWORD, status_delay=3.0) as server:
         _, hot = start(tmp_path, server.url, daemons, to=["+99999990", "+99999996017"])
         drop(hot, "both.pdf", make_sample_pdf(pages=1, text="broadcast"))
@@ -243,15 +263,18 @@ def test_300_faxes_tracked_within_six_queries_a_minute(tmp_path: Path, daemons: 
         (hot / f"doc{i:03}.txt").write_bytes(f"fax {i}\n".encode())
     started = time.monotonic()
     with EmulatorServer(password=PASSWORD, status_delay=15.0) as server:
-        start(tmp_path, server.url, daemons, extra={"delivery": {"poll_interval": 10},
-                                                    "limits": {"faxes_per_hour": None}})
+        start(
+            tmp_path, server.url, daemons, extra={"delivery": {"poll_interval": 10}, "limits": {"faxes_per_hour": None}}
+        )
         wait_for(lambda: len(receipts(hot / "sent")) == 300, 170, interval=1.0, what="300 receipts")
         book = ledger(server)
     elapsed = time.monotonic() - started
     queries = [c for c in book["calls"] if c["op"] in QUERY_OPS]
     at = [datetime.fromisoformat(c["at"].replace("Z", "+00:00")) for c in queries]
-    print(f"300 faxes: {elapsed:.0f} s from start to the last receipt, {len(queries)} status queries, "
-          f"at most {max_in_window(at)} in any 60 s")
+    print(
+        f"300 faxes: {elapsed:.0f} s from start to the last receipt, {len(queries)} status queries, "
+        f"at most {max_in_window(at)} in any 60 s"
+    )
     assert len(book["submissions"]) == 300
     assert [c for c in queries if c["result"] == -1011] == [], "a query went over InterFAX's limit"
     assert [c for c in queries if c["result"] != 0] == []
@@ -299,9 +322,21 @@ def test_budget_never_trips_the_emulator_window() -> None:
 
 
 def test_batches_rotate_so_none_starves() -> None:
-    jobs = [Job(id=f"j{i}", reference=f"fd-j{i}", folder="f", hot="/", name="n", work_path="/w",
-                sidecar_path=None, state=State.SUBMITTED, transaction_ids=[1000 + i], created_at=float(i))
-            for i in range(650)]
+    jobs = [
+        Job(
+            id=f"j{i}",
+            reference=f"fd-j{i}",
+            folder="f",
+            hot="/",
+            name="n",
+            work_path="/w",
+            sidecar_path=None,
+            state=State.SUBMITTED,
+            transaction_ids=[1000 + i],
+            created_at=float(i),
+        )
+        for i in range(650)
+    ]
     last: dict[str, float] = {}
     first = poll_batches(jobs, last)
     assert [len(b) for b in first] == [100] * 6 + [50]
@@ -333,19 +368,48 @@ def submitted_job(rt: Runtime, tids: list[int], numbers: list[str] | None = None
     work = hot / ".faxdropd" / f"{job_id}__a.pdf"
     work.parent.mkdir(exist_ok=True)
     work.write_bytes(make_sample_pdf())
-    job = rt.journal.create(Job(id=job_id, reference=f"fd-{job_id}", folder=rt.config.folders[0].name,
-                                hot=str(hot), name="a.pdf", work_path=str(work), sidecar_path=None,
-                                state=State.CLAIMED))
-    return rt.journal.transition(job, State.SUBMITTED, "test", numbers=numbers or ["+99999990"],
-                                 transaction_ids=tids, submitted_at=time.time(), attempts=1)
+    job = rt.journal.create(
+        Job(
+            id=job_id,
+            reference=f"fd-{job_id}",
+            folder=rt.config.folders[0].name,
+            hot=str(hot),
+            name="a.pdf",
+            work_path=str(work),
+            sidecar_path=None,
+            state=State.CLAIMED,
+        )
+    )
+    return rt.journal.transition(
+        job,
+        State.SUBMITTED,
+        "test",
+        numbers=numbers or ["+99999990"],
+        transaction_ids=tids,
+        submitted_at=time.time(),
+        attempts=1,
+    )
 
 
 def item(tid: int, status: int, pages: int = 0) -> FaxItem:
     done = datetime.now(UTC) if status >= 0 else datetime(1, 1, 1)
-    return FaxItem(transaction_id=tid, parent_id=tid, status=status, subject="s", job_id="", destination="0099999990",
-                   pages_sent=pages, pages_submitted=1, duration=45 if status == 0 else 0,
-                   remote_csid="+99999990" if status == 0 else "", units=Decimal(pages),
-                   cost_per_unit=Decimal("0.06"), trials=1, submit_time=None, completion_time=done)
+    return FaxItem(
+        transaction_id=tid,
+        parent_id=tid,
+        status=status,
+        subject="s",
+        job_id="",
+        destination="0099999990",
+        pages_sent=pages,
+        pages_submitted=1,
+        duration=45 if status == 0 else 0,
+        remote_csid="+99999990" if status == 0 else "",
+        units=Decimal(pages),
+        cost_per_unit=Decimal("0.06"),
+        trials=1,
+        submit_time=None,
+        completion_time=done,
+    )
 
 
 def test_out_of_credit_pauses_and_keeps_tracking(runtime: Runtime) -> None:

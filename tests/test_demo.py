@@ -16,11 +16,28 @@ def _demo(cwd: Path, duration: int) -> subprocess.CompletedProcess[str]:
     script = shutil.which("faxdropd")
     command = [script] if script else [sys.executable, "-m", "faxdropd"]
     # A newcomer's environment: no config pointed at, not under systemd.
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("FAXDROPD_CONFIG", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID",
-                        "JOURNAL_STREAM", "FAXDROPD_DEMO_PASSWORD")}
-    return subprocess.run([*command, "demo", "--duration", str(duration)], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=duration + 60)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "FAXDROPD_CONFIG",
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "WATCHDOG_PID",
+            "INVOCATION_ID",
+            "JOURNAL_STREAM",
+            "FAXDROPD_DEMO_PASSWORD",
+        )
+    }
+    return subprocess.run(
+        [*command, "demo", "--duration", str(duration)],
+        cwd=cwd,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=duration + 60,
+    )
 
 
 def test_demo_sends_the_sample_to_sent_with_its_receipt_and_runs_again(tmp_path: Path) -> None:

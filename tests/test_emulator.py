@@ -116,9 +116,7 @@ def send_pairs(numbers: str, data: bytes, types: str, sizes: str, **extra: Any) 
     return creds(fields.pop("Password", PASSWORD)) + list(fields.items())
 
 
-def send(
-    server: EmulatorServer, numbers: str, data: bytes, types: str = "PDF", sizes: str = "", **extra: Any
-) -> int:
+def send(server: EmulatorServer, numbers: str, data: bytes, types: str = "PDF", sizes: str = "", **extra: Any) -> int:
     pairs = send_pairs(numbers, data, types, sizes or str(len(data)), **extra)
     return int(value(ok(post(server, "SendfaxEx_2", pairs)), "SendfaxEx_2Result"))
 
@@ -132,9 +130,7 @@ def query_in(server: EmulatorServer, ids: list[int]) -> tuple[int, list[dict[str
         ("ResultCode", 0),
     ]
     root = ok(post(server, "FaxQuery", pairs))
-    items = [
-        {etree.QName(c).localname: c.text or "" for c in item} for item in root.iter(f"{{{NS}}}FaxItemEx")
-    ]
+    items = [{etree.QName(c).localname: c.text or "" for c in item} for item in root.iter(f"{{{NS}}}FaxItemEx")]
     return int(value(root, "ResultCode")), items
 
 
@@ -197,9 +193,7 @@ def test_chunked_upload_then_send_by_session(server: EmulatorServer, tmp_path: P
     assert (tmp_path / "store" / str(tid) / "1.txt").read_bytes() == cover
     assert (tmp_path / "store" / str(tid) / "2.pdf").read_bytes() == body
     # Single use: the session is gone for a second fax and for more chunks.
-    assert (
-        send(server, "+12125550100", b"", "TXT;PDF", f"{len(cover)};{len(body)}/sessionID={session}") == -1062
-    )
+    assert send(server, "+12125550100", b"", "TXT;PDF", f"{len(cover)};{len(body)}/sessionID={session}") == -1062
     chunk_reply = post(server, "UploadFileChunk", [("SessionID", session), ("Chunk", b"x"), ("IsLast", True)])
     assert value(ok(chunk_reply), "UploadFileChunkResult") == "-1062"
 
@@ -221,13 +215,8 @@ def test_upload_errors_and_limits(server: EmulatorServer) -> None:
         assert emu.upload_file_chunk(session, bytes(3 * 1024 * 1024), False) > 0
     assert emu.upload_file_chunk(session, bytes(2 * 1024 * 1024), False) == 20 * 1024 * 1024
     assert emu.upload_file_chunk(session, b"x", True) == -1063
-    assert (
-        value(ok(post(server, "CancelFileUpload", [("SessionID", session)])), "CancelFileUploadResult") == "0"
-    )
-    assert (
-        value(ok(post(server, "CancelFileUpload", [("SessionID", session)])), "CancelFileUploadResult")
-        == "-1062"
-    )
+    assert value(ok(post(server, "CancelFileUpload", [("SessionID", session)])), "CancelFileUploadResult") == "0"
+    assert value(ok(post(server, "CancelFileUpload", [("SessionID", session)])), "CancelFileUploadResult") == "-1062"
     assert ledger(server)["uploads"][0]["state"] == "cancelled"
 
 
@@ -270,9 +259,7 @@ def test_inline_broadcast_and_status_progression(server: EmulatorServer, tmp_pat
     ids = [tid, tid + 1, tid + 2]
     code, items = query_in(server, ids)
     assert code == 0 and [int(i["TransactionID"]) for i in items] == ids
-    assert all(int(i["Status"]) < 0 for i in items) and {i["ParentTransactionID"] for i in items} == {
-        str(tid)
-    }
+    assert all(int(i["Status"]) < 0 for i in items) and {i["ParentTransactionID"] for i in items} == {str(tid)}
     assert [i["DestinationFax"] for i in items] == ["0012125550100", "0099999996017", "00442079460000"]
     assert [i["Contact"] for i in items] == ["Ann", "Bob", ""]
     time.sleep(0.35)
@@ -341,9 +328,7 @@ def test_malformed_requests_are_client_faults(
 def test_rate_limit_on_the_seventh_query(tmp_path: Path) -> None:
     with EmulatorServer(password=PASSWORD, query_window=0.5) as running:
         codes = [query_in(running, [1])[0] for _ in range(6)]
-        root = query2(
-            running, ("Equals", "x"), datetime.now(UTC) - timedelta(hours=1)
-        )  # FaxQuery2 counts too
+        root = query2(running, ("Equals", "x"), datetime.now(UTC) - timedelta(hours=1))  # FaxQuery2 counts too
         assert codes == [0] * 6 and value(root, "ResultCode") == "-1011"
         assert query_in(running, [1])[0] == -1011
         time.sleep(0.55)
@@ -457,10 +442,7 @@ def test_stop_interrupts_a_hang(tmp_path: Path) -> None:
 
 def test_fault_admin_endpoint(server: EmulatorServer) -> None:
     assert requests.post(admin(server, "faults"), json={"kind": "explode"}, timeout=5).status_code == 400
-    assert (
-        requests.post(admin(server, "faults"), json={"op": "Nope", "kind": "reset"}, timeout=5).status_code
-        == 400
-    )
+    assert requests.post(admin(server, "faults"), json={"op": "Nope", "kind": "reset"}, timeout=5).status_code == 400
     armed = fault(server, op="FaxQuery", kind="reset", count=2, after=1)
     assert (armed["count"], armed["after"]) == (2, 1)
     assert len(requests.get(admin(server, "faults"), timeout=5).json()) == 1
@@ -469,9 +451,7 @@ def test_fault_admin_endpoint(server: EmulatorServer) -> None:
 
 
 def test_ledger_shape_and_no_password(server: EmulatorServer) -> None:
-    tid = send(
-        server, "+12125550100;+12125550101", b"abcdef", "TXT;TXT", "2;4", Contacts="A;B", CSID="OFFICE"
-    )
+    tid = send(server, "+12125550100;+12125550101", b"abcdef", "TXT;TXT", "2;4", Contacts="A;B", CSID="OFFICE")
     send(server, "+12125550100", b"abc", "TXT", "3", Password="wrong")
     text = requests.get(admin(server, "ledger"), timeout=5).text
     assert PASSWORD not in text and "wrong" not in text
@@ -483,9 +463,7 @@ def test_ledger_shape_and_no_password(server: EmulatorServer) -> None:
         "job-1",
         ["+12125550100", "+12125550101"],
     )
-    assert (
-        sub["contacts"] == ["A", "B"] and sub["file_types"] == ["TXT", "TXT"] and sub["file_sizes"] == [2, 4]
-    )
+    assert sub["contacts"] == ["A", "B"] and sub["file_types"] == ["TXT", "TXT"] and sub["file_sizes"] == [2, 4]
     assert sub["options"] == {
         "Postpone": "2001-12-31T00:00:00.000Z", "RetriesToPerform": 2, "CSID": "OFFICE", "PageHeader": "N",
         "ReplyAddress": "", "PageSize": "A4", "PageOrientation": "Portrait", "IsHighResolution": False,

@@ -93,8 +93,7 @@ def test_claim_race_between_threads_has_one_winner(hot: Path) -> None:
             barrier.wait()
             results.append(claim(src, hot, job_id))
 
-        threads = [threading.Thread(target=take, args=(f"r{round_}t{i}", src, barrier, results))
-                   for i in range(8)]
+        threads = [threading.Thread(target=take, args=(f"r{round_}t{i}", src, barrier, results)) for i in range(8)]
         for t in threads:
             t.start()
         for t in threads:
@@ -139,8 +138,7 @@ def test_unique_destination_adds_a_timestamp_then_a_counter(tmp_path: Path) -> N
         path = unique_destination(tmp_path, "invoice.pdf", NOW)
         path.write_bytes(b"x")
         names.append(path.name)
-    assert names == ["invoice.pdf", f"invoice.{STAMP}.pdf", f"invoice.{STAMP}-2.pdf",
-                     f"invoice.{STAMP}-3.pdf"]
+    assert names == ["invoice.pdf", f"invoice.{STAMP}.pdf", f"invoice.{STAMP}-2.pdf", f"invoice.{STAMP}-3.pdf"]
 
 
 def test_a_receipt_or_sidecar_alone_also_takes_the_name(tmp_path: Path) -> None:
@@ -162,8 +160,7 @@ def test_unique_destination_refuses_paths(tmp_path: Path) -> None:
 def test_file_document_with_receipt_and_sidecar(hot: Path) -> None:
     work = claimed(hot, "a.pdf", "job1")
     side = claim_sidecar(drop(hot, "a.pdf.fax.yaml", b"to: x\n"), hot, "job1")
-    final = file_document(work, hot / "sent", "a.pdf", receipt("job1", cost="0.10"), hot=hot, sidecar=side,
-                          now=NOW)
+    final = file_document(work, hot / "sent", "a.pdf", receipt("job1", cost="0.10"), hot=hot, sidecar=side, now=NOW)
     assert final == hot / "sent" / "a.pdf"
     assert final.read_bytes() == b"document bytes\n"
     assert json.loads((hot / "sent" / "a.pdf.receipt.json").read_text())["job_id"] == "job1"

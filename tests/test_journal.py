@@ -38,8 +38,16 @@ PATH = (State.UPLOADING, State.SUBMITTING, State.SUBMITTED, State.DELIVERED)
 
 def make_job() -> Job:
     job_id = new_job_id()
-    return Job(id=job_id, reference=f"fd-{job_id}", folder="f", hot="/hot", name=f"{job_id}.pdf",
-               work_path=f"/work/{job_id}.pdf", sidecar_path=None, state=State.CLAIMED)
+    return Job(
+        id=job_id,
+        reference=f"fd-{job_id}",
+        folder="f",
+        hot="/hot",
+        name=f"{job_id}.pdf",
+        work_path=f"/work/{job_id}.pdf",
+        sidecar_path=None,
+        state=State.CLAIMED,
+    )
 
 
 def ro_connect(state_dir: Path) -> sqlite3.Connection:
@@ -130,8 +138,12 @@ def queued(journal: Journal, n: int) -> Callable[[], bool]:
     return lambda: len(journal._queue) == n
 
 
-def two_batches(journal: Journal, first: Callable[[], None], followers: list[tuple[str, Callable[[], None]]],
-                while_held: Callable[[], None] | None = None) -> Outcomes:
+def two_batches(
+    journal: Journal,
+    first: Callable[[], None],
+    followers: list[tuple[str, Callable[[], None]]],
+    while_held: Callable[[], None] | None = None,
+) -> Outcomes:
     """Run `first` as a batch of its own, then every follower together in one batch, queued in list order.
 
     `while_held` runs once everyone is queued, just before the leader is let go.
@@ -193,7 +205,8 @@ def fragile_journal(tmp_path: Path) -> Iterator[Journal]:
 
 
 def test_concurrent_writers_leave_every_job_in_its_last_state_with_its_events_in_order(
-        journal: Journal, tmp_path: Path) -> None:
+    journal: Journal, tmp_path: Path
+) -> None:
     threads_n, writes_n = 8, 100
     expected: dict[str, list[tuple[str | None, str, str]]] = {}  # job id -> (from, to, detail) in commit order
     final: dict[str, tuple[str, int]] = {}  # job id -> (state, attempts)
@@ -241,8 +254,9 @@ def test_concurrent_writers_leave_every_job_in_its_last_state_with_its_events_in
     # Each transaction that began was committed: nothing was rolled back along the way.
     assert trace.count("ROLLBACK") == 0
     assert trace.count("COMMIT") == sum(s.startswith("BEGIN") for s in trace.statements)
-    assert sum(trace.committed_batches()) == sum(
-        1 for s in trace.statements if s.startswith("SAVEPOINT")), "every writer's savepoint was committed"
+    assert sum(trace.committed_batches()) == sum(1 for s in trace.statements if s.startswith("SAVEPOINT")), (
+        "every writer's savepoint was committed"
+    )
     journal.close()
 
     reopened = Journal(tmp_path / "state", read_only=True)
@@ -346,14 +360,19 @@ def test_every_write_is_committed_when_it_returns(journal: Journal, tmp_path: Pa
 
 def test_queued_writers_are_not_committed_until_their_batch_is(journal: Journal, tmp_path: Path) -> None:
     """While the leader is held, the queued writers' changes are nowhere on disk, and their calls have not returned."""
+
     def set_meta(key: str) -> Callable[[], None]:
         return lambda: journal.set_meta(key, "v")
 
     followers = [(f"f{n}", set_meta(f"f{n}")) for n in range(3)]
     db = ro_connect(tmp_path / "state")
     seen_while_held: list[set[str]] = []
-    outcomes = two_batches(journal, lambda: journal.set_meta("first", "v"), followers,
-                           while_held=lambda: seen_while_held.append(meta_keys(db)))
+    outcomes = two_batches(
+        journal,
+        lambda: journal.set_meta("first", "v"),
+        followers,
+        while_held=lambda: seen_while_held.append(meta_keys(db)),
+    )
     try:
         assert seen_while_held == [set()]
         assert outcomes == {"first": None, "f0": None, "f1": None, "f2": None}
@@ -501,8 +520,14 @@ def test_every_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
     wanted = 200
     lines: queue.Queue[str | None] = queue.Queue()
     with (tmp_path / "child.stderr").open("wb") as stderr:
-        proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(state_dir)], cwd=ROOT, env=child_env(),
-                                stdout=subprocess.PIPE, stderr=stderr, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_WRITER, str(state_dir)],
+            cwd=ROOT,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
         assert proc.stdout is not None
         stdout = proc.stdout
 
@@ -584,8 +609,14 @@ FAILING_WRITER = textwrap.dedent("""
 @pytest.mark.parametrize("batch", ["alone", "batched"])
 def test_a_sqlite_error_ends_the_process_with_74(tmp_path: Path, batch: str) -> None:
     state_dir = tmp_path / "state"
-    done = subprocess.run([sys.executable, "-c", FAILING_WRITER, str(state_dir), batch], cwd=ROOT, env=child_env(),
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-c", FAILING_WRITER, str(state_dir), batch],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == EXIT_JOURNAL_FAILURE == 74, done.stderr
     assert "returned" not in done.stdout and "carried on" not in done.stdout, done.stdout
     assert "journal.write_failed" in done.stdout + done.stderr

@@ -65,8 +65,7 @@ def test_auto_is_json_when_not_a_tty_and_prefix_under_journald(monkeypatch: pyte
     assert json.loads(first[3:])["event"] == "account.paused"
 
 
-def test_journal_stream_of_another_file_means_no_prefix(monkeypatch: pytest.MonkeyPatch,
-                                                        tmp_path: object) -> None:
+def test_journal_stream_of_another_file_means_no_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     monkeypatch.setenv("JOURNAL_STREAM", "1:1")  # some other stream: our output was redirected
     with open(f"{tmp_path}/out.log", "w+") as fh:
         log.configure("json", "info", fh)

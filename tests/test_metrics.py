@@ -19,8 +19,11 @@ def _free_port() -> int:
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 @pytest.fixture
@@ -57,8 +60,7 @@ def test_scrape_over_http(metrics: Metrics) -> None:
     assert s[("faxdropd_jobs_total", (("folder", "legal"), ("outcome", "rejected")))] == 1
     assert s[("faxdropd_interfax_calls_total", (("operation", "SendfaxEx_2"), ("result", "ok")))] == 1
     assert s[("faxdropd_interfax_calls_total", (("operation", "SendfaxEx_2"), ("result", "-1003")))] == 1
-    assert s[("faxdropd_interfax_calls_total",
-              (("operation", "UploadFileChunk"), ("result", "TimeoutError")))] == 1
+    assert s[("faxdropd_interfax_calls_total", (("operation", "UploadFileChunk"), ("result", "TimeoutError")))] == 1
     assert s[("faxdropd_interfax_call_seconds_count", (("operation", "SendfaxEx_2"),))] == 1
     assert s[("faxdropd_interfax_call_seconds_sum", (("operation", "SendfaxEx_2"),))] == pytest.approx(0.3)
     assert s[("faxdropd_queue_depth", ())] == 5

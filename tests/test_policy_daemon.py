@@ -33,8 +33,9 @@ def ledger(emulator: Any) -> list[dict[str, Any]]:
     return subs
 
 
-def start(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], folders: list[dict[str, Any]],
-          **kw: Any) -> tuple[DaemonProcess, Path]:
+def start(
+    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], folders: list[dict[str, Any]], **kw: Any
+) -> tuple[DaemonProcess, Path]:
     cfg = write_config(tmp_path, emulator.url, folders, **kw)
     d = DaemonProcess(cfg, tmp_path / "daemon.log")
     daemons.append(d)
@@ -43,8 +44,13 @@ def start(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], folders: 
 
 
 def cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "faxdropd", "-c", str(cfg), *args], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "FAXDROPD_TEST_PASSWORD": PASSWORD})
+    return subprocess.run(
+        [sys.executable, "-m", "faxdropd", "-c", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "FAXDROPD_TEST_PASSWORD": PASSWORD},
+    )
 
 
 def status(cfg: Path) -> dict[str, Any]:
@@ -78,19 +84,39 @@ def test_every_fax_option_reaches_the_emulator_and_a_sidecar_overrides_some(
     opening = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
     window = f"Mon-Sun {opening:%H:%M}-{opening + timedelta(hours=1):%H:%M} UTC"
     template = "{name}|{stem}|{folder}|{date} plus text to cut"
-    fax = {"csid": "ACME ACCOUNTS", "page_header": "To: {To} From: {From}", "subject": template,
-           "contact": "Jane Doe", "reply_address": "ops@example.com", "page_size": "Legal",
-           "orientation": "landscape", "resolution": "fine", "rendering": "fine", "retries": 7,
-           "cover_page": str(cover), "send_window": window}
-    _d, _cfg = start(tmp_path, emulator, daemons,
-                    [{"path": str(hot), "to": ["+99999990", "+99999991"], "fax": fax}], extra=NO_TRACK)
+    fax = {
+        "csid": "ACME ACCOUNTS",
+        "page_header": "To: {To} From: {From}",
+        "subject": template,
+        "contact": "Jane Doe",
+        "reply_address": "ops@example.com",
+        "page_size": "Legal",
+        "orientation": "landscape",
+        "resolution": "fine",
+        "rendering": "fine",
+        "retries": 7,
+        "cover_page": str(cover),
+        "send_window": window,
+    }
+    _d, _cfg = start(
+        tmp_path, emulator, daemons, [{"path": str(hot), "to": ["+99999990", "+99999991"], "fax": fax}], extra=NO_TRACK
+    )
 
     doc = make_sample_pdf(pages=2, text="invoice 42")
     drop(hot, "inv.pdf", doc)
     other = make_sample_pdf(pages=1, text="urgent")
-    sidecar = {"to": "+99999995", "fax": {"csid": "SIDE", "page_size": "Letter", "resolution": "standard",
-                                          "contact": "Bob", "subject": "{stem}", "send_window": None,
-                                          "cover_page": "covers/urgent.pdf"}}
+    sidecar = {
+        "to": "+99999995",
+        "fax": {
+            "csid": "SIDE",
+            "page_size": "Letter",
+            "resolution": "standard",
+            "contact": "Bob",
+            "subject": "{stem}",
+            "send_window": None,
+            "cover_page": "covers/urgent.pdf",
+        },
+    }
     drop(hot, "urgent.pdf.fax.yaml", yaml.safe_dump(sidecar).encode())
     drop(hot, "urgent.pdf", other)
     wait_for(lambda: len(receipts(hot / "sent")) == 2, 60, what="two receipts in sent/")
@@ -102,9 +128,15 @@ def test_every_fax_option_reaches_the_emulator_and_a_sidecar_overrides_some(
     assert folder_sub["numbers"] == ["+99999990", "+99999991"]  # the folder's broadcast, in order
     assert folder_sub["contacts"] == ["Jane Doe", "Jane Doe"]  # one per number, as InterFAX pairs them
     assert folder_sub["options"] == {
-        "Postpone": folder_sub["options"]["Postpone"], "RetriesToPerform": 7, "CSID": "ACME ACCOUNTS",
-        "PageHeader": "To: {To} From: {From}", "ReplyAddress": "ops@example.com", "PageSize": "Legal",
-        "PageOrientation": "Landscape", "IsHighResolution": True, "IsFineRendering": True,
+        "Postpone": folder_sub["options"]["Postpone"],
+        "RetriesToPerform": 7,
+        "CSID": "ACME ACCOUNTS",
+        "PageHeader": "To: {To} From: {From}",
+        "ReplyAddress": "ops@example.com",
+        "PageSize": "Legal",
+        "PageOrientation": "Landscape",
+        "IsHighResolution": True,
+        "IsFineRendering": True,
     }
     assert iso_time(folder_sub["options"]["Postpone"]) == opening  # the window's next opening, in UTC
     # The cover page is the fax's first document, then the document itself.
@@ -114,8 +146,10 @@ def test_every_fax_option_reaches_the_emulator_and_a_sidecar_overrides_some(
     subject = folder_sub["reference"]  # the ledger's "reference" is the Subject InterFAX received
     # The template is cut so that " [<reference>]" still fits in InterFAX's 60 characters, never the reference.
     tail = f" [{reference}]"
-    expected = {f"inv.pdf|inv|accounts|{d:%Y-%m-%d} plus text to cut"[: 60 - len(tail)].rstrip()
-                + tail for d in (datetime.now(UTC), datetime.now(UTC) - timedelta(minutes=5))}
+    expected = {
+        f"inv.pdf|inv|accounts|{d:%Y-%m-%d} plus text to cut"[: 60 - len(tail)].rstrip() + tail
+        for d in (datetime.now(UTC), datetime.now(UTC) - timedelta(minutes=5))
+    }
     assert subject in expected and len(subject) <= 60, subject
 
     side_sub = subs[by_file["urgent.pdf"]["reference"]]
@@ -126,7 +160,11 @@ def test_every_fax_option_reaches_the_emulator_and_a_sidecar_overrides_some(
     assert iso_time(opts["Postpone"]) == datetime(2001, 12, 31, tzinfo=UTC)  # no window: as soon as possible
     # Not overridden: still the folder's.
     assert (opts["RetriesToPerform"], opts["PageOrientation"], opts["IsFineRendering"], opts["ReplyAddress"]) == (
-        7, "Landscape", True, "ops@example.com")
+        7,
+        "Landscape",
+        True,
+        "ops@example.com",
+    )
     assert side_sub["file_types"] == ["PDF", "PDF"]
     assert side_sub["document_sha256"] == [sha(side_cover), sha(other)]
     # The sidecar is filed beside its document; the cover pages stay where they were.
@@ -166,8 +204,13 @@ def test_hourly_cap_sends_ten_of_a_burst_of_fifty_and_holds_the_rest(
     hot.mkdir()
     for i in range(50):  # already there at start: the whole burst is ready at once
         (hot / f"burst{i:02}.txt").write_bytes(f"burst document {i}\n".encode())
-    _d, cfg = start(tmp_path, emulator, daemons, [{"path": str(hot), "to": "+99999990"}],
-                    extra={**NO_TRACK, "limits": {"faxes_per_hour": 10}})
+    _d, cfg = start(
+        tmp_path,
+        emulator,
+        daemons,
+        [{"path": str(hot), "to": "+99999990"}],
+        extra={**NO_TRACK, "limits": {"faxes_per_hour": 10}},
+    )
     wait_for(lambda: status(cfg)["states"].get("deferred") == 40, 90, interval=0.5, what="40 deferred")
     time.sleep(3)  # several scheduler passes and a rescan: nothing more may go out
     assert len(ledger(emulator)) == 10
@@ -196,12 +239,19 @@ def test_folder_cap_holds_only_its_folder_and_a_long_hold_is_never_quarantined(
         (capped / f"c{i}.txt").write_bytes(f"capped {i}\n".encode())
     for i in range(4):
         (free / f"f{i}.txt").write_bytes(f"free {i}\n".encode())
-    _d, cfg = start(tmp_path, emulator, daemons,
-                    [{"path": str(capped), "to": "+99999990", "faxes_per_hour": 3},
-                     {"path": str(free), "to": "+99999990"}],
-                    extra={**NO_TRACK, "limits": {"faxes_per_hour": None}})
-    wait_for(lambda: len(receipts(free / "sent")) == 4 and status(cfg)["states"].get("deferred") == 3, 60,
-             interval=0.5, what="free folder sent, capped folder held")
+    _d, cfg = start(
+        tmp_path,
+        emulator,
+        daemons,
+        [{"path": str(capped), "to": "+99999990", "faxes_per_hour": 3}, {"path": str(free), "to": "+99999990"}],
+        extra={**NO_TRACK, "limits": {"faxes_per_hour": None}},
+    )
+    wait_for(
+        lambda: len(receipts(free / "sent")) == 4 and status(cfg)["states"].get("deferred") == 3,
+        60,
+        interval=0.5,
+        what="free folder sent, capped folder held",
+    )
     assert len(receipts(capped / "sent")) == 3
     db = tmp_path / "state" / "journal.sqlite3"
     # Make the scheduler take the held jobs again and again, as hours passing with the cap still reached
@@ -217,8 +267,9 @@ def test_folder_cap_holds_only_its_folder_and_a_long_hold_is_never_quarantined(
 
 def _all_held_again(db: Path) -> bool:
     with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
-        rows = conn.execute("SELECT state, next_attempt_at FROM jobs WHERE folder = 'capped' "
-                            "AND state NOT IN ('delivered')").fetchall()
+        rows = conn.execute(
+            "SELECT state, next_attempt_at FROM jobs WHERE folder = 'capped' AND state NOT IN ('delivered')"
+        ).fetchall()
     return len(rows) == 3 and all(state == "deferred" and (when or 0) > time.time() for state, when in rows)
 
 
@@ -237,8 +288,12 @@ def test_duplicate_is_held_then_retry_sends_it_on_purpose_once(
     drop(hot, "contract.pdf", pdf)
     wait_for(lambda: len(receipts(hot / "failed")) == 1, 60, what="second copy held")
     [held] = receipts(hot / "failed")
-    assert (held["outcome"], held["reason"], held["sha256"], held["to"]) == ("failed", "duplicate", sha(pdf),
-                                                                            ["+99999990"])
+    assert (held["outcome"], held["reason"], held["sha256"], held["to"]) == (
+        "failed",
+        "duplicate",
+        sha(pdf),
+        ["+99999990"],
+    )
     assert len(ledger(emulator)) == 1
 
     out = cli(cfg, "retry", str(hot / "failed" / "contract.pdf"))
@@ -284,9 +339,19 @@ def test_explain_shows_routing_every_option_and_policy(tmp_path: Path) -> None:
     hot = tmp_path / "hot"
     (hot / "covers").mkdir(parents=True)
     (hot / "covers" / "c.txt").write_bytes(b"cover\n")
-    cfg = write_config(tmp_path, "http://127.0.0.1:9/dfs.asmx", [{
-        "path": str(hot), "to": "+99999990", "deny": ["+1900*"], "faxes_per_hour": 5,
-        "fax": {"csid": "ACME", "retries": 2, "send_window": "Mon-Sun 00:00-24:00 UTC"}}])
+    cfg = write_config(
+        tmp_path,
+        "http://127.0.0.1:9/dfs.asmx",
+        [
+            {
+                "path": str(hot),
+                "to": "+99999990",
+                "deny": ["+1900*"],
+                "faxes_per_hour": 5,
+                "fax": {"csid": "ACME", "retries": 2, "send_window": "Mon-Sun 00:00-24:00 UTC"},
+            }
+        ],
+    )
     drop(hot, "+12125550100 memo.pdf", make_sample_pdf(text="memo"))
     drop(hot, "x.pdf.fax.yaml", b"to: '+1 900 234 5678'\n")
     drop(hot, "x.pdf", make_sample_pdf(text="x"))
@@ -298,8 +363,13 @@ def test_explain_shows_routing_every_option_and_policy(tmp_path: Path) -> None:
     text = out.stdout
     assert "destinations from filename: +12125550100" in text
     assert "'+12125550100' -> +12125550100: ok (+12125550100 is allowed by '+1*')" in text
-    for line in ("CSID              ACME", "RetriesToPerform  2", "FaxNumbers        +12125550100",
-                 "PageSize          A4", "Subject           +12125550100 memo.pdf [fd-<job_id>]"):
+    for line in (
+        "CSID              ACME",
+        "RetriesToPerform  2",
+        "FaxNumbers        +12125550100",
+        "PageSize          A4",
+        "Subject           +12125550100 memo.pdf [fd-<job_id>]",
+    ):
         assert line in text, line
     assert "send window: Mon-Sun 00:00-24:00 UTC — open now" in text
     assert "faxes_per_hour 120/hour, 5/hour for this folder" in text
@@ -313,4 +383,5 @@ def test_explain_shows_routing_every_option_and_policy(tmp_path: Path) -> None:
     assert "cover page:  " + str((hot / "covers" / "c.txt").resolve()) + " — TXT" in out.stdout
     assert "PageSize          Letter" in out.stdout and "sidecar:     y.pdf.fax.yaml" in out.stdout
     assert sorted(p.name for p in hot.iterdir()) == sorted(
-        ["covers", "+12125550100 memo.pdf", "x.pdf", "x.pdf.fax.yaml", "y.pdf", "y.pdf.fax.yaml"])
+        ["covers", "+12125550100 memo.pdf", "x.pdf", "x.pdf.fax.yaml", "y.pdf", "y.pdf.fax.yaml"]
+    )

@@ -118,9 +118,7 @@ def test_zip_without_word_document_is_rejected(tmp_path: Path) -> None:
     assert "not a Word document" in reason(put(tmp_path, "book.docx", buf.getvalue()))
 
 
-def test_symlink_is_refused_and_its_target_never_opened(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_symlink_is_refused_and_its_target_never_opened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     hot = tmp_path / "hot"
     hot.mkdir()
     canary = put(tmp_path, "canary-secret.pdf", make_sample_pdf(text="CANARY"))
@@ -227,7 +225,8 @@ def test_pypdf_noise_is_dropped_only_while_checking(tmp_path: Path, caplog: pyte
 
 def test_page_limits(tmp_path: Path) -> None:
     assert reason(put(tmp_path, "many.pdf", make_sample_pdf(pages=5)), max_pages=3) == (
-        "PDF has 5 pages, over the limit of 3")
+        "PDF has 5 pages, over the limit of 3"
+    )
     assert check(tmp_path / "many.pdf", max_pages=5).pages == 5
     assert reason(put(tmp_path, "none.pdf", make_sample_pdf(pages=0))) == "PDF has no pages"
 

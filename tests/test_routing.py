@@ -28,8 +28,11 @@ BASE = Path("/srv/fax")
 
 def Folder(path: Path, **settings: Any) -> FolderConfig:  # named like the model it builds
     """One hot folder as parse_config produces it (defaults merged, numbers and globs validated)."""
-    data = {"interfax": {"url": "http://127.0.0.1:9/dfs.asmx", "username": "u", "password": "p"},
-            "state_dir": str(path.parent / "state"), "folders": [{"path": str(path), **settings}]}
+    data = {
+        "interfax": {"url": "http://127.0.0.1:9/dfs.asmx", "username": "u", "password": "p"},
+        "state_dir": str(path.parent / "state"),
+        "folders": [{"path": str(path), **settings}],
+    }
     return parse_config(data, base_dir=path.parent, env={"TZ": "UTC"}).folders[0]
 
 
@@ -153,8 +156,15 @@ def test_filename_token_forms(hot: Path, name: str, numbers: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["invoice.pdf", "123456 short.pdf", "20240115_093012.pdf", "2024-01-15 scan.pdf", "scan 2125550100.pdf",
-     "invoicefax=12125550100.pdf", "0044 20 7946 0000_x.pdf"],
+    [
+        "invoice.pdf",
+        "123456 short.pdf",
+        "20240115_093012.pdf",
+        "2024-01-15 scan.pdf",
+        "scan 2125550100.pdf",
+        "invoicefax=12125550100.pdf",
+        "0044 20 7946 0000_x.pdf",
+    ],
 )
 def test_names_without_a_token(hot: Path, name: str) -> None:
     assert routing.filename_numbers(name) == []
@@ -171,16 +181,22 @@ def test_simulator_number_only_by_explicit_allow(hot: Path) -> None:
     assert refused(routing.route("+99999996017 x.pdf", Folder(hot), None))
     r = ok(routing.route("+99999996017 x.pdf", Folder(hot, allow=["+*", "+9999999*"]), None))
     assert r.numbers == ["+99999996017"]
-    assert refused(routing.route("x.pdf", Folder(hot, allow=["+9999999*"], deny=["+9*"]),
-                                 {"to": "+99999996017"}))
+    assert refused(routing.route("x.pdf", Folder(hot, allow=["+9999999*"], deny=["+9*"]), {"to": "+99999996017"}))
 
 
 # --- sidecar fax overrides ----------------------------------------------------------------------------
 
 OVERRIDES: list[tuple[str, Any]] = [
-    ("csid", "ACME ACCOUNTS"), ("page_header", "To: {To}"), ("subject", "{stem} for {folder}"),
-    ("contact", "Jane"), ("reply_address", "ops@example.com"), ("page_size", "Letter"),
-    ("orientation", "landscape"), ("resolution", "fine"), ("rendering", "fine"), ("retries", 0),
+    ("csid", "ACME ACCOUNTS"),
+    ("page_header", "To: {To}"),
+    ("subject", "{stem} for {folder}"),
+    ("contact", "Jane"),
+    ("reply_address", "ops@example.com"),
+    ("page_size", "Letter"),
+    ("orientation", "landscape"),
+    ("resolution", "fine"),
+    ("rendering", "fine"),
+    ("retries", 0),
 ]
 
 
@@ -199,9 +215,7 @@ def test_sidecar_cover_page_inside_hot_folder(hot: Path) -> None:
     assert r.options.cover_page == (hot / "covers" / "c.pdf").resolve()
 
 
-@pytest.mark.parametrize(
-    "path", ["../secret.pdf", "/etc/passwd", "covers/../../x.pdf", "link/c.pdf", ".", ""]
-)
+@pytest.mark.parametrize("path", ["../secret.pdf", "/etc/passwd", "covers/../../x.pdf", "link/c.pdf", ".", ""])
 def test_sidecar_cover_page_escape_is_refused(hot: Path, path: str) -> None:
     (hot.parent / "outside").mkdir()
     (hot / "link").symlink_to(hot.parent / "outside")
@@ -246,9 +260,14 @@ def test_load_sidecar(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "fragment"),
-    [(b"- a\n- b\n", "mapping"), (b"to: [unclosed\n", "not valid"), (b"", "mapping"),
-     (b"\xff\xfe", "not valid"), (b"to: '" + b"1" * 70_000 + b"'\n", "larger than 64 KB"),
-     (b"!!python/object:os.system {}\n", "not valid")],
+    [
+        (b"- a\n- b\n", "mapping"),
+        (b"to: [unclosed\n", "not valid"),
+        (b"", "mapping"),
+        (b"\xff\xfe", "not valid"),
+        (b"to: '" + b"1" * 70_000 + b"'\n", "larger than 64 KB"),
+        (b"!!python/object:os.system {}\n", "not valid"),
+    ],
 )
 def test_load_sidecar_problems(tmp_path: Path, content: bytes, fragment: str) -> None:
     p = tmp_path / "x.pdf.fax.yaml"
@@ -276,30 +295,55 @@ def test_explain_lines(hot: Path) -> None:
 # --- faxfields ----------------------------------------------------------------------------------------
 
 
-def fields(options: FaxOptionsModel, numbers: list[str] | None = None, now: datetime = NOW,
-           name: str = "invoice 42.pdf") -> dict[str, object]:
-    return faxfields.sendfax_fields(options, numbers=numbers or [NY], document_name=name,
-                                    folder_name="accounting", reference="fd-7Q2K9", now=now)
+def fields(
+    options: FaxOptionsModel, numbers: list[str] | None = None, now: datetime = NOW, name: str = "invoice 42.pdf"
+) -> dict[str, object]:
+    return faxfields.sendfax_fields(
+        options, numbers=numbers or [NY], document_name=name, folder_name="accounting", reference="fd-7Q2K9", now=now
+    )
 
 
 def test_default_mapping_is_every_field() -> None:
     assert fields(FaxOptions()) == {
-        "FaxNumbers": NY, "Contacts": "", "Postpone": faxfields.ASAP, "RetriesToPerform": 3, "CSID": "",
-        "PageHeader": "N", "JobID": "fd-7Q2K9", "Subject": "invoice 42.pdf [fd-7Q2K9]", "ReplyAddress": "",
-        "PageSize": "A4", "PageOrientation": "Portrait", "IsHighResolution": False, "IsFineRendering": False,
+        "FaxNumbers": NY,
+        "Contacts": "",
+        "Postpone": faxfields.ASAP,
+        "RetriesToPerform": 3,
+        "CSID": "",
+        "PageHeader": "N",
+        "JobID": "fd-7Q2K9",
+        "Subject": "invoice 42.pdf [fd-7Q2K9]",
+        "ReplyAddress": "",
+        "PageSize": "A4",
+        "PageOrientation": "Portrait",
+        "IsHighResolution": False,
+        "IsFineRendering": False,
     }
     assert datetime(2001, 12, 31, tzinfo=UTC) == faxfields.ASAP
 
 
 def test_every_option_maps() -> None:
-    options = FaxOptions(csid="ACME", page_header="To: {To}", subject="{stem}", contact="AP; Team",
-                         reply_address="ops@example.com", page_size="Legal", orientation="landscape",
-                         resolution="fine", rendering="fine", retries=7)
+    options = FaxOptions(
+        csid="ACME",
+        page_header="To: {To}",
+        subject="{stem}",
+        contact="AP; Team",
+        reply_address="ops@example.com",
+        page_size="Legal",
+        orientation="landscape",
+        resolution="fine",
+        rendering="fine",
+        retries=7,
+    )
     f = fields(options, numbers=[NY, LDN])
     assert f["FaxNumbers"] == f"{NY};{LDN}"
     assert f["Contacts"] == "AP, Team;AP, Team"  # one per number; a ';' inside would shift them
     assert (f["CSID"], f["PageHeader"], f["ReplyAddress"], f["PageSize"]) == (
-        "ACME", "To: {To}", "ops@example.com", "Legal")
+        "ACME",
+        "To: {To}",
+        "ops@example.com",
+        "Legal",
+    )
     assert (f["PageOrientation"], f["IsHighResolution"], f["IsFineRendering"]) == ("Landscape", True, True)
     assert (f["RetriesToPerform"], f["JobID"], f["Subject"]) == (7, "fd-7Q2K9", "invoice 42 [fd-7Q2K9]")
     assert fields(options.model_copy(update={"resolution": "standard"}))["IsHighResolution"] is False
@@ -310,16 +354,18 @@ def test_csid_too_long_and_no_numbers() -> None:
         # The config refuses such a csid; faxfields must refuse it too when handed an unvalidated copy.
         fields(FaxOptions().model_copy(update={"csid": "x" * 21}))
     with pytest.raises(ValueError, match="destination"):
-        faxfields.sendfax_fields(FaxOptions(), numbers=[], document_name="a", folder_name="b",
-                                 reference="r", now=NOW)
+        faxfields.sendfax_fields(FaxOptions(), numbers=[], document_name="a", folder_name="b", reference="r", now=NOW)
 
 
 def test_subject_template_placeholders() -> None:
-    s = faxfields.make_subject("{folder}/{stem} {date} {name} {other} {", document_name="a.b.pdf",
-                               folder_name="acc", reference="R1", now=NOW)
+    s = faxfields.make_subject(
+        "{folder}/{stem} {date} {name} {other} {", document_name="a.b.pdf", folder_name="acc", reference="R1", now=NOW
+    )
     assert s == "acc/a.b 2024-03-06 a.b.pdf {other} { [R1]"
-    assert faxfields.make_subject("{name}", document_name="a\nb.pdf", folder_name="", reference="R",
-                                  now=NOW) == "a b.pdf [R]"
+    assert (
+        faxfields.make_subject("{name}", document_name="a\nb.pdf", folder_name="", reference="R", now=NOW)
+        == "a b.pdf [R]"
+    )
     assert faxfields.make_subject("", document_name="a", folder_name="", reference="R", now=NOW) == "[R]"
     with pytest.raises(ValueError):
         faxfields.make_subject("x", document_name="a", folder_name="", reference="has space", now=NOW)
@@ -327,11 +373,13 @@ def test_subject_template_placeholders() -> None:
         faxfields.make_subject("x", document_name="a", folder_name="", reference="r" * 59, now=NOW)
 
 
-@given(template=st.text(max_size=120), name=st.text(max_size=200),
-       reference=st.from_regex(r"[A-Za-z0-9_.:-]{1,40}", fullmatch=True))
+@given(
+    template=st.text(max_size=120),
+    name=st.text(max_size=200),
+    reference=st.from_regex(r"[A-Za-z0-9_.:-]{1,40}", fullmatch=True),
+)
 def test_subject_fits_and_round_trips(template: str, name: str, reference: str) -> None:
-    subject = faxfields.make_subject(template, document_name=name, folder_name="f", reference=reference,
-                                     now=NOW)
+    subject = faxfields.make_subject(template, document_name=name, folder_name="f", reference=reference, now=NOW)
     assert len(subject) <= faxfields.SUBJECT_MAX
     assert subject.endswith(f"[{reference}]")
     assert faxfields.subject_reference(subject) == reference
@@ -355,8 +403,10 @@ OFFICE = SendWindow("Mon-Fri 08:00-18:00 Europe/London")
         (datetime(2024, 3, 6, 18, 0, tzinfo=UTC), datetime(2024, 3, 7, 8, 0, tzinfo=UTC)),
         (datetime(2024, 3, 8, 19, 0, tzinfo=UTC), datetime(2024, 3, 11, 8, 0, tzinfo=UTC)),  # Fri → Mon
         (datetime(2024, 3, 30, 12, 0, tzinfo=UTC), datetime(2024, 4, 1, 7, 0, tzinfo=UTC)),  # BST begins
-        (datetime(2024, 3, 8, 14, 0, tzinfo=ZoneInfo("America/New_York")),  # 19:00 London
-         datetime(2024, 3, 11, 8, 0, tzinfo=UTC)),
+        (
+            datetime(2024, 3, 8, 14, 0, tzinfo=ZoneInfo("America/New_York")),  # 19:00 London
+            datetime(2024, 3, 11, 8, 0, tzinfo=UTC),
+        ),
     ],
 )
 def test_next_window_opening(now: datetime, expected: datetime | None) -> None:
@@ -370,7 +420,8 @@ def test_overnight_and_all_day_windows() -> None:
     night = SendWindow("Mon 22:00-06:00 UTC")  # Monday 22:00 → Tuesday 06:00
     assert next_window_opening(night, datetime(2024, 3, 5, 3, 0, tzinfo=UTC)) is None
     assert next_window_opening(night, datetime(2024, 3, 5, 6, 0, tzinfo=UTC)) == datetime(
-        2024, 3, 11, 22, 0, tzinfo=UTC)
+        2024, 3, 11, 22, 0, tzinfo=UTC
+    )
     day = SendWindow("Sun 00:00-24:00 UTC")
     assert next_window_opening(day, datetime(2024, 3, 10, 23, 59, tzinfo=UTC)) is None
 
@@ -384,10 +435,13 @@ def test_window_errors() -> None:
         next_window_opening(empty, NOW)
 
 
-@given(now=st.datetimes(datetime(2020, 1, 1), datetime(2035, 1, 1), timezones=st.just(UTC)),
-       days=st.sets(st.integers(0, 6), min_size=1).map(sorted),
-       start=st.times(), end=st.times(), tz=st.sampled_from(["UTC", "Europe/London", "Asia/Kolkata",
-                                                             "America/Sao_Paulo", "Australia/Lord_Howe"]))
+@given(
+    now=st.datetimes(datetime(2020, 1, 1), datetime(2035, 1, 1), timezones=st.just(UTC)),
+    days=st.sets(st.integers(0, 6), min_size=1).map(sorted),
+    start=st.times(),
+    end=st.times(),
+    tz=st.sampled_from(["UTC", "Europe/London", "Asia/Kolkata", "America/Sao_Paulo", "Australia/Lord_Howe"]),
+)
 def test_postpone_is_asap_or_a_future_opening_within_30_days(
     now: datetime, days: list[int], start: time, end: time, tz: str
 ) -> None:

@@ -131,8 +131,9 @@ def test_lifecycle_notify_reload_logs_and_metrics(
     folder_a = {"path": str(hot_a), "to": "+99999990"}
     extra = {"metrics": {"listen": f"127.0.0.1:{port}"}}
     cfg = write_config(tmp_path, emulator.url, [folder_a], extra=extra)
-    d = DaemonProcess(cfg, tmp_path / "daemon.log",
-                      env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": ""})
+    d = DaemonProcess(
+        cfg, tmp_path / "daemon.log", env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": ""}
+    )
     daemons.append(d)
     d.start()
 
@@ -160,8 +161,11 @@ def test_lifecycle_notify_reload_logs_and_metrics(
     assert submitted["transaction_id"] == receipt["transaction_ids"][0]
 
     # Metrics over HTTP on loopback after that delivery.
-    m = wait_for(lambda: (s := scrape(port)).get('faxdropd_jobs_total{folder="a",outcome="delivered"}') and s,
-                 10, what="jobs_total in /metrics")
+    m = wait_for(
+        lambda: (s := scrape(port)).get('faxdropd_jobs_total{folder="a",outcome="delivered"}') and s,
+        10,
+        what="jobs_total in /metrics",
+    )
     assert m['faxdropd_jobs_total{folder="a",outcome="delivered"}'] == 1
     sends = {k: v for k, v in m.items() if k.startswith('faxdropd_interfax_calls_total{operation="SendfaxEx_2"')}
     assert sum(sends.values()) == 1, sends
@@ -207,8 +211,12 @@ def _slow_upload_setup(
 ) -> tuple[DaemonProcess, Path]:
     hot = tmp_path / "hot"
     hot.mkdir()
-    cfg = write_config(tmp_path, emulator.url, [{"path": str(hot), "to": "+99999990"}],
-                       extra={"interfax": {"chunk_size": 100_000, "inline_max_bytes": 100_000}})
+    cfg = write_config(
+        tmp_path,
+        emulator.url,
+        [{"path": str(hot), "to": "+99999990"}],
+        extra={"interfax": {"chunk_size": 100_000, "inline_max_bytes": 100_000}},
+    )
     d = DaemonProcess(cfg, tmp_path / "daemon.log")
     daemons.append(d)
     d.start()
@@ -272,9 +280,12 @@ def test_hot_folder_that_goes_away_pauses_and_resumes(tmp_path: Path, daemons: l
         away = tmp_path / "share.offline"
         hot.mkdir()
         port = free_port()
-        cfg = write_config(tmp_path, emu.url, [{"path": str(hot), "to": "+99999990", "name": "share"}],
-                           extra={"metrics": {"listen": f"127.0.0.1:{port}"},
-                                  "delivery": {"query_limit_per_minute": 600}})
+        cfg = write_config(
+            tmp_path,
+            emu.url,
+            [{"path": str(hot), "to": "+99999990", "name": "share"}],
+            extra={"metrics": {"listen": f"127.0.0.1:{port}"}, "delivery": {"query_limit_per_minute": 600}},
+        )
         d = DaemonProcess(cfg, tmp_path / "daemon.log")
         daemons.append(d)
         d.start()
@@ -284,8 +295,7 @@ def test_hot_folder_that_goes_away_pauses_and_resumes(tmp_path: Path, daemons: l
         hot.rename(away)  # the share goes away with its contents (and the document's work area)
         [down] = wait_for(lambda: events(d, "folder.down"), 15, what="folder.down")
         assert down["folder"] == "share" and down["reason"] == "missing"
-        assert wait_for(lambda: scrape(port).get('faxdropd_folder_up{folder="share"}') == 0, 10,
-                        what="folder_up 0")
+        assert wait_for(lambda: scrape(port).get('faxdropd_folder_up{folder="share"}') == 0, 10, what="folder_up 0")
         # The fax is delivered while the share is gone: its filing waits, nothing is created at the path.
         wait_for(lambda: events(d, "job.filing_postponed"), 30, what="filing postponed")
         time.sleep(2.0)  # a few main-loop and refile passes

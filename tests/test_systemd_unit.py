@@ -15,8 +15,7 @@ import pytest
 SYSTEMD_DIR = Path(__file__).resolve().parent.parent / "systemd"
 UNIT = SYSTEMD_DIR / "faxdropd.service"
 ANALYZE = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed "
-                                   "(apt-get install -y systemd)")
+needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed (apt-get install -y systemd)")
 # systemd-analyze security ranks by exposure (0-10); only these words are acceptable.
 ACCEPTABLE_RATINGS = ("PERFECT", "SAFE", "OK")
 
@@ -42,8 +41,9 @@ def _testable_copy(tmp_path: Path) -> Path:
     the case on CI and dev machines; the rest of the line (arguments) is kept so quoting errors still show.
     """
     text = UNIT.read_text()
-    patched, count = re.subn(r"^ExecStart=/opt/faxdropd/bin/faxdropd ",
-                             f"ExecStart={sys.executable} ", text, flags=re.MULTILINE)
+    patched, count = re.subn(
+        r"^ExecStart=/opt/faxdropd/bin/faxdropd ", f"ExecStart={sys.executable} ", text, flags=re.MULTILINE
+    )
     assert count == 1, "ExecStart= line changed; update this test"
     copy = tmp_path / "faxdropd.service"
     copy.write_text(patched)
@@ -73,8 +73,7 @@ def test_unit_contents() -> None:
 def test_verify_is_silent(tmp_path: Path) -> None:
     unit = _testable_copy(tmp_path)
     # Exit codes miss typos (unknown keys only warn, rc 0), so any output at all is a failure.
-    proc = subprocess.run([ANALYZE or "", "verify", "--man=no", str(unit)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([ANALYZE or "", "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60)
     output = (proc.stdout + proc.stderr).strip()
     assert proc.returncode == 0 and output == "", output
 
@@ -84,8 +83,7 @@ def test_verify_catches_a_typo(tmp_path: Path) -> None:
     """Guards the test above: a misspelt key must produce output, or 'silent' proves nothing."""
     unit = _testable_copy(tmp_path)
     unit.write_text(unit.read_text().replace("NoNewPrivileges=", "NoNewPrivilegs="))
-    proc = subprocess.run([ANALYZE or "", "verify", "--man=no", str(unit)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([ANALYZE or "", "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60)
     assert "NoNewPrivilegs" in proc.stdout + proc.stderr
 
 
@@ -93,8 +91,12 @@ def test_verify_catches_a_typo(tmp_path: Path) -> None:
 def test_security_rating_ok(tmp_path: Path) -> None:
     unit = _testable_copy(tmp_path)
     # --threshold is on a 0-100 scale (the printed 1.2 is 12): fail above 4.0.
-    proc = subprocess.run([ANALYZE or "", "security", "--offline=true", "--threshold=40", str(unit)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [ANALYZE or "", "security", "--offline=true", "--threshold=40", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+) (\w+)", proc.stdout)
     assert match, proc.stdout + proc.stderr
     score, rating = float(match.group(1)), match.group(2)
@@ -113,28 +115,36 @@ def test_notify_reload_dropin(tmp_path: Path) -> None:
     unit = _testable_copy(tmp_path)
     (tmp_path / "faxdropd.service.d").mkdir()
     (tmp_path / "faxdropd.service.d" / "notify-reload.conf").write_text(dropin)
-    proc = subprocess.run([ANALYZE or "", "verify", "--man=no", str(unit)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([ANALYZE or "", "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60)
     output = (proc.stdout + proc.stderr).strip()
     assert proc.returncode == 0 and output == "", output
 
 
 def test_sysusers_line() -> None:
-    lines = [ln for ln in (SYSTEMD_DIR / "faxdropd.sysusers").read_text().splitlines()
-             if ln.strip() and not ln.startswith("#")]
+    lines = [
+        ln
+        for ln in (SYSTEMD_DIR / "faxdropd.sysusers").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
     assert lines == ['u faxdropd - "faxdropd fax daemon" /var/lib/faxdropd']
 
 
-@pytest.mark.skipif(shutil.which("systemd-sysusers") is None or shutil.which("systemd-tmpfiles") is None,
-                    reason="systemd-sysusers/systemd-tmpfiles not installed (apt-get install -y systemd)")
+@pytest.mark.skipif(
+    shutil.which("systemd-sysusers") is None or shutil.which("systemd-tmpfiles") is None,
+    reason="systemd-sysusers/systemd-tmpfiles not installed (apt-get install -y systemd)",
+)
 def test_sysusers_and_tmpfiles_apply_to_a_scratch_root(tmp_path: Path) -> None:
     """Apply both snippets to an empty --root: proves the syntax and that the group they share exists."""
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     for name in ("passwd", "group", "shadow", "gshadow"):
         (root / "etc" / name).write_text("")
-    sysusers = subprocess.run(["systemd-sysusers", f"--root={root}", str(SYSTEMD_DIR / "faxdropd.sysusers")],
-                              capture_output=True, text=True, timeout=60)
+    sysusers = subprocess.run(
+        ["systemd-sysusers", f"--root={root}", str(SYSTEMD_DIR / "faxdropd.sysusers")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if sysusers.returncode != 0 and "Permission denied" in sysusers.stderr:
         pytest.skip("systemd-sysusers needs root to write a scratch root here")
     assert sysusers.returncode == 0, sysusers.stderr
@@ -143,7 +153,10 @@ def test_sysusers_and_tmpfiles_apply_to_a_scratch_root(tmp_path: Path) -> None:
 
     tmpfiles = subprocess.run(
         ["systemd-tmpfiles", f"--root={root}", "--create", str(SYSTEMD_DIR / "faxdropd.tmpfiles")],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if tmpfiles.returncode != 0 and "Operation not permitted" in tmpfiles.stderr:
         pytest.skip("systemd-tmpfiles needs root to chown in a scratch root")
     assert tmpfiles.returncode == 0, tmpfiles.stderr

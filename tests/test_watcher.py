@@ -168,9 +168,7 @@ def test_file_present_before_start_is_reported_after_stable_seconds(tmp_path: Pa
 
 
 @pytest.mark.parametrize("mode", ["events", "poll"])
-def test_slowly_written_file_is_reported_once_after_it_stops_growing(
-    tmp_path: Path, make: Any, mode: str
-) -> None:
+def test_slowly_written_file_is_reported_once_after_it_stops_growing(tmp_path: Path, make: Any, mode: str) -> None:
     w = make([spec(tmp_path, watch=mode, stable_seconds=0.5)])
     target = tmp_path / "slow.pdf"
     last_write = [0.0]
@@ -489,9 +487,7 @@ def test_event_handler_never_raises() -> None:
 
     handler = _Hints(boom)
     handler.dispatch(object())  # type: ignore[arg-type]  # not even an event
-    fake: Any = type(
-        "E", (), {"event_type": "created", "is_directory": False, "src_path": b"/x", "dest_path": ""}
-    )
+    fake: Any = type("E", (), {"event_type": "created", "is_directory": False, "src_path": b"/x", "dest_path": ""})
     handler.dispatch(fake())  # a sink that raises
 
 

@@ -63,8 +63,15 @@ def _action(root: etree._Element, binding: str, prefix: str, op: str) -> str:
 
 def test_our_wsdl_has_the_operations_faxdropd_uses() -> None:
     ops = set(_operations(_tree(OURS)))
-    assert {"StartFileUpload", "UploadFileChunk", "CancelFileUpload", "SendfaxEx_2", "FaxQuery", "FaxQuery2",
-            "CancelFax"} <= ops
+    assert {
+        "StartFileUpload",
+        "UploadFileChunk",
+        "CancelFileUpload",
+        "SendfaxEx_2",
+        "FaxQuery",
+        "FaxQuery2",
+        "CancelFax",
+    } <= ops
     assert _tree(OURS).get("targetNamespace") == TNS
 
 

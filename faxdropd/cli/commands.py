@@ -127,12 +127,30 @@ def _status_report(state_dir: Path) -> dict[str, Any]:
         "paused": paused,
         "paused_until": datetime.fromtimestamp(until, UTC).isoformat() if paused else None,
         "oldest_pending_age_s": round(now - oldest, 1) if oldest else None,
-        "in_flight": [{"job_id": j.id, "file": j.name, "folder": j.folder, "state": str(j.state),
-                       "age_s": round(now - j.created_at, 1), "transaction_ids": j.transaction_ids}
-                      for j in in_flight],
-        "recent_failures": [{"job_id": j.id, "file": j.name, "folder": j.folder, "outcome": j.outcome,
-                             "status": j.status, "reason": j.reason, "filed": j.final_path,
-                             "at": datetime.fromtimestamp(j.updated_at, UTC).isoformat()} for j in failures],
+        "in_flight": [
+            {
+                "job_id": j.id,
+                "file": j.name,
+                "folder": j.folder,
+                "state": str(j.state),
+                "age_s": round(now - j.created_at, 1),
+                "transaction_ids": j.transaction_ids,
+            }
+            for j in in_flight
+        ],
+        "recent_failures": [
+            {
+                "job_id": j.id,
+                "file": j.name,
+                "folder": j.folder,
+                "outcome": j.outcome,
+                "status": j.status,
+                "reason": j.reason,
+                "filed": j.final_path,
+                "at": datetime.fromtimestamp(j.updated_at, UTC).isoformat(),
+            }
+            for j in failures
+        ],
     }
 
 
@@ -210,9 +228,14 @@ def _failed_documents(failed: Path) -> list[Path]:
     rejected again, so --all-failed leaves them (name one explicitly to retry it anyway)."""
     if not failed.is_dir():
         return []
-    return [p for p in sorted(failed.iterdir())
-            if not p.name.startswith(".") and not p.name.endswith((RECEIPT_SUFFIX, SIDECAR_SUFFIX))
-            and not p.is_symlink() and p.is_file()]
+    return [
+        p
+        for p in sorted(failed.iterdir())
+        if not p.name.startswith(".")
+        and not p.name.endswith((RECEIPT_SUFFIX, SIDECAR_SUFFIX))
+        and not p.is_symlink()
+        and p.is_file()
+    ]
 
 
 def emulator(args: argparse.Namespace, path: Path) -> int:
@@ -222,9 +245,16 @@ def emulator(args: argparse.Namespace, path: Path) -> int:
         print("faxdropd emulator: --tls-cert and --tls-key go together", file=sys.stderr)
         return EXIT_USAGE
     try:
-        serve_forever(args.host, args.port, Path(args.store) if args.store else None, args.username,
-                      args.password, args.status_delay,
-                      Path(args.tls_cert) if args.tls_cert else None, Path(args.tls_key) if args.tls_key else None)
+        serve_forever(
+            args.host,
+            args.port,
+            Path(args.store) if args.store else None,
+            args.username,
+            args.password,
+            args.status_delay,
+            Path(args.tls_cert) if args.tls_cert else None,
+            Path(args.tls_key) if args.tls_key else None,
+        )
     except OSError as exc:  # port taken, address not local, unreadable certificate: one line, no traceback
         print(f"faxdropd emulator: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return EXIT_FAIL

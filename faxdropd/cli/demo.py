@@ -52,7 +52,8 @@ def _watch(inbox: Path, console: Console, stop: threading.Event) -> None:
     console.print(f"[bold]dropped[/] {sample}")
     # Receipts already there from an earlier run are not news.
     seen = {r.name for r in (inbox / "sent").glob("*.receipt.json")} | {
-        r.name for r in (inbox / "failed").glob("*.receipt.json")}
+        r.name for r in (inbox / "failed").glob("*.receipt.json")
+    }
     while not stop.wait(0.5):
         for receipt in sorted((inbox / "sent").glob("*.receipt.json")) + sorted(
             (inbox / "failed").glob("*.receipt.json")
@@ -65,8 +66,21 @@ def _watch(inbox: Path, console: Console, stop: threading.Event) -> None:
             colour = "green" if receipt.parent.name == "sent" else "red"
             console.print(f"[bold {colour}]filed[/] {receipt.parent / document}\n  {data['reason']}")
             console.print(f"  receipt: {receipt}")
-            brief = {k: data.get(k) for k in ("job_id", "outcome", "status", "to", "transaction_ids", "pages",
-                                              "pages_sent", "cost", "submitted_at", "completed_at")}
+            brief = {
+                k: data.get(k)
+                for k in (
+                    "job_id",
+                    "outcome",
+                    "status",
+                    "to",
+                    "transaction_ids",
+                    "pages",
+                    "pages_sent",
+                    "cost",
+                    "submitted_at",
+                    "completed_at",
+                )
+            }
             console.print_json(json.dumps(brief))
             console.print("[dim]drop more files into the inbox, or press Ctrl-C to stop[/]")
 

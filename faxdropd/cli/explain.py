@@ -31,15 +31,18 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
     if folder is None:
         lines.append("folder:      none — the file is not in any configured hot folder; it would be ignored")
         return lines, 1
-    lines += [f"folder:      {folder.name} ({folder.path}), watch={folder.watch}, "
-              f"stable after {folder.stable_seconds:g} s"]
+    lines += [
+        f"folder:      {folder.name} ({folder.path}), watch={folder.watch}, stable after {folder.stable_seconds:g} s"
+    ]
     if not is_wanted(path.name, folder.include, folder.ignore):  # the watcher never picks such a name up
         lines.append("name:        IGNORED — it matches an ignore pattern or no include pattern; it stays put")
         return lines, 1
     try:
         with preflight.open_document(path, folder.path, max_pages=cfg.limits.pages_per_fax) as checked:
-            lines.append(f"pre-flight:  ok — {checked.file_type}, {checked.size} bytes, "
-                         f"{checked.pages if checked.pages is not None else '?'} pages, sha256 {checked.sha256}")
+            lines.append(
+                f"pre-flight:  ok — {checked.file_type}, {checked.size} bytes, "
+                f"{checked.pages if checked.pages is not None else '?'} pages, sha256 {checked.sha256}"
+            )
             sha = checked.sha256
     except preflight.Rejected as exc:
         lines.append(f"pre-flight:  REJECTED — {exc.reason} (it would be filed in {folder.failed})")
@@ -54,8 +57,10 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
         sidecar = loaded
         lines.append(f"sidecar:     {sidecar_path.name} (filed with the document)")
     elif folder.to_from == ["sidecar"]:
-        lines.append(f"sidecar:     none yet — this folder takes destinations only from {sidecar_path.name}; "
-                     "the document waits for it")
+        lines.append(
+            f"sidecar:     none yet — this folder takes destinations only from {sidecar_path.name}; "
+            "the document waits for it"
+        )
     decided = routing.route(path.name, folder, sidecar)
     if isinstance(decided, routing.Rejection):
         lines.append(f"routing:     REJECTED — {decided.reason} (it would be filed in {folder.failed})")
@@ -67,8 +72,14 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
         if "REJECTED" in cover:
             return lines, 1
     now = datetime.now(UTC)
-    fields = sendfax_fields(decided.options, numbers=decided.numbers, document_name=path.name,
-                            folder_name=folder.name, reference=PLACEHOLDER_REFERENCE, now=now)
+    fields = sendfax_fields(
+        decided.options,
+        numbers=decided.numbers,
+        document_name=path.name,
+        folder_name=folder.name,
+        reference=PLACEHOLDER_REFERENCE,
+        now=now,
+    )
     lines.append("SendfaxEx_2:")
     lines += [f"  {key:<17} {value}" for key, value in fields.items()]
     lines.append(_window_line(decided.options, now))
@@ -109,12 +120,16 @@ def _policy_lines(cfg: Config, folder: FolderConfig, sha: str, numbers: list[str
     cap = f"{limits.faxes_per_hour}/hour" if limits.faxes_per_hour else "none"
     if folder.faxes_per_hour:
         cap += f", {folder.faxes_per_hour}/hour for this folder"
-    lines = [f"limits:      faxes_per_hour {cap}; pages_per_fax {limits.pages_per_fax}; "
-             f"duplicate_window {limits.duplicate_window:g} s"]
+    lines = [
+        f"limits:      faxes_per_hour {cap}; pages_per_fax {limits.pages_per_fax}; "
+        f"duplicate_window {limits.duplicate_window:g} s"
+    ]
     retried = filing.retried_receipts(folder.path, sha)
     if retried:
-        lines.append(f"retry:       `faxdropd retry` left {retried[0].name}: this content is sent on purpose, "
-                     "the duplicate check is skipped once")
+        lines.append(
+            f"retry:       `faxdropd retry` left {retried[0].name}: this content is sent on purpose, "
+            "the duplicate check is skipped once"
+        )
     if not (cfg.state_dir / "journal.sqlite3").exists():
         lines.append("journal:     none yet — no earlier sends to compare with")
         return lines
@@ -128,14 +143,20 @@ def _policy_lines(cfg: Config, folder: FolderConfig, sha: str, numbers: list[str
         journal.close()
     hits = [j for j in earlier if set(j.numbers) & set(numbers)]
     if hits and not retried:
-        lines.append(f"duplicate:   YES — the same content went (or is going) to the same number as job {hits[0].id}; "
-                     "it would be held in failed/ with reason 'duplicate' (`faxdropd retry` sends it on purpose)")
+        lines.append(
+            f"duplicate:   YES — the same content went (or is going) to the same number as job {hits[0].id}; "
+            "it would be held in failed/ with reason 'duplicate' (`faxdropd retry` sends it on purpose)"
+        )
     else:
         lines.append("duplicate:   " + ("yes, but retried on purpose" if hits else "no"))
-    waits = [w for w in (
-        policy.hourly_decision(len(overall), limits.faxes_per_hour, now, overall[0] if overall else None),
-        policy.hourly_decision(len(mine), folder.faxes_per_hour, now, mine[0] if mine else None),
-    ) if w is not None]
+    waits = [
+        w
+        for w in (
+            policy.hourly_decision(len(overall), limits.faxes_per_hour, now, overall[0] if overall else None),
+            policy.hourly_decision(len(mine), folder.faxes_per_hour, now, mine[0] if mine else None),
+        )
+        if w is not None
+    ]
     hour = f"{len(overall)} faxes submitted in the last hour ({len(mine)} from this folder)"
     if waits:
         until = datetime.fromtimestamp(max(waits), UTC).isoformat()

@@ -45,8 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--to", nargs="+", required=True, metavar="NUMBER")
     send.add_argument("--wait", action="store_true", help="follow the fax to its final status")
     send.add_argument("--region", default=None, help="region for numbers without + (default: the config's)")
-    send.add_argument("--allow", action="append", default=None, metavar="PATTERN",
-                      help="extra allow pattern, e.g. '+9999999*' for InterFAX simulator numbers")
+    send.add_argument(
+        "--allow",
+        action="append",
+        default=None,
+        metavar="PATTERN",
+        help="extra allow pattern, e.g. '+9999999*' for InterFAX simulator numbers",
+    )
     send.add_argument("--subject", default="{name}")
 
     status = sub.add_parser("status", help="jobs per state, in flight, oldest pending, recent failures")

@@ -80,7 +80,8 @@ def send_files(args: argparse.Namespace, path: Path) -> int:
             doc = Path(name).absolute()
             try:
                 checked = stack.enter_context(
-                    preflight.open_document(doc, doc.parent, max_pages=cfg.limits.pages_per_fax))
+                    preflight.open_document(doc, doc.parent, max_pages=cfg.limits.pages_per_fax)
+                )
             except preflight.Rejected as exc:
                 _err(f"{name}: {exc.reason}")
                 return EXIT_FAIL
@@ -96,14 +97,21 @@ def send_files(args: argparse.Namespace, path: Path) -> int:
         return _submit(cfg, defaults, args, parts, numbers)
 
 
-def _submit(cfg: Config, defaults: FolderConfig, args: argparse.Namespace, parts: list[upload.Part],
-            numbers: list[str]) -> int:
+def _submit(
+    cfg: Config, defaults: FolderConfig, args: argparse.Namespace, parts: list[upload.Part], numbers: list[str]
+) -> int:
     from faxdropd.daemon.mainloop import client_settings
 
     reference = f"fd-{uuid.uuid4().hex[:16]}"
     options = defaults.fax.model_copy(update={"subject": args.subject})
-    fields = sendfax_fields(options, numbers=numbers, document_name=Path(args.files[0]).name,
-                            folder_name="send", reference=reference, now=datetime.now(UTC))
+    fields = sendfax_fields(
+        options,
+        numbers=numbers,
+        document_name=Path(args.files[0]).name,
+        folder_name="send",
+        reference=reference,
+        now=datetime.now(UTC),
+    )
     client = ClientFactory(client_settings(cfg)).client()
     limits = upload.UploadLimits(cfg.interfax.chunk_size, cfg.interfax.inline_max_bytes)
     total = sum(p.size for p in parts)
@@ -132,15 +140,18 @@ def _submit(cfg: Config, defaults: FolderConfig, args: argparse.Namespace, parts
     return _wait(client, reference, str(fields["Subject"]), len(numbers), since)
 
 
-def _chunked(client: InterfaxClient, parts: list[upload.Part], fields: dict[str, object],
-             limits: upload.UploadLimits, total: int) -> int:
+def _chunked(
+    client: InterfaxClient, parts: list[upload.Part], fields: dict[str, object], limits: upload.UploadLimits, total: int
+) -> int:
     # stderr: stdout keeps only the result lines a script may parse.
     console = Console(stderr=True)
-    with Progress(TextColumn("uploading"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=console, transient=False) as bar:
+    with Progress(
+        TextColumn("uploading"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=console, transient=False
+    ) as bar:
         task = bar.add_task("upload", total=total)
-        return upload.submit(client, parts, fields, limits,
-                             progress=lambda done, _total: bar.update(task, completed=done))
+        return upload.submit(
+            client, parts, fields, limits, progress=lambda done, _total: bar.update(task, completed=done)
+        )
 
 
 class QueryPacer:
@@ -166,8 +177,14 @@ class QueryPacer:
         self._interval = MAX_INTERVAL if rate_limited else min(self._interval * 2, MAX_INTERVAL)
 
 
-def _wait(client: InterfaxClient, reference: str, subject: str, expected: int, since: datetime,
-          sleep: Callable[[float], None] = time.sleep) -> int:
+def _wait(
+    client: InterfaxClient,
+    reference: str,
+    subject: str,
+    expected: int,
+    since: datetime,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
     pacer = QueryPacer()
     shown: dict[int, int] = {}
     while True:

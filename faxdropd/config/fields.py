@@ -132,9 +132,7 @@ AbsPath = Annotated[Path, BeforeValidator(abs_path)]
 def _number(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, str):
         # Unquoted +12125550100 is the integer 12125550100 to YAML, and 0161… is octal: the + or 0 is lost.
-        raise ValueError(
-            'must be a phone number in quotes ("+1 212 555 0100"); unquoted, YAML drops a leading + or 0'
-        )
+        raise ValueError('must be a phone number in quotes ("+1 212 555 0100"); unquoted, YAML drops a leading + or 0')
     if not re.fullmatch(r"[+0-9 ()./-]+", value) or not any(c.isdigit() for c in value):
         raise ValueError("must be a phone number: digits, an optional leading +, spaces, - . ( )")
     return value

@@ -83,9 +83,7 @@ class InterfaxConfig(StrictModel):
         if not self.username:
             problems.append(("username", "is required (the InterFAX user name)"))
         if len(given) > 1:
-            problems.append(
-                (given[1], f"give only one of {', '.join(_PASSWORD_KEYS)} (also found {given[0]})")
-            )
+            problems.append((given[1], f"give only one of {', '.join(_PASSWORD_KEYS)} (also found {given[0]})"))
         elif not given:
             if self.embedded:
                 self.password = SecretStr("demo")
@@ -136,9 +134,7 @@ def _read_password_file(spec: str, ctx: Ctx, problems: list[tuple[str, str]]) ->
             problems.append((key, "credential:NAME needs a plain credential name"))
             return None
         if not directory:
-            problems.append(
-                (key, f"credential:{name} needs $CREDENTIALS_DIRECTORY (set by systemd LoadCredential=)")
-            )
+            problems.append((key, f"credential:{name} needs $CREDENTIALS_DIRECTORY (set by systemd LoadCredential=)"))
             return None
         path = Path(directory) / name
     else:

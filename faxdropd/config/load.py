@@ -47,9 +47,7 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
     interfax = data.get("interfax") if isinstance(data, dict) else None
     if isinstance(interfax, dict) and interfax.get("password") is not None and mode & 0o004:
         # Checked on the descriptor we read, so the answer is about this very file.
-        raise ConfigError(
-            "refusing a world-readable config that holds a password; chmod o-r", "interfax.password"
-        )
+        raise ConfigError("refusing a world-readable config that holds a password; chmod o-r", "interfax.password")
     return parse_config(data, base_dir=path.parent, env=env)
 
 
@@ -213,4 +211,3 @@ def _cross_check(settings: Settings, folders: list[FolderConfig]) -> list[Proble
 
 def _unique(problems: list[Problem]) -> list[Problem]:
     return list(dict.fromkeys(problems))
-

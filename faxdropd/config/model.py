@@ -71,9 +71,7 @@ def _subject(value: str) -> str:
     try:
         list(string.Formatter().parse(value))
     except ValueError:
-        raise ValueError(
-            "is not a valid template: write {name} for a field and {{ }} for literal braces"
-        ) from None
+        raise ValueError("is not a valid template: write {name} for a field and {{ }} for literal braces") from None
     return value
 
 
@@ -86,15 +84,11 @@ class FaxOptions(StrictModel):
     page_size: Annotated[
         Literal["A4", "Letter", "Legal", "B4"], BeforeValidator(choice("A4", "Letter", "Legal", "B4"))
     ] = "A4"
-    orientation: Annotated[
-        Literal["portrait", "landscape"], BeforeValidator(choice("portrait", "landscape"))
-    ] = "portrait"
-    resolution: Annotated[Literal["standard", "fine"], BeforeValidator(choice("standard", "fine"))] = (
-        "standard"
+    orientation: Annotated[Literal["portrait", "landscape"], BeforeValidator(choice("portrait", "landscape"))] = (
+        "portrait"
     )
-    rendering: Annotated[Literal["standard", "fine"], BeforeValidator(choice("standard", "fine"))] = (
-        "standard"
-    )
+    resolution: Annotated[Literal["standard", "fine"], BeforeValidator(choice("standard", "fine"))] = "standard"
+    rendering: Annotated[Literal["standard", "fine"], BeforeValidator(choice("standard", "fine"))] = "standard"
     retries: Annotated[int, Strict(), Field(ge=0, le=10)] = 3
     cover_page: AbsPath | None = None
     send_window: SendWindow | None = None
@@ -131,9 +125,7 @@ class FolderSettings(StrictModel):
         Field(min_length=1),
     ] = ["sidecar", "filename", "folder"]
     stable_seconds: Duration = 5.0
-    watch: Annotated[
-        Literal["auto", "events", "poll"], BeforeValidator(choice("auto", "events", "poll"))
-    ] = "auto"
+    watch: Annotated[Literal["auto", "events", "poll"], BeforeValidator(choice("auto", "events", "poll"))] = "auto"
     poll_interval: PositiveDuration = 2.0
     rescan_interval: PositiveDuration = 60.0
     include: Annotated[list[NameGlob], BeforeValidator(one_or_many)] = Field(
@@ -144,9 +136,7 @@ class FolderSettings(StrictModel):
     )
     region: Region = "US"
     allow: Annotated[list[NumberGlob], BeforeValidator(one_or_many)] = Field(default_factory=lambda: ["+*"])
-    deny: Annotated[list[NumberGlob], BeforeValidator(one_or_many)] = Field(
-        default_factory=lambda: ["+1900*"]
-    )
+    deny: Annotated[list[NumberGlob], BeforeValidator(one_or_many)] = Field(default_factory=lambda: ["+1900*"])
     faxes_per_hour: Annotated[int, Strict(), Field(ge=1)] | None = None
     fax: FaxOptions = Field(default_factory=FaxOptions)
 
@@ -180,12 +170,8 @@ class FolderConfig(FolderSettings):
     name: Annotated[Text, BeforeValidator(_default_name), Field(min_length=1, max_length=100)] = Field(
         default=None, validate_default=True
     )
-    sent: Annotated[AbsPath, BeforeValidator(_default_under("sent"))] = Field(
-        default=None, validate_default=True
-    )
-    failed: Annotated[AbsPath, BeforeValidator(_default_under("failed"))] = Field(
-        default=None, validate_default=True
-    )
+    sent: Annotated[AbsPath, BeforeValidator(_default_under("sent"))] = Field(default=None, validate_default=True)
+    failed: Annotated[AbsPath, BeforeValidator(_default_under("failed"))] = Field(default=None, validate_default=True)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -193,9 +179,7 @@ class FolderConfig(FolderSettings):
 
 
 class LogConfig(StrictModel):
-    format: Annotated[
-        Literal["auto", "json", "console"], BeforeValidator(choice("auto", "json", "console"))
-    ] = "auto"
+    format: Annotated[Literal["auto", "json", "console"], BeforeValidator(choice("auto", "json", "console"))] = "auto"
     level: Annotated[
         Literal["debug", "info", "warning", "error"],
         BeforeValidator(choice("debug", "info", "warning", "error")),
@@ -212,9 +196,7 @@ class MetricsConfig(StrictModel):
         if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
             raise ValueError('must be "host:port", such as "127.0.0.1:9464" or "[::1]:9464"')
         if host.strip("[]") in ("0.0.0.0", "::", ""):
-            ctx_of(info).warnings.append(
-                "metrics.listen: metrics are served on every interface; prefer 127.0.0.1"
-            )
+            ctx_of(info).warnings.append("metrics.listen: metrics are served on every interface; prefer 127.0.0.1")
         return value
 
     @property

@@ -117,9 +117,7 @@ def check_paths(cfg: Config) -> list[str]:
             if not target.is_dir():
                 warnings.append(f"{label}: {key} {target} is not a directory")
             elif target_info.st_dev != info.st_dev:
-                warnings.append(
-                    f"{label}: {key} {target} is on another filesystem; documents are copied, not renamed"
-                )
+                warnings.append(f"{label}: {key} {target} is on another filesystem; documents are copied, not renamed")
         if folder.fax.cover_page is not None and stat(folder.fax.cover_page) is None:
             warnings.append(f"{label}: cover page {folder.fax.cover_page} does not exist")
     if stat(cfg.state_dir) is None:

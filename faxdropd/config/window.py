@@ -16,9 +16,7 @@ from faxdropd.config.fields import StrictModel, Text, ctx_of
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_WINDOW_HINT = (
-    'write it as "Mon-Fri 08:00-18:00", optionally with a time zone: "Mon,Wed 09:00-17:00 Europe/Berlin"'
-)
+_WINDOW_HINT = 'write it as "Mon-Fri 08:00-18:00", optionally with a time zone: "Mon,Wed 09:00-17:00 Europe/Berlin"'
 
 
 def _day(token: str) -> int:

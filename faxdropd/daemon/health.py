@@ -46,8 +46,11 @@ class Health:
         problem = self.problem()
         if problem:
             if problem != self._unhealthy:
-                log.error("daemon.watchdog_skipped", reason=problem,
-                          action="withholding the systemd watchdog ping so that systemd restarts the service")
+                log.error(
+                    "daemon.watchdog_skipped",
+                    reason=problem,
+                    action="withholding the systemd watchdog ping so that systemd restarts the service",
+                )
             self._unhealthy = problem
             return False
         self._unhealthy = ""
@@ -68,8 +71,13 @@ class Health:
             metrics.folder_health(name, up)
             if not up:
                 problems = self.watcher.problems() if problems is None else problems
-                log.warning("folder.down", folder=name, path=path_of(name), reason=problems.get(name, "unavailable"),
-                            action="paused: files in it wait until it is back")
+                log.warning(
+                    "folder.down",
+                    folder=name,
+                    path=path_of(name),
+                    reason=problems.get(name, "unavailable"),
+                    action="paused: files in it wait until it is back",
+                )
             elif was is not None:
                 log.info("folder.up", folder=name, path=path_of(name), action="resumed")
         for gone in set(self.folder_up) - set(health):  # removed by a reload

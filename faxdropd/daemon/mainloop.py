@@ -47,9 +47,15 @@ RESTART_ONLY = ("state_dir", "workers", "metrics")
 
 def client_settings(cfg: Config) -> ClientSettings:
     ix = cfg.interfax
-    return ClientSettings(url=ix.url, username=ix.username, password=ix.password.get_secret_value(),
-                          timeout=ix.timeout, connect_timeout=ix.connect_timeout, verify=ix.verify_tls,
-                          soap_version=ix.soap_version)
+    return ClientSettings(
+        url=ix.url,
+        username=ix.username,
+        password=ix.password.get_secret_value(),
+        timeout=ix.timeout,
+        connect_timeout=ix.connect_timeout,
+        verify=ix.verify_tls,
+        soap_version=ix.soap_version,
+    )
 
 
 class Daemon:
@@ -130,8 +136,7 @@ class Daemon:
         self.health.tracker, self.health.watcher = tracker_thread, self.watcher
         self._watch_folders()
         sdnotify.ready(self._status())
-        log.info("daemon.ready", folders=len(cfg.folders), workers=cfg.workers, url=cfg.interfax.url,
-                 pid=os.getpid())
+        log.info("daemon.ready", folders=len(cfg.folders), workers=cfg.workers, url=cfg.interfax.url, pid=os.getpid())
         try:
             self._loop()
         finally:
@@ -251,8 +256,7 @@ class Daemon:
                 self._wake.set()
 
     def _refile(self) -> None:
-        for job in self.rt.journal.by_state(*[s for s in State if s.value not in ("delivered", "failed",
-                                                                                   "rejected")]):
+        for job in self.rt.journal.by_state(*[s for s in State if s.value not in ("delivered", "failed", "rejected")]):
             # A folder that is down is skipped: its share comes back later and nothing can be filed meanwhile.
             if job.outcome is not None and job.id not in self._queued and self.health.folder_up.get(job.folder, True):
                 self.pipeline.finisher.refile(job)
@@ -289,8 +293,10 @@ class Daemon:
         waiting = sum(counts.get(s, 0) for s in ("claimed", "deferred", "uploading", "submitting"))
         down = self.health.down()
         folders = f"{len(self.cfg.folders)} folders" + (f" ({len(down)} down: {', '.join(down[:3])})" if down else "")
-        text = (f"{folders}; {waiting} waiting, {self._busy} in flight, {counts.get('submitted', 0)} submitted, "
-                f"{counts.get('unknown', 0)} unknown")
+        text = (
+            f"{folders}; {waiting} waiting, {self._busy} in flight, {counts.get('submitted', 0)} submitted, "
+            f"{counts.get('unknown', 0)} unknown"
+        )
         if hasattr(self, "rt") and self.rt.pause.active():
             text = f"PAUSED: {self.rt.pause.reason}; " + text
         return text

@@ -69,8 +69,7 @@ class MetricsSink(Protocol):
     """What the rest of faxdropd may call; both classes below satisfy it."""
 
     def job_finished(self, folder: str, outcome: str) -> None: ...
-    def call(self, operation: str, result: str | int | BaseException,
-             seconds: float | None = None) -> None: ...
+    def call(self, operation: str, result: str | int | BaseException, seconds: float | None = None) -> None: ...
     def set_queue(self, depth: int, in_flight: int, oldest_age: float | None) -> None: ...
     def folder_health(self, folder: str, up: bool) -> None: ...
     def uploaded(self, nbytes: int, seconds: float) -> None: ...
@@ -89,28 +88,43 @@ class Metrics:
         if process_metrics:
             # process_* (RSS, fds, CPU). Needs /proc/stat: absent (silently) under ProcSubset=pid.
             ProcessCollector(registry=r)
-        self.jobs = Counter("jobs", "Jobs finished, by folder and outcome", ["folder", "outcome"],
-                            namespace=ns, registry=r)
-        self.queue_depth = Gauge("queue_depth", "Jobs waiting (stable, deferred, unknown)",
-                                 namespace=ns, registry=r)
+        self.jobs = Counter(
+            "jobs", "Jobs finished, by folder and outcome", ["folder", "outcome"], namespace=ns, registry=r
+        )
+        self.queue_depth = Gauge("queue_depth", "Jobs waiting (stable, deferred, unknown)", namespace=ns, registry=r)
         self.in_flight = Gauge("in_flight", "Jobs being uploaded or submitted now", namespace=ns, registry=r)
-        self.upload_bytes = Counter("upload_bytes", "Document bytes uploaded to InterFAX",
-                                    namespace=ns, registry=r)
-        self.upload_seconds = Histogram("upload_seconds", "Time to upload and submit one fax",
-                                        namespace=ns, registry=r, buckets=_UPLOAD_BUCKETS)
-        self.interfax_calls = Counter("interfax_calls", "InterFAX SOAP calls by operation and result",
-                                      ["operation", "result"], namespace=ns, registry=r)
-        self.interfax_call_seconds = Histogram("interfax_call_seconds", "InterFAX SOAP call latency",
-                                               ["operation"], namespace=ns, registry=r, buckets=_CALL_BUCKETS)
-        self.oldest_waiting = Gauge("oldest_waiting_seconds", "Age of the oldest waiting job",
-                                    namespace=ns, registry=r)
-        self.folder_up = Gauge("folder_up", "1 if the hot folder is watchable, else 0", ["folder"],
-                               namespace=ns, registry=r)
-        self.account_paused = Gauge("account_paused", "1 while sending is paused account-wide",
-                                    namespace=ns, registry=r)
-        self.last_success = Gauge("last_success_timestamp_seconds",
-                                  "Unix time of the last successful submission or delivery",
-                                  namespace=ns, registry=r)
+        self.upload_bytes = Counter("upload_bytes", "Document bytes uploaded to InterFAX", namespace=ns, registry=r)
+        self.upload_seconds = Histogram(
+            "upload_seconds", "Time to upload and submit one fax", namespace=ns, registry=r, buckets=_UPLOAD_BUCKETS
+        )
+        self.interfax_calls = Counter(
+            "interfax_calls",
+            "InterFAX SOAP calls by operation and result",
+            ["operation", "result"],
+            namespace=ns,
+            registry=r,
+        )
+        self.interfax_call_seconds = Histogram(
+            "interfax_call_seconds",
+            "InterFAX SOAP call latency",
+            ["operation"],
+            namespace=ns,
+            registry=r,
+            buckets=_CALL_BUCKETS,
+        )
+        self.oldest_waiting = Gauge("oldest_waiting_seconds", "Age of the oldest waiting job", namespace=ns, registry=r)
+        self.folder_up = Gauge(
+            "folder_up", "1 if the hot folder is watchable, else 0", ["folder"], namespace=ns, registry=r
+        )
+        self.account_paused = Gauge(
+            "account_paused", "1 while sending is paused account-wide", namespace=ns, registry=r
+        )
+        self.last_success = Gauge(
+            "last_success_timestamp_seconds",
+            "Unix time of the last successful submission or delivery",
+            namespace=ns,
+            registry=r,
+        )
         self._lock = threading.Lock()
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 
 import structlog
 
-__all__ = ["extend_timeout", "notify", "ready", "reloading", "status", "stopping", "watchdog_interval",
-           "watchdog_ping"]
+__all__ = ["extend_timeout", "notify", "ready", "reloading", "status", "stopping", "watchdog_interval", "watchdog_ping"]
 
 log = structlog.get_logger("faxdropd.daemon.sdnotify")
 

@@ -45,8 +45,12 @@ class NumberDecision:
 
 def _probes() -> tuple[str, ...]:
     # Every shape a pass-through number can take: leading digit 1-9, 2..15 digits, varied fill digits.
-    out = [f"+{first}{fill * (length - 1)}" for first in "123456789" for length in (2, 3, 5, 8, 11, 15)
-           for fill in "0123456789"]
+    out = [
+        f"+{first}{fill * (length - 1)}"
+        for first in "123456789"
+        for length in (2, 3, 5, 8, 11, 15)
+        for fill in "0123456789"
+    ]
     out += ["+1234567890", "+99999996017", "+987654321012345", "+10", "+90"]
     return tuple(out)
 
@@ -86,7 +90,7 @@ def _passthrough(text: str, digits: str, region: str) -> str:
     if prefix:
         match = re.match(f"(?:{prefix})", digits)
         if match and match.end() < len(digits):
-            return "+" + digits[match.end():]
+            return "+" + digits[match.end() :]
     return "+" + digits
 
 
@@ -116,8 +120,9 @@ def normalise(
         return _reject(str(raw), f"the number could not be checked ({type(exc).__name__})")
 
 
-def _normalise(raw: str, region: str, allow: Sequence[str], deny: Sequence[str], unicode_digits: bool
-               ) -> NumberDecision:
+def _normalise(
+    raw: str, region: str, allow: Sequence[str], deny: Sequence[str], unicode_digits: bool
+) -> NumberDecision:
     if not isinstance(raw, str):
         return _reject(repr(raw), "the destination is not text")
     text = raw.strip()
@@ -130,8 +135,9 @@ def _normalise(raw: str, region: str, allow: Sequence[str], deny: Sequence[str],
             return _reject(raw, f"{text!r} holds non-ASCII characters; write the number with 0-9")
         text = _ascii_digits(text)
     if not _SHAPE.fullmatch(text):
-        return _reject(raw, f"{text!r} holds characters other than digits, spaces, dashes, dots, "
-                            "parentheses and a leading +")
+        return _reject(
+            raw, f"{text!r} holds characters other than digits, spaces, dashes, dots, parentheses and a leading +"
+        )
     digits = re.sub(r"[^0-9]", "", text)
     if not digits:
         return _reject(raw, f"{text!r} holds no digits")
@@ -148,15 +154,15 @@ def _normalise(raw: str, region: str, allow: Sequence[str], deny: Sequence[str],
         return _reject(raw, f"{e164} is refused by the deny pattern {pattern!r}", pattern, e164)
     if (pattern := _first_match(e164, allow)) is not None:
         return NumberDecision(raw, e164, True, f"{e164} is allowed by {pattern!r}", pattern)
-    return _reject(raw, f"{e164} matches no allow pattern ({', '.join(allow) or 'none configured'})",
-                   NOT_ALLOWED, e164)
+    return _reject(raw, f"{e164} matches no allow pattern ({', '.join(allow) or 'none configured'})", NOT_ALLOWED, e164)
 
 
 PASSTHROUGH_MIN_DIGITS = 8
 
 
-def _decide_passthrough(raw: str, candidate: str, region: str, allow: Sequence[str], deny: Sequence[str]
-                        ) -> NumberDecision:
+def _decide_passthrough(
+    raw: str, candidate: str, region: str, allow: Sequence[str], deny: Sequence[str]
+) -> NumberDecision:
     # Only an allow pattern that names this number (not a catch-all) vouches for it: that is how the
     # InterFAX simulator numbers (+9999999<code>) get through while typos and garbage do not.
     if (pattern := _first_match(candidate, deny)) is not None:
@@ -167,7 +173,9 @@ def _decide_passthrough(raw: str, candidate: str, region: str, allow: Sequence[s
     long_enough = len(candidate) - 1 >= PASSTHROUGH_MIN_DIGITS
     if long_enough and _E164.fullmatch(candidate) and (pattern := _first_match(candidate, explicit)) is not None:
         return NumberDecision(
-            raw, candidate, True,
+            raw,
+            candidate,
+            True,
             f"{candidate} is not a valid number to phonenumbers but the allow pattern {pattern!r} names it",
             pattern,
         )

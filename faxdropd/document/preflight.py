@@ -94,15 +94,11 @@ class Checked:
     def __enter__(self) -> Checked:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
 
-def open_document(
-    path: Path, folder: Path, *, max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES
-) -> Checked:
+def open_document(path: Path, folder: Path, *, max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES) -> Checked:
     """Open and check `path`, which must lie in (or under) `folder`; raises Rejected with a human reason.
 
     A missing file or folder raises FileNotFoundError instead: on a share that is a passing outage (the

@@ -22,11 +22,25 @@ from faxdropd.interfax.faxfields import FaxOptionsLike
 SIDECAR_SUFFIX = ".fax.yaml"
 SIDECAR_MAX_BYTES = 64 * 1024  # a control file is a few lines; anything bigger is a mistake or an attack
 SIDECAR_KEYS = frozenset({"to", "fax"})
-FAX_KEYS = ("csid", "page_header", "subject", "contact", "reply_address", "page_size", "orientation",
-            "resolution", "rendering", "retries", "cover_page", "send_window")
+FAX_KEYS = (
+    "csid",
+    "page_header",
+    "subject",
+    "contact",
+    "reply_address",
+    "page_size",
+    "orientation",
+    "resolution",
+    "rendering",
+    "retries",
+    "cover_page",
+    "send_window",
+)
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "page_size": ("A4", "Letter", "Legal", "B4"), "orientation": ("portrait", "landscape"),
-    "resolution": ("standard", "fine"), "rendering": ("standard", "fine"),
+    "page_size": ("A4", "Letter", "Legal", "B4"),
+    "orientation": ("portrait", "landscape"),
+    "resolution": ("standard", "fine"),
+    "rendering": ("standard", "fine"),
 }
 _TEXT_KEYS = ("csid", "page_header", "subject", "contact", "reply_address")
 
@@ -238,8 +252,9 @@ def route(document_name: str, folder: FolderLike, sidecar: dict[str, Any] | None
             return raw
         if raw:
             return _decide(raw, source, folder, options)
-    return Rejection(f"no destination: none of {', '.join(folder.to_from) or 'no sources'} names a number "
-                     f"for {document_name!r}")
+    return Rejection(
+        f"no destination: none of {', '.join(folder.to_from) or 'no sources'} names a number for {document_name!r}"
+    )
 
 
 def _decide(raw: list[str], source: str, folder: FolderLike, options: FaxOptionsLike) -> Route | Rejection:

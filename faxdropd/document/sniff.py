@@ -19,15 +19,33 @@ _HEAD = 1024
 
 # Extensions each content family may carry; a name without an extension is judged by content alone.
 EXTENSIONS = {
-    "PDF": {".pdf"}, "TIF": {".tif", ".tiff"}, "PNG": {".png"}, "JPG": {".jpg", ".jpeg", ".jpe"},
-    "DOCX": {".docx"}, "DOC": {".doc"}, "HTML": {".html", ".htm"}, "TXT": {".txt", ".text", ".csv", ".log"},
+    "PDF": {".pdf"},
+    "TIF": {".tif", ".tiff"},
+    "PNG": {".png"},
+    "JPG": {".jpg", ".jpeg", ".jpe"},
+    "DOCX": {".docx"},
+    "DOC": {".doc"},
+    "HTML": {".html", ".htm"},
+    "TXT": {".txt", ".text", ".csv", ".log"},
 }
 _MAGIC = [
-    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPG"), (b"II*\x00", "TIF"), (b"MM\x00*", "TIF"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "DOC"), (b"PK\x03\x04", "ZIP"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPG"),
+    (b"II*\x00", "TIF"),
+    (b"MM\x00*", "TIF"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "DOC"),
+    (b"PK\x03\x04", "ZIP"),
 ]
-_NAMES = {"PDF": "PDF", "TIF": "TIFF", "PNG": "PNG", "JPG": "JPEG", "DOCX": "DOCX", "DOC": "DOC",
-          "HTML": "HTML", "TXT": "text"}
+_NAMES = {
+    "PDF": "PDF",
+    "TIF": "TIFF",
+    "PNG": "PNG",
+    "JPG": "JPEG",
+    "DOCX": "DOCX",
+    "DOC": "DOC",
+    "HTML": "HTML",
+    "TXT": "text",
+}
 # Bytes that count as "control characters" in text; tab, LF, CR, VT and FF are ordinary in text files.
 _C0 = bytes(b for b in range(32) if b not in b"\t\n\r\x0b\x0c") + b"\x7f"
 _NOT_C0 = bytes(b for b in range(256) if b not in _C0)

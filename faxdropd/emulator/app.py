@@ -59,13 +59,9 @@ class EmulatorApp:
             # Like ASMX, the WSDL names the address it was fetched from.
             host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
             here = f'location="{self.scheme}://{host}/dfs.asmx"'.encode()
-            return _reply(
-                start_response, "200 OK", wsdl_bytes().replace(_WSDL_ADDRESS, here), CONTENT_TYPE["1.1"]
-            )
+            return _reply(start_response, "200 OK", wsdl_bytes().replace(_WSDL_ADDRESS, here), CONTENT_TYPE["1.1"])
         if method == "GET":
-            return _reply(
-                start_response, "200 OK", b"InterFAX emulator: POST SOAP here, GET ?WSDL\n", "text/plain"
-            )
+            return _reply(start_response, "200 OK", b"InterFAX emulator: POST SOAP here, GET ?WSDL\n", "text/plain")
         if method != "POST":
             return _reply(start_response, "405 Method Not Allowed", b"", "text/plain")
         return self._soap(environ, start_response)
@@ -82,9 +78,7 @@ class EmulatorApp:
             return _reply(start_response, "415 Unsupported Media Type", f"{exc}\n".encode(), "text/plain")
         except SoapFault as exc:
             emu.record_call(exc.op, None, "soap:Client")
-            document = fault_document(
-                version, str(exc), sender=exc.sender, version_mismatch=exc.version_mismatch
-            )
+            document = fault_document(version, str(exc), sender=exc.sender, version_mismatch=exc.version_mismatch)
             return _reply(start_response, "500 Internal Server Error", document, CONTENT_TYPE[version])
         op = call.op
         fault = emu.faults.take(op)
@@ -127,9 +121,7 @@ class EmulatorApp:
         document = fault_document(version, message, sender=False)
         return _reply(start_response, "500 Internal Server Error", document, CONTENT_TYPE[version])
 
-    def _admin(
-        self, method: str, path: str, environ: Environ, start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def _admin(self, method: str, path: str, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         emu = self.emulator
         if (method, path) == ("GET", "/_emulator/ledger"):
             return _json(start_response, "200 OK", emu.ledger())

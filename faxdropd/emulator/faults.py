@@ -77,11 +77,7 @@ def _number(spec: Mapping[str, Any], key: str, kind: type[int] | type[float], de
     # bool is an int in Python; `"count": true` is a mistake worth refusing.
     if value is None:
         return kind(default)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or (kind is int and not isinstance(value, int))
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not isinstance(value, int)):
         raise FaultSpecError(f"{key} must be a number, got {value!r}")
     return kind(value)
 

@@ -286,9 +286,7 @@ class Query2Result:
     total: int
 
 
-def query_form(
-    faxes: Iterable[Fax], form: QueryForm, control: QueryControl, now: datetime, cap: int
-) -> Query2Result:
+def query_form(faxes: Iterable[Fax], form: QueryForm, control: QueryControl, now: datetime, cap: int) -> Query2Result:
     """FaxQuery2: filter on every condition and the submission window, order, then page (at most `cap`)."""
     if control.starting_record < 0:
         raise QueryError("StartingRecord must not be negative")

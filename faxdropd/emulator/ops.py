@@ -50,9 +50,7 @@ def parse_datetime(text: str) -> datetime:
         tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
     extra = timedelta(days=1) if hour == 24 else timedelta(0)  # 24:00:00 is legal xsd
     try:
-        return (datetime(year, month, day, hour % 24, minute, second, micro, tzinfo=tz) + extra).astimezone(
-            UTC
-        )
+        return (datetime(year, month, day, hour % 24, minute, second, micro, tzinfo=tz) + extra).astimezone(UTC)
     except (OverflowError, ValueError):
         return datetime.min.replace(tzinfo=UTC) if year < 2 else datetime.max.replace(tzinfo=UTC)
 
@@ -97,9 +95,7 @@ def _fax_query(emu: Emulator, el: Element) -> tuple[int, Element]:
         _text(el, "VerbData"),
         _int(el, "MaxItems"),
     )
-    pairs: list[tuple[str, Any]] = (
-        [("FaxQueryResult", [("FaxItemEx", i) for i in items])] if code == 0 else []
-    )
+    pairs: list[tuple[str, Any]] = [("FaxQueryResult", [("FaxItemEx", i) for i in items])] if code == 0 else []
     return code, response("FaxQuery", [*pairs, ("ResultCode", code)])
 
 
@@ -122,9 +118,7 @@ def _fax_query2(emu: Emulator, el: Element) -> tuple[int, Element]:
         )
         for name in _CONDITIONS
     }
-    form = QueryForm(
-        conditions, parse_datetime(_text(form_el, "DateFrom")), parse_datetime(_text(form_el, "DateTo"))
-    )
+    form = QueryForm(conditions, parse_datetime(_text(form_el, "DateFrom")), parse_datetime(_text(form_el, "DateTo")))
     control = QueryControl(
         only_parents=_bool(ctl, "OnlyParents"), num_of_results=_int(ctl, "NumOfResults"),
         starting_record=_int(ctl, "StartingRecord"), order_by=_text(ctl, "OrderBy"),

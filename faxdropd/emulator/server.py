@@ -97,9 +97,7 @@ class EmulatorServer:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(cert, key)
             # The handshake then runs in the request thread, not in the accept loop a slow client could block.
-            server.socket = context.wrap_socket(
-                server.socket, server_side=True, do_handshake_on_connect=False
-            )
+            server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="faxdropd-emulator", daemon=True
@@ -147,9 +145,7 @@ def serve_forever(
         done.set()
 
     previous = (
-        signal.signal(signal.SIGTERM, _terminate)
-        if threading.current_thread() is threading.main_thread()
-        else None
+        signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
     )
     print(
         f"InterFAX emulator listening on {server.url} (WSDL: {server.url}?WSDL, user {username!r})",

@@ -237,9 +237,7 @@ class Emulator:
                 return BAD_VERB, []
             return OK, [f.fields(now, ex2=False) for f in found]
 
-    def fax_query2(
-        self, username: str, password: str, form: QueryForm, control: QueryControl
-    ) -> Query2Answer:
+    def fax_query2(self, username: str, password: str, form: QueryForm, control: QueryControl) -> Query2Answer:
         with self.lock:
             code = self._login(username, password)
             if code == OK and not self._admit_query(username):

@@ -107,8 +107,7 @@ def file_document(
     if job_id and resume:
         _sweep_temps(dest_dir, tag)
     # Only names derived from `name` can hold an earlier attempt's receipt: no need to read all of sent/.
-    earlier = (receipts_of(dest_dir, job_id, os.fsencode(split(name)[0])[:100])
-               if job_id and resume else iter(()))
+    earlier = receipts_of(dest_dir, job_id, os.fsencode(split(name)[0])[:100]) if job_id and resume else iter(())
     final = next((document_of(r) for r in earlier), None)
     side = sidecar if sidecar is not None and os.path.lexists(sidecar) else None
     for _ in range(_ATTEMPTS):

@@ -52,7 +52,7 @@ def write_temp(directory: Path, payload: bytes, tag: str) -> Path:
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def to_json(data: Any) -> bytes:

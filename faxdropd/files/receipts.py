@@ -52,8 +52,11 @@ def receipts_of(dest_dir: Path, job_id: str, prefix: bytes = b"") -> Iterator[Pa
     except (FileNotFoundError, NotADirectoryError):
         return
     for entry in entries:
-        if (entry.name.endswith(RECEIPT_SUFFIX) and os.fsencode(entry.name).startswith(prefix)
-                and receipt_has(Path(entry.path), "job_id", job_id)):
+        if (
+            entry.name.endswith(RECEIPT_SUFFIX)
+            and os.fsencode(entry.name).startswith(prefix)
+            and receipt_has(Path(entry.path), "job_id", job_id)
+        ):
             yield Path(entry.path)
 
 
@@ -63,8 +66,9 @@ def retried_receipts(hot: Path, sha256: str) -> list[Path]:
         entries = sorted(os.scandir(hot / WORK_DIR / RETRIED_DIR), key=lambda e: os.fsencode(e.name))
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return [Path(e.path) for e in entries
-            if e.name.endswith(RECEIPT_SUFFIX) and receipt_has(Path(e.path), "sha256", sha256)]
+    return [
+        Path(e.path) for e in entries if e.name.endswith(RECEIPT_SUFFIX) and receipt_has(Path(e.path), "sha256", sha256)
+    ]
 
 
 def receipt_has(path: Path, key: str, value: str) -> bool:

@@ -34,8 +34,11 @@ def cleanup_work(hot: Path, live_job_ids: set[str]) -> list[Path]:
         entries = list(os.scandir(hot / WORK_DIR))
     except (FileNotFoundError, NotADirectoryError):
         return []
-    left = [Path(e.path) for e in entries
-            if not (e.name == RETRIED_DIR and e.is_dir(follow_symlinks=False))
-            and e.name.split("__", 1)[0] not in live_job_ids]
+    left = [
+        Path(e.path)
+        for e in entries
+        if not (e.name == RETRIED_DIR and e.is_dir(follow_symlinks=False))
+        and e.name.split("__", 1)[0] not in live_job_ids
+    ]
     # A released sidecar must be back before its document, or the document is routed without it.
     return sorted(left, key=lambda p: (not p.name.endswith(SIDECAR_SUFFIX), os.fsencode(p.name)))

@@ -138,8 +138,11 @@ def _tls_reason(exc: requests.exceptions.SSLError) -> str:
         if isinstance(inner, ssl.SSLCertVerificationError) and inner.verify_message:
             return f"{inner.verify_message} (ssl error {inner.verify_code})"
         seen.extend(a for a in inner.args if isinstance(a, BaseException))
-        seen.extend(e for e in (inner.__cause__, inner.__context__, getattr(inner, "reason", None))
-                    if isinstance(e, BaseException))
+        seen.extend(
+            e
+            for e in (inner.__cause__, inner.__context__, getattr(inner, "reason", None))
+            if isinstance(e, BaseException)
+        )
     return _short(exc)
 
 
@@ -258,9 +261,7 @@ class InterfaxClient:
         except InterfaxError as exc:
             log.info("upload.cancel_failed", session=session_id, error=str(exc))
 
-    def send_fax(
-        self, fields: Mapping[str, object], files_data: bytes, file_types: list[str], file_sizes: str
-    ) -> int:
+    def send_fax(self, fields: Mapping[str, object], files_data: bytes, file_types: list[str], file_sizes: str) -> int:
         """SendfaxEx_2; `fields` holds every option field of the request (see faxfields.sendfax_fields)."""
         with self._call("SendfaxEx_2"):
             result = int(

@@ -71,9 +71,7 @@ def expand_template(template: str, *, document_name: str, folder_name: str, now:
     return _CONTROL.sub(" ", expanded)
 
 
-def make_subject(
-    template: str, *, document_name: str, folder_name: str, reference: str, now: datetime
-) -> str:
+def make_subject(template: str, *, document_name: str, folder_name: str, reference: str, now: datetime) -> str:
     """The template, then " [<reference>]", kept within 60 characters by cutting the template part only."""
     if not _REFERENCE.fullmatch(reference):
         raise ValueError(f"reference {reference!r} must be non-empty without spaces or brackets")
@@ -131,8 +129,9 @@ def sendfax_fields(
         "CSID": options.csid,
         "PageHeader": options.page_header,
         "JobID": reference,
-        "Subject": make_subject(options.subject, document_name=document_name, folder_name=folder_name,
-                                reference=reference, now=now),
+        "Subject": make_subject(
+            options.subject, document_name=document_name, folder_name=folder_name, reference=reference, now=now
+        ),
         "ReplyAddress": options.reply_address,
         "PageSize": options.page_size,
         "PageOrientation": "Landscape" if options.orientation.lower() == "landscape" else "Portrait",

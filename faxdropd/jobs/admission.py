@@ -14,8 +14,7 @@ HOUR = 3600.0
 MIN_STEP = 1.0
 
 
-def hourly_decision(sent_last_hour: int, cap: int | None, now: float, oldest_in_window: float | None
-                    ) -> float | None:
+def hourly_decision(sent_last_hour: int, cap: int | None, now: float, oldest_in_window: float | None) -> float | None:
     """None when another fax may go now, else the epoch time at which the cap frees a slot.
 
     `sent_last_hour` counts submissions in (now - 1h, now]; `oldest_in_window` is the earliest of them.

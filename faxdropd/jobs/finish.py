@@ -26,8 +26,7 @@ from faxdropd.jobs.runtime import Runtime
 
 log = structlog.get_logger("faxdropd.jobs.finish")
 
-_STATE = {"delivered": State.DELIVERED, "accepted": State.DELIVERED, "failed": State.FAILED,
-          "rejected": State.REJECTED}
+_STATE = {"delivered": State.DELIVERED, "accepted": State.DELIVERED, "failed": State.FAILED, "rejected": State.REJECTED}
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -87,8 +86,16 @@ class Finisher:
             facts.setdefault("file_type", checked.file_type)
         if code is not None:
             facts["delivery"] = {**job.delivery, "result_code": code}
-        job = self.rt.journal.transition(job, job.state, f"outcome {outcome}", outcome=outcome, status=status,
-                                         reason=reason, completed_at=time.time(), **facts)
+        job = self.rt.journal.transition(
+            job,
+            job.state,
+            f"outcome {outcome}",
+            outcome=outcome,
+            status=status,
+            reason=reason,
+            completed_at=time.time(),
+            **facts,
+        )
         crashpoints.hit("after_outcome")
         self.refile(job, resume=False)
 
@@ -104,8 +111,15 @@ class Finisher:
         work = Path(job.work_path)
         try:
             if work.exists() or work.is_symlink():
-                final = filing.file_document(work, dest_dir, job.name, receipt(job), hot=hot, resume=resume,
-                                             sidecar=Path(job.sidecar_path) if job.sidecar_path else None)
+                final = filing.file_document(
+                    work,
+                    dest_dir,
+                    job.name,
+                    receipt(job),
+                    hot=hot,
+                    resume=resume,
+                    sidecar=Path(job.sidecar_path) if job.sidecar_path else None,
+                )
             elif not work.parent.is_dir():
                 # The work area went away with its share (unmounted, or a bare mount point in its place):
                 # the document is out of reach, not lost. Postpone; never close the job as "work missing".
@@ -123,17 +137,30 @@ class Finisher:
             return False
         except OSError as exc:
             # ENOSPC/EIO on the share: the daemon's refile pass retries every few seconds until it fits.
-            log.error("job.filing_postponed", job_id=job.id, folder=job.folder,
-                      reason=f"{exc.strerror or type(exc).__name__} (errno {exc.errno})")
+            log.error(
+                "job.filing_postponed",
+                job_id=job.id,
+                folder=job.folder,
+                reason=f"{exc.strerror or type(exc).__name__} (errno {exc.errno})",
+            )
             return False
         crashpoints.hit("after_file")
-        self.rt.journal.transition(job, _STATE[job.outcome], f"filed {final}",
-                                   final_path=str(final) if final else None)
+        self.rt.journal.transition(job, _STATE[job.outcome], f"filed {final}", final_path=str(final) if final else None)
         crashpoints.hit("after_final")
         self.rt.metrics.job_finished(job.folder, job.outcome)
         event = {"delivered": "job.delivered", "accepted": "job.delivered", "rejected": "job.rejected"}.get(
-            job.outcome, "job.failed")
-        log.info(event, job_id=job.id, folder=job.folder, file=job.name, reference=job.reference,
-                 outcome=job.outcome, status=job.status, reason=job.reason,
-                 transaction_ids=job.transaction_ids, filed=str(final) if final else None)
+            job.outcome, "job.failed"
+        )
+        log.info(
+            event,
+            job_id=job.id,
+            folder=job.folder,
+            file=job.name,
+            reference=job.reference,
+            outcome=job.outcome,
+            status=job.status,
+            reason=job.reason,
+            transaction_ids=job.transaction_ids,
+            filed=str(final) if final else None,
+        )
         return True

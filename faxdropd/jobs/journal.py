@@ -218,9 +218,16 @@ class Journal:
     def _fail(self, what: str, exc: BaseException) -> NoReturn:
         # The error text names the database and the errno, never a job's document contents.
         # Runs on the batch leader's thread, whose bound job context is not (only) the failed writers': blank it.
-        log.critical("journal.write_failed", operation=what, error=f"{type(exc).__name__}: {exc}",
-                     action="exiting; the restart resumes from the last committed state",
-                     job_id=None, reference=None, folder=None, file=None)
+        log.critical(
+            "journal.write_failed",
+            operation=what,
+            error=f"{type(exc).__name__}: {exc}",
+            action="exiting; the restart resumes from the last committed state",
+            job_id=None,
+            reference=None,
+            folder=None,
+            file=None,
+        )
         if not self.exit_on_failure:
             raise JournalFailure(f"journal {what} failed: {exc}") from exc
         for stream in (sys.stdout, sys.stderr):

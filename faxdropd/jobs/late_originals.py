@@ -65,15 +65,26 @@ def settle(client: Canceller, job: Job, late: list[FaxItem]) -> dict[str, dict[s
                 try:
                     client.cancel_fax(item.transaction_id)
                     record["action"] = "cancelled"
-                    log.warning("job.twin_cancelled", job_id=job.id, reference=job.reference,
-                                transaction_id=item.transaction_id, status=item.status)
+                    log.warning(
+                        "job.twin_cancelled",
+                        job_id=job.id,
+                        reference=job.reference,
+                        transaction_id=item.transaction_id,
+                        status=item.status,
+                    )
                 except InterfaxError as exc:
                     record["action"] = f"cancel failed: {exc}"
         record.update(status=item.status, meaning=codes.status_sentence(item.status))
         if item.status == 0 and not record.get("sent_twice"):
             record["sent_twice"] = True
-            log.error("job.sent_twice", job_id=job.id, reference=job.reference, transaction_id=item.transaction_id,
-                      number=item.destination, reason="an earlier request InterFAX had held was delivered too")
+            log.error(
+                "job.sent_twice",
+                job_id=job.id,
+                reference=job.reference,
+                transaction_id=item.transaction_id,
+                number=item.destination,
+                reason="an earlier request InterFAX had held was delivered too",
+            )
         records[key] = record
     return records
 

@@ -65,8 +65,9 @@ class Pipeline:
                 # `submitting` the tracker/refile pass own it (reliability suite: no duplicate on errors).
                 fresh = self.rt.journal.get(job.id) or job
                 if fresh.state is State.SUBMITTING:
-                    self.rt.journal.transition(fresh, State.UNKNOWN, "internal error while submitting",
-                                               reason=f"internal error: {exc}")
+                    self.rt.journal.transition(
+                        fresh, State.UNKNOWN, "internal error while submitting", reason=f"internal error: {exc}"
+                    )
                 elif fresh.outcome is None and fresh.state in (State.CLAIMED, State.UPLOADING, State.DEFERRED):
                     self._defer(fresh, f"internal error: {exc}")
 
@@ -100,8 +101,13 @@ class Pipeline:
             if isinstance(decided, routing.Rejection):
                 self.finisher.finish(job, "rejected", None, decided.reason, checked=checked)
                 return
-            facts: dict[str, Any] = {"sha256": checked.sha256, "size": checked.size, "pages": checked.pages,
-                     "file_type": checked.file_type, "numbers": decided.numbers}
+            facts: dict[str, Any] = {
+                "sha256": checked.sha256,
+                "size": checked.size,
+                "pages": checked.pages,
+                "file_type": checked.file_type,
+                "numbers": decided.numbers,
+            }
             parts = [self._part(checked)]
             problem = self._cover(decided.options.cover_page, job, checked, parts, stack)
             if problem is not None:
@@ -114,14 +120,25 @@ class Pipeline:
                 job = self._on_purpose(job, checked.sha256)
                 if self._held(job, folder, checked, decided.numbers, facts, now):
                     return
-                fields = sendfax_fields(decided.options, numbers=decided.numbers, document_name=job.name,
-                                        folder_name=folder.name, reference=job.reference, now=datetime.now(UTC))
+                fields = sendfax_fields(
+                    decided.options,
+                    numbers=decided.numbers,
+                    document_name=job.name,
+                    folder_name=folder.name,
+                    reference=job.reference,
+                    now=datetime.now(UTC),
+                )
                 # An inline fax has no upload step that could fail on its own: going straight to SUBMITTING
                 # saves one fsync'd commit per fax, and a crash there is settled by reconciliation anyway.
                 inline = sum(p.size for p in parts) <= self.rt.config.interfax.inline_max_bytes
-                job = jr.transition(job, State.SUBMITTING if inline else State.UPLOADING,
-                                    "inline" if inline else "upload", submitted_at=now,
-                                    options=_jsonable(fields), **facts)
+                job = jr.transition(
+                    job,
+                    State.SUBMITTING if inline else State.UPLOADING,
+                    "inline" if inline else "upload",
+                    submitted_at=now,
+                    options=_jsonable(fields),
+                    **facts,
+                )
             crashpoints.hit("after_uploading")
             log.info("job.uploading", size=checked.size, pages=checked.pages, numbers=decided.numbers)
             self._send(job, parts, fields, folder)
@@ -129,8 +146,14 @@ class Pipeline:
     def _part(self, checked: preflight.Checked) -> upload.Part:
         return upload.Part(file_type=checked.file_type, size=checked.size, chunks=checked.read_chunks)
 
-    def _cover(self, cover: Path | None, job: Job, checked: preflight.Checked, parts: list[upload.Part],
-               stack: contextlib.ExitStack) -> str | None:
+    def _cover(
+        self,
+        cover: Path | None,
+        job: Job,
+        checked: preflight.Checked,
+        parts: list[upload.Part],
+        stack: contextlib.ExitStack,
+    ) -> str | None:
         """Open the cover page as the fax's first document; a problem is the rejection's sentence."""
         if cover is None:
             return None
@@ -165,8 +188,15 @@ class Pipeline:
         log.info("job.retried_on_purpose", receipt=consumed.name)
         return self.rt.journal.transition(job, job.state, f"retried on purpose ({consumed.name})", on_purpose=1)
 
-    def _held(self, job: Job, folder: FolderConfig, checked: preflight.Checked, numbers: list[str],
-              facts: dict[str, Any], now: float) -> bool:
+    def _held(
+        self,
+        job: Job,
+        folder: FolderConfig,
+        checked: preflight.Checked,
+        numbers: list[str],
+        facts: dict[str, Any],
+        now: float,
+    ) -> bool:
         """Apply the sending policy; True when the job was filed as a duplicate or deferred (not sent now)."""
         if not job.on_purpose and self._duplicate(job, checked.sha256, numbers, now):
             self.finisher.finish(job, "failed", None, "duplicate", checked=checked, **facts)
@@ -176,13 +206,27 @@ class Pipeline:
         clean = {**job.delivery, "processing_starts": 0}
         wait_until = self._hourly_wait(folder, now)
         if wait_until is not None:
-            self.rt.journal.transition(job, State.DEFERRED, "hourly cap", next_attempt_at=wait_until,
-                                       reason="held back by limits.faxes_per_hour", delivery=clean, **facts)
+            self.rt.journal.transition(
+                job,
+                State.DEFERRED,
+                "hourly cap",
+                next_attempt_at=wait_until,
+                reason="held back by limits.faxes_per_hour",
+                delivery=clean,
+                **facts,
+            )
             log.info("job.deferred", reason="faxes_per_hour", until=wait_until)
             return True
         if self.rt.pause.active():
-            self.rt.journal.transition(job, State.DEFERRED, "paused", next_attempt_at=self.rt.pause.until,
-                                       reason=self.rt.pause.reason, delivery=clean, **facts)
+            self.rt.journal.transition(
+                job,
+                State.DEFERRED,
+                "paused",
+                next_attempt_at=self.rt.pause.until,
+                reason=self.rt.pause.reason,
+                delivery=clean,
+                **facts,
+            )
             return True
         return False
 
@@ -198,13 +242,26 @@ class Pipeline:
     def _hourly_wait(self, folder: FolderConfig, now: float) -> float | None:
         cap = self.rt.config.limits.faxes_per_hour
         # No cap, no query: reading every submission of the last hour per fax grows with the backlog.
-        waits = [] if cap is None else [policy.hourly_decision(
-            sent_last_hour=len(times), cap=cap, now=now, oldest_in_window=times[0] if times else None)
-            for times in [self.rt.journal.submitted_since(now - 3600)]]
+        waits = (
+            []
+            if cap is None
+            else [
+                policy.hourly_decision(
+                    sent_last_hour=len(times), cap=cap, now=now, oldest_in_window=times[0] if times else None
+                )
+                for times in [self.rt.journal.submitted_since(now - 3600)]
+            ]
+        )
         if folder.faxes_per_hour is not None:
             times = self.rt.journal.submitted_since(now - 3600, folder=folder.name)
-            waits.append(policy.hourly_decision(sent_last_hour=len(times), cap=folder.faxes_per_hour, now=now,
-                                                oldest_in_window=times[0] if times else None))
+            waits.append(
+                policy.hourly_decision(
+                    sent_last_hour=len(times),
+                    cap=folder.faxes_per_hour,
+                    now=now,
+                    oldest_in_window=times[0] if times else None,
+                )
+            )
         found = [w for w in waits if w is not None]
         return max(found) if found else None
 
@@ -227,8 +284,9 @@ class Pipeline:
             return
         except AccountError as exc:
             self.rt.pause.set(str(exc), PAUSE_SECONDS.get(exc.code or 0, DEFAULT_PAUSE))
-            jr.transition(job, State.DEFERRED, "account", next_attempt_at=self.rt.pause.until,
-                          reason=str(exc), submitted_at=None)
+            jr.transition(
+                job, State.DEFERRED, "account", next_attempt_at=self.rt.pause.until, reason=str(exc), submitted_at=None
+            )
             return
         except PermanentError as exc:
             self.finisher.finish(job, "failed", None, exc.sentence, code=exc.code)
@@ -263,9 +321,16 @@ class Pipeline:
         delay = min(retry.cap, retry.initial * retry.factor ** (attempts - 1))
         # The daemon survived this attempt: reset the crash counter, or three transient errors would
         # quarantine the document as if it had stopped the daemon three times.
-        self.rt.journal.transition(job, State.DEFERRED, reason, attempts=attempts, next_attempt_at=now + delay,
-                                   reason=reason, submitted_at=None,
-                                   delivery={**job.delivery, "processing_starts": 0})
+        self.rt.journal.transition(
+            job,
+            State.DEFERRED,
+            reason,
+            attempts=attempts,
+            next_attempt_at=now + delay,
+            reason=reason,
+            submitted_at=None,
+            delivery={**job.delivery, "processing_starts": 0},
+        )
         log.info("job.deferred", reason=reason, retry_in_s=round(delay, 1), attempts=attempts)
 
 

@@ -33,8 +33,13 @@ def recover(rt: Runtime, finisher: Finisher) -> list[Job]:
             runnable.append(journal.transition(job, State.CLAIMED, "restart: upload interrupted", submitted_at=None))
         elif job.state is State.SUBMITTING:
             # The request may have gone out, so it counts as an attempt, as a lost reply does in the pipeline.
-            journal.transition(job, State.UNKNOWN, "restart: submission may have reached InterFAX",
-                               reason="the daemon stopped while submitting", attempts=job.attempts + 1)
+            journal.transition(
+                job,
+                State.UNKNOWN,
+                "restart: submission may have reached InterFAX",
+                reason="the daemon stopped while submitting",
+                attempts=job.attempts + 1,
+            )
             log.warning("job.unknown", job_id=job.id, reference=job.reference, reason="restart during submit")
     release_orphans(rt)
     return runnable

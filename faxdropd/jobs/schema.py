@@ -61,8 +61,7 @@ class State(StrEnum):
 FINAL = frozenset({State.DELIVERED, State.FAILED, State.REJECTED})
 # Jobs that count as "this content went to this number" for the duplicate window. UPLOADING and DEFERRED
 # (a routed job held back or waiting to retry) are about to go: a second copy dropped meanwhile is the duplicate.
-SENT_LIKE = (State.UPLOADING, State.SUBMITTING, State.SUBMITTED, State.UNKNOWN, State.DELIVERED,
-             State.DEFERRED)
+SENT_LIKE = (State.UPLOADING, State.SUBMITTING, State.SUBMITTED, State.UNKNOWN, State.DELIVERED, State.DEFERRED)
 JSON_COLUMNS = ("numbers", "options", "transaction_ids", "delivery")
 
 

@@ -125,7 +125,7 @@ def poll_batches(jobs: list[Job], last_poll: dict[str, float]) -> list[list[int]
     """
     ordered = sorted(jobs, key=lambda j: (last_poll.get(j.id, float("-inf")), j.created_at))
     tids = [tid for job in ordered for tid in job.transaction_ids]
-    return [tids[i:i + MAX_QUERY_ITEMS] for i in range(0, len(tids), MAX_QUERY_ITEMS)]
+    return [tids[i : i + MAX_QUERY_ITEMS] for i in range(0, len(tids), MAX_QUERY_ITEMS)]
 
 
 class Tracker:
@@ -207,9 +207,15 @@ class Tracker:
         # happened, so sending again (same reference) cannot duplicate it. The processing counter restarts
         # because this pass ended normally; it exists to catch documents that crash the daemon.
         # The resent job is then tracked by its reference, so that a late original shows up (twins.py).
-        self.rt.journal.transition(job, State.DEFERRED, "reconciled: absent", next_attempt_at=time.time(),
-                                   submitted_at=None, reason="previous send did not reach InterFAX",
-                                   delivery=twins.mark_resend({**job.delivery, "processing_starts": 0}))
+        self.rt.journal.transition(
+            job,
+            State.DEFERRED,
+            "reconciled: absent",
+            next_attempt_at=time.time(),
+            submitted_at=None,
+            reason="previous send did not reach InterFAX",
+            delivery=twins.mark_resend({**job.delivery, "processing_starts": 0}),
+        )
         log.info("job.reconciled", job_id=job.id, reference=job.reference, found=False, action="resend")
 
     def _poll(self, client: Any) -> None:
@@ -217,8 +223,11 @@ class Tracker:
         # whole minute before the fax is final and leave nothing for reconciliation.
         interval = max(self.rt.config.delivery.poll_interval, self.budget.window / self.budget.per_minute)
         now = self.clock()
-        due = [j for j in self.rt.journal.by_state(State.SUBMITTED)
-               if j.outcome is None and (j.id not in self._last_poll or now - self._last_poll[j.id] >= interval)]
+        due = [
+            j
+            for j in self.rt.journal.by_state(State.SUBMITTED)
+            if j.outcome is None and (j.id not in self._last_poll or now - self._last_poll[j.id] >= interval)
+        ]
         # A broadcast's first reply names only its first transaction; its reference finds them all, once.
         # A job resent after a proof of absence is always asked by reference: a late original carries it too.
         by_reference = [j for j in due if len(j.numbers) > len(j.transaction_ids) or twins.watching(j)]
@@ -233,8 +242,9 @@ class Tracker:
                 items, late = twins.split(job, items)
                 records = twins.settle(client, job, late)
                 if records != job.delivery.get(twins.TWINS, {}):
-                    job = self.rt.journal.transition(job, job.state, "late original",
-                                                     delivery={**job.delivery, twins.TWINS: records})
+                    job = self.rt.journal.transition(
+                        job, job.state, "late original", delivery={**job.delivery, twins.TWINS: records}
+                    )
             self._apply(job, items)
         by_tid = {tid: job for job in singles for tid in job.transaction_ids}
         for batch in poll_batches(singles, self._last_poll):
@@ -265,8 +275,9 @@ class Tracker:
                 self.rt.pause.set("InterFAX holds faxes: the account is out of credit", OUT_OF_CREDIT_PAUSE)
         if changed:
             tids = sorted({*job.transaction_ids, *(int(t) for t in known)})
-            job = self.rt.journal.transition(job, job.state, "status", delivery={**job.delivery, "items": known},
-                                             transaction_ids=tids)
+            job = self.rt.journal.transition(
+                job, job.state, "status", delivery={**job.delivery, "items": known}, transaction_ids=tids
+            )
         finals = [f for f in known.values() if f["status"] >= 0]
         if len(finals) < max(len(job.numbers), 1) or any(f["status"] < 0 for f in known.values()):
             return
@@ -279,5 +290,6 @@ class Tracker:
                 reason += f"; {len(finals) - len(failed)} of {len(finals)} numbers delivered"
             self.finisher.finish(job, "failed", int(first["status"]), reason + twins.note(job))
         else:
-            self.finisher.finish(job, "delivered", 0,
-                                 "delivered: every page confirmed by the receiving fax" + twins.note(job))
+            self.finisher.finish(
+                job, "delivered", 0, "delivered: every page confirmed by the receiving fax" + twins.note(job)
+            )

@@ -31,9 +31,7 @@ class FolderCycle:
     """The watcher minus watchdog. Main-loop methods run on the daemon's thread; pool threads only report
     finished probes through ``_finished`` (and wake the daemon through the Alarm)."""
 
-    def __init__(
-        self, *, clock: Callable[[], float], scan_timeout: float | None, wake: threading.Event | None
-    ) -> None:
+    def __init__(self, *, clock: Callable[[], float], scan_timeout: float | None, wake: threading.Event | None) -> None:
         self._clock = clock
         self._scan_timeout = scan_timeout  # None: max(10 s, 5 x poll_interval) per folder
         self._wake = wake
@@ -241,7 +239,12 @@ class FolderCycle:
         return folder.job if paths and folder.up else None
 
     def _run_probe(
-        self, spec: WatchSpec, full: bool, paths: list[Path], mount: str, table: list[mounts.Mount],
+        self,
+        spec: WatchSpec,
+        full: bool,
+        paths: list[Path],
+        mount: str,
+        table: list[mounts.Mount],
         names: dict[str, Path | None] | None = None,
     ) -> Probe:  # runs on a scan worker; a seam for tests that need a folder to hang
         return probe(spec, full, paths, mount, table, self._clock, names)

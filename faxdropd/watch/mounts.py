@@ -93,24 +93,18 @@ def find_mount(
     return best
 
 
-def mount_point(
-    path: str | os.PathLike[str], mounts: list[Mount] | None = None, *, resolve: bool = True
-) -> Path:
+def mount_point(path: str | os.PathLike[str], mounts: list[Mount] | None = None, *, resolve: bool = True) -> Path:
     """The mount point of the filesystem that holds ``path`` ("/" when unknown)."""
     found = find_mount(path, mounts, resolve=resolve)
     return Path(found.mount_point if found else "/")
 
 
-def filesystem_type(
-    path: str | os.PathLike[str], mounts: list[Mount] | None = None, *, resolve: bool = True
-) -> str:
+def filesystem_type(path: str | os.PathLike[str], mounts: list[Mount] | None = None, *, resolve: bool = True) -> str:
     """``path``'s filesystem type as mountinfo names it ("ext4", "nfs4", "fuse.sshfs"); "" if unknown."""
     found = find_mount(path, mounts, resolve=resolve)
     return found.fstype if found else ""
 
 
-def is_network_fs(
-    path: str | os.PathLike[str], mounts: list[Mount] | None = None, *, resolve: bool = True
-) -> bool:
+def is_network_fs(path: str | os.PathLike[str], mounts: list[Mount] | None = None, *, resolve: bool = True) -> bool:
     """True when ``path`` is on a filesystem whose remote changes inotify cannot see."""
     return filesystem_type(path, mounts, resolve=resolve) in NETWORK_FS_TYPES

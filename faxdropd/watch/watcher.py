@@ -277,9 +277,7 @@ class Watcher(FolderCycle):
             if exc.errno in (errno.EMFILE, errno.ENOSPC, errno.ENOMEM):
                 self._fall_back(folder, now)
             else:
-                log.warning(
-                    "cannot watch %s: %s; retrying in %g s", folder.spec.path, exc, folder.spec.poll_interval
-                )
+                log.warning("cannot watch %s: %s; retrying in %g s", folder.spec.path, exc, folder.spec.poll_interval)
                 folder.watch_retry = now + folder.spec.poll_interval
             return
         folder.next_full = now  # list again now the watch exists: anything that arrived before it is caught

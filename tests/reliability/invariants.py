@@ -32,8 +32,10 @@ class Report:
     outcomes: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
-        return (f"inputs={self.inputs} sent={self.sent} failed={self.failed} submissions={self.submissions} "
-                f"duplicates={self.duplicates} losses={self.losses} outcomes={dict(self.outcomes)}")
+        return (
+            f"inputs={self.inputs} sent={self.sent} failed={self.failed} submissions={self.submissions} "
+            f"duplicates={self.duplicates} losses={self.losses} outcomes={dict(self.outcomes)}"
+        )
 
 
 def sha(data: bytes) -> str:

@@ -26,8 +26,9 @@ QUIESCE_TIMEOUT = float(os.environ.get("FAXDROPD_QUIESCE_TIMEOUT", "600"))
 def make_emulator(store: Path, status_delay: float = 0.2) -> EmulatorServer:
     # The query limit is raised on both sides only so tracking keeps pace with hundreds of jobs; the 6/min
     # budget itself is proven elsewhere (T5), not here.
-    return EmulatorServer(username="demo", password=PASSWORD, store=store, status_delay=status_delay,
-                          query_limit=600, query_window=60.0).start()
+    return EmulatorServer(
+        username="demo", password=PASSWORD, store=store, status_delay=status_delay, query_limit=600, query_window=60.0
+    ).start()
 
 
 def content(kind: str, tag: str, rng: random.Random) -> bytes:
@@ -40,9 +41,17 @@ def content(kind: str, tag: str, rng: random.Random) -> bytes:
 
 
 class Rig:
-    def __init__(self, root: Path, emulator: EmulatorServer, *, track: bool = True,
-                 extra: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None,
-                 hot: Path | None = None, state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        emulator: EmulatorServer,
+        *,
+        track: bool = True,
+        extra: dict[str, Any] | None = None,
+        defaults: dict[str, Any] | None = None,
+        hot: Path | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
         self.root = root
         self.emulator = emulator
         self.hot = hot or root / "hot"
@@ -52,13 +61,17 @@ class Rig:
         self.kills = 0
         cfg_extra: dict[str, Any] = {
             "state_dir": str(self.state_dir),
-            "delivery": {"track": track, "poll_interval": 0.5, "reconcile_grace": 0.5,
-                         "query_limit_per_minute": 600},
+            "delivery": {"track": track, "poll_interval": 0.5, "reconcile_grace": 0.5, "query_limit_per_minute": 600},
             "limits": {"faxes_per_hour": None, "duplicate_window": 0},
             **(extra or {}),
         }
-        self.config = write_config(root, emulator.url, [{"path": str(self.hot), "to": "+99999990"}],
-                                   extra=cfg_extra, defaults={"stable_seconds": 0.3, **(defaults or {})})
+        self.config = write_config(
+            root,
+            emulator.url,
+            [{"path": str(self.hot), "to": "+99999990"}],
+            extra=cfg_extra,
+            defaults={"stable_seconds": 0.3, **(defaults or {})},
+        )
         self.daemon = DaemonProcess(self.config, root / "daemon.log")
 
     # -- the daemon ---------------------------------------------------------------------------------------
@@ -109,11 +122,16 @@ class Rig:
             self.start()
         expected = len(self.inputs)
         try:
-            wait_for(lambda: quiescent([self.hot], self.state_dir, expected) or not self.running, timeout,
-                     interval=0.5, what=f"{expected} inputs filed")
+            wait_for(
+                lambda: quiescent([self.hot], self.state_dir, expected) or not self.running,
+                timeout,
+                interval=0.5,
+                what=f"{expected} inputs filed",
+            )
         except AssertionError:
-            raise AssertionError(f"not quiescent: {filed_count([self.hot])}/{expected} filed\n"
-                                 f"{self.daemon.log_text()[-4000:]}") from None
+            raise AssertionError(
+                f"not quiescent: {filed_count([self.hot])}/{expected} filed\n{self.daemon.log_text()[-4000:]}"
+            ) from None
         assert self.running, f"daemon died while quiescing:\n{self.daemon.log_text()[-4000:]}"
 
     def check(self, *, all_sent: bool = False) -> Report:

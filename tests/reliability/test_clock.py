@@ -65,9 +65,12 @@ def defer_one(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]) -> tu
     """A daemon whose one document keeps failing transiently (-150) until it sits deferred; then stopped."""
     hot = tmp_path / "hot"
     hot.mkdir()
-    cfg = write_config(tmp_path, emulator.url, [{"path": str(hot), "to": "+99999990"}],
-                       extra={"delivery": {"track": False}, "retry": {"lifetime": "3d"},
-                              "interfax": {"inline_max_bytes": 0}})  # chunked: the fault hits before any send
+    cfg = write_config(
+        tmp_path,
+        emulator.url,
+        [{"path": str(hot), "to": "+99999990"}],
+        extra={"delivery": {"track": False}, "retry": {"lifetime": "3d"}, "interfax": {"inline_max_bytes": 0}},
+    )  # chunked: the fault hits before any send
     d = DaemonProcess(cfg, tmp_path / "daemon.log")
     daemons.append(d)
     d.start()
@@ -75,8 +78,12 @@ def defer_one(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]) -> tu
     emulator.emulator.add_fault("StartFileUpload", "error", count=-1)
     drop(hot, "doc.txt", b"a document caught in a clock jump\n")
     # Stop inside a long backoff (>= 1.5 s left), so the stop cannot catch the job mid-attempt.
-    wait_for(lambda: (j := deferred_job(tmp_path / "state")) and j["next_attempt_at"] - time.time() > 1.5, 60,
-             interval=0.05, what="the job in a backoff of a few seconds")
+    wait_for(
+        lambda: (j := deferred_job(tmp_path / "state")) and j["next_attempt_at"] - time.time() > 1.5,
+        60,
+        interval=0.05,
+        what="the job in a backoff of a few seconds",
+    )
     assert d.stop() == 0
     job = deferred_job(tmp_path / "state")
     assert job is not None
@@ -98,17 +105,14 @@ def test_backward_jump_is_clamped_to_the_cap(tmp_path: Path, emulator: Any, daem
     assert receipt["outcome"] == "accepted"
 
 
-def test_forward_jump_retries_once_then_backs_off(
-    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]
-) -> None:
+def test_forward_jump_retries_once_then_backs_off(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]) -> None:
     d, hot, job_id = defer_one(tmp_path, emulator, daemons)
     shift_stamps(tmp_path / "state", job_id, -DAY)  # the clock went forward a day: the job is long overdue
     before = len(calls(emulator))
     d.start()
     wait_for(lambda: len(calls(emulator)) >= before + 2, 60, interval=0.1, what="two retries after the jump")
     time.sleep(CAP)  # observe a little longer: a storm would show up as a burst here
-    stamps = [datetime.fromisoformat(c["at"].replace("Z", "+00:00")).timestamp()
-              for c in calls(emulator)[before:]]
+    stamps = [datetime.fromisoformat(c["at"].replace("Z", "+00:00")).timestamp() for c in calls(emulator)[before:]]
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
     # One immediate retry, then each next one only after a backoff of at least retry.initial (0.5 s);
     # the schedule (0.5 s doubling, cap 5 s) allows at most this many calls in the window observed.

@@ -26,16 +26,27 @@ PASSWORD = "fuzz-Pa55-w0rd-7f3c1e"
 ROOT = Path("/tmp/faxdropd-fuzz")  # never created: the config only names these folders
 
 BASE: dict[str, Any] = {
-    "interfax": {"url": "https://ws.interfax.net/dfs.asmx", "username": "demo", "password": PASSWORD,
-                 "timeout": 30, "chunk_size": 200_000},
+    "interfax": {
+        "url": "https://ws.interfax.net/dfs.asmx",
+        "username": "demo",
+        "password": PASSWORD,
+        "timeout": 30,
+        "chunk_size": 200_000,
+    },
     "state_dir": str(ROOT / "state"),
     "workers": 4,
     "log": {"format": "json", "level": "info"},
     "retry": {"initial": 30, "factor": 2, "cap": 3600},
     "limits": {"pages_per_fax": 100},
     "delivery": {"query_limit_per_minute": 6},
-    "folders": [{"path": str(ROOT / "hot"), "to": "+12125550100",
-                 "fax": {"page_size": "A4", "csid": "ACME", "retries": 3}, "stable_seconds": 5}],
+    "folders": [
+        {
+            "path": str(ROOT / "hot"),
+            "to": "+12125550100",
+            "fax": {"page_size": "A4", "csid": "ACME", "retries": 3},
+            "stable_seconds": 5,
+        }
+    ],
 }
 
 # (key path as the error must name it, value; None as value = delete the key). Every entry is invalid alone.
@@ -109,7 +120,7 @@ def broken_configs(draw: st.DrawFn) -> tuple[dict[str, Any], list[str], bool]:
         expected.append(path)
     # Cross-folder and state_dir checks run only on an otherwise valid config (their indexes must be right).
     if len(sections) > 1 and "paths" in sections:
-        expected = expected[:sections.index("paths")] + expected[sections.index("paths") + 1:]
+        expected = expected[: sections.index("paths")] + expected[sections.index("paths") + 1 :]
     # A missing parent hides problems below it; keep only what can still be reported.
     expected = [p for p in expected if not any(p != q and p.startswith(q) for q in expected)]
     if "interfax" in expected or "folders" in expected:
@@ -132,8 +143,9 @@ def reported(exc: ConfigError) -> list[str]:
 
 def covers(paths: list[str], key: str) -> bool:
     # "interfax.passwrd" is reported on the key itself; a missing parent may be reported as the parent.
-    return any(p == key or p.startswith(key + ".") or p.startswith(key + "[") or key.startswith(p + ".")
-               for p in paths if p)
+    return any(
+        p == key or p.startswith(key + ".") or p.startswith(key + "[") or key.startswith(p + ".") for p in paths if p
+    )
 
 
 def _fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -167,15 +179,19 @@ def test_check_config_subprocess_exits_78_with_the_key_path(
 ) -> None:
     data, expected, world_readable = case
     path = write(_fresh(tmp_path_factory), data, world_readable)
-    result = subprocess.run([sys.executable, "-m", "faxdropd", "-c", str(path), "check-config"],
-                            capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-m", "faxdropd", "-c", str(path), "check-config"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 78, output
     assert "Traceback" not in output
     assert PASSWORD not in output
     for key in expected:
-        assert key in output or any(key.startswith(p) and p in output for p in ("interfax", "folders")), \
-            (key, output)
+        assert key in output or any(key.startswith(p) and p in output for p in ("interfax", "folders")), (key, output)
     EXAMPLES["subprocess"] += 1
 
 
@@ -183,8 +199,12 @@ def test_the_base_config_itself_is_valid(tmp_path: Path) -> None:
     """Guards the fuzzers: if BASE were invalid, every "refusal" above would prove nothing."""
     cfg = load_config(write(tmp_path, BASE, False), env={})
     assert cfg.interfax.password.get_secret_value() == PASSWORD
-    result = subprocess.run([sys.executable, "-m", "faxdropd", "-c", str(write(tmp_path, BASE, False)),
-                             "check-config"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "faxdropd", "-c", str(write(tmp_path, BASE, False)), "check-config"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert PASSWORD not in result.stdout + result.stderr
     print(f"config fuzz: {EXAMPLES['in_process']} in-process, {EXAMPLES['subprocess']} subprocess refusals")

@@ -31,12 +31,13 @@ def test_kill_at_every_persistence_point(tmp_path: Path, point: str) -> None:
     try:
         for n in ITERATIONS:
             for kind in ("tiny", "inline", "chunked"):
-                rig.drop(f"{point}-{n}-{kind}.{'txt' if kind == 'tiny' else 'pdf'}",
-                         content(kind, f"{point}-{n}-{kind}", rng))
+                rig.drop(
+                    f"{point}-{n}-{kind}.{'txt' if kind == 'tiny' else 'pdf'}",
+                    content(kind, f"{point}-{n}-{kind}", rng),
+                )
             rig.start(env={"FAXDROPD_CRASH_AT": f"{point}:{n}"}, wait=False)
             code = rig.wait_exit(120)
-            assert code == -signal.SIGKILL, (
-                f"{point}:{n} never fired (exit {code}):\n{rig.daemon.log_text()[-3000:]}")
+            assert code == -signal.SIGKILL, f"{point}:{n} never fired (exit {code}):\n{rig.daemon.log_text()[-3000:]}"
             rig.kills += 1
         rig.quiesce()
         report = rig.check(all_sent=True)

@@ -64,9 +64,11 @@ def test_sigkill_soak(tmp_path: Path) -> None:
         soak_s = time.monotonic() - started
         rig.quiesce()
         report = rig.check()
-        print(f"\nSIGKILL soak seed={SEED}: files={len(rig.inputs)} "
-              f"(tiny={kinds.count('tiny')} inline={kinds.count('inline')} chunked={kinds.count('chunked')}) "
-              f"kills={rig.kills} soak_s={soak_s:.0f} total_s={time.monotonic() - started:.0f} {report.line()}")
+        print(
+            f"\nSIGKILL soak seed={SEED}: files={len(rig.inputs)} "
+            f"(tiny={kinds.count('tiny')} inline={kinds.count('inline')} chunked={kinds.count('chunked')}) "
+            f"kills={rig.kills} soak_s={soak_s:.0f} total_s={time.monotonic() - started:.0f} {report.line()}"
+        )
         assert rig.kills >= 10
         assert report.losses == 0 and report.duplicates == 0
         rig.stop()

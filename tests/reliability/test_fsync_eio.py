@@ -55,8 +55,9 @@ def test_journal_fsync_eio_exits_74_and_restart_sends_each_once(tmp_path: Path, 
         trigger.unlink()
         rig.quiesce()
         report = rig.check(all_sent=True)
-        print(f"\nfsync EIO after {after} submissions: exit={code}, {submitted_before} submitted before; "
-              f"{report.line()}")
+        print(
+            f"\nfsync EIO after {after} submissions: exit={code}, {submitted_before} submitted before; {report.line()}"
+        )
         rig.stop()
     finally:
         rig.kill()

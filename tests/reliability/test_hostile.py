@@ -48,8 +48,10 @@ def zip_bomb(member: str, megabytes: int) -> bytes:
     """A ZIP of ~1/1000 the size whose one member inflates to `megabytes` MB of zeros."""
     out = io.BytesIO()
     zeros = bytes(1 << 20)
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive, \
-            archive.open(member, "w", force_zip64=True) as handle:
+    with (
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        archive.open(member, "w", force_zip64=True) as handle,
+    ):
         for _ in range(megabytes):
             handle.write(zeros)
     return out.getvalue()
@@ -125,8 +127,13 @@ def test_hostile_folder(tmp_path: Path, emulator: Any, daemons: list[DaemonProce
         drop(hot, name, make_sample_pdf(text="sidecar"))
 
     # Odd names with honest content: they must be faxed, and their names must not break logs or receipts.
-    odd_names = [b"new\nline.txt", b"ansi\x1b[31mred\x07.txt", b"bad-utf8-\xff\xfe.txt", b"-rf --help.txt",
-                 b"L" * 251 + b".txt"]
+    odd_names = [
+        b"new\nline.txt",
+        b"ansi\x1b[31mred\x07.txt",
+        b"bad-utf8-\xff\xfe.txt",
+        b"-rf --help.txt",
+        b"L" * 251 + b".txt",
+    ]
     for raw in odd_names:
         raw_path = os.path.join(os.fsencode(hot), raw)
         with open(raw_path, "wb") as handle:
@@ -143,10 +150,15 @@ def test_hostile_folder(tmp_path: Path, emulator: Any, daemons: list[DaemonProce
     for n, data in enumerate(normal):
         drop(hot, "normal.pdf" if n == 0 else f"normal{n}.pdf", data)
 
-    wait_for(lambda: len(receipts(hot / "failed")) >= len(rejected), 180, interval=0.5,
-             what=f"{len(rejected)} rejections")
-    wait_for(lambda: len(receipts(hot / "sent")) >= len(normal) + len(odd_names) + 1, 180, interval=0.5,
-             what="normal, odd-named and bomb.docx documents delivered")
+    wait_for(
+        lambda: len(receipts(hot / "failed")) >= len(rejected), 180, interval=0.5, what=f"{len(rejected)} rejections"
+    )
+    wait_for(
+        lambda: len(receipts(hot / "sent")) >= len(normal) + len(odd_names) + 1,
+        180,
+        interval=0.5,
+        what="normal, odd-named and bomb.docx documents delivered",
+    )
 
     failed = {r["file"]: r for r in receipts(hot / "failed")}
     assert set(failed) == set(rejected), failed.keys()

@@ -43,8 +43,13 @@ class DaemonMachine(RuleBasedStateMachine):
         self.root = Path(tempfile.mkdtemp(prefix="faxdropd-model-"))
         self.emulator = make_emulator(self.root / "store")
         # stable_seconds 1.0 > the gaps of the growing writer below: a half-written file must never be taken.
-        self.rig = Rig(self.root, self.emulator, track=True, defaults={"stable_seconds": 1.0},
-                       extra={"interfax": {"inline_max_bytes": 100_000, "chunk_size": 60_000}})
+        self.rig = Rig(
+            self.root,
+            self.emulator,
+            track=True,
+            defaults={"stable_seconds": 1.0},
+            extra={"interfax": {"inline_max_bytes": 100_000, "chunk_size": 60_000}},
+        )
         self.rng = random.Random(0)
         self.serial = 0
 
@@ -72,7 +77,7 @@ class DaemonMachine(RuleBasedStateMachine):
         step = len(data) // parts + 1
         with path.open("wb") as f:
             for i in range(0, len(data), step):
-                f.write(data[i:i + step])
+                f.write(data[i : i + step])
                 f.flush()
                 time.sleep(0.3)
         self.rig.inputs.append(data)
@@ -94,9 +99,12 @@ class DaemonMachine(RuleBasedStateMachine):
     def restart(self) -> None:
         self.rig.start()
 
-    @rule(op=st.sampled_from(["SendfaxEx_2", "UploadFileChunk"]),
-          kind=st.sampled_from(["reset", "http500", "error", "http500_after_accept"]),
-          count=st.integers(min_value=1, max_value=2), after=st.integers(min_value=0, max_value=2))
+    @rule(
+        op=st.sampled_from(["SendfaxEx_2", "UploadFileChunk"]),
+        kind=st.sampled_from(["reset", "http500", "error", "http500_after_accept"]),
+        count=st.integers(min_value=1, max_value=2),
+        after=st.integers(min_value=0, max_value=2),
+    )
     def fault(self, op: str, kind: str, count: int, after: int) -> None:
         self.rig.fault(op=op, kind=kind, count=count, after=after, code=-150)
 
@@ -129,7 +137,11 @@ class DaemonMachine(RuleBasedStateMachine):
 
 
 DaemonMachine.TestCase.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, derandomize=False,
-    suppress_health_check=list(HealthCheck), database=None,
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=list(HealthCheck),
+    database=None,
 )
 TestDaemonModel = DaemonMachine.TestCase

@@ -26,8 +26,7 @@ def slow_pdf(nodes: int = 180, per_node: int = 500) -> bytes:
     """A two-level page tree of nodes x per_node empty pages (under pypdf's 100,000-entry limit)."""
     count = nodes * per_node
     kids = " ".join(f"{3 + i} 0 R" for i in range(nodes))
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode()]
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode()]
     first_page = 3 + nodes
     for i in range(nodes):
         leaf = " ".join(f"{first_page + i * per_node + j} 0 R" for j in range(per_node))
@@ -59,14 +58,16 @@ def test_poison_is_quarantined_after_bounded_starts_and_others_flow(
 ) -> None:
     hot = tmp_path / "hot"
     hot.mkdir()
-    cfg = write_config(tmp_path, emulator.url, [{"path": str(hot), "to": "+99999990"}],
-                       extra={"delivery": {"track": False}})
+    cfg = write_config(
+        tmp_path, emulator.url, [{"path": str(hot), "to": "+99999990"}], extra={"delivery": {"track": False}}
+    )
     d = DaemonProcess(cfg, tmp_path / "daemon.log")
     daemons.append(d)
     d.start()
     drop(hot, "poison.pdf", slow_pdf())
     others: list[str] = []
     for kill in range(1, MAX_PROCESSING_STARTS + 1):
+
         def started(k: int = kill) -> bool:
             return processing_starts(tmp_path / "state", "poison.pdf") >= k
 

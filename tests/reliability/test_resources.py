@@ -32,8 +32,9 @@ BIG_COUNT = int(os.environ.get("FAXDROPD_BIG_COUNT", "2000"))  # full run: FAXDR
 @contextmanager
 def tmpfs(path: Path, size: str) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)], capture_output=True, check=False
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()}); needs root")
     try:
@@ -133,8 +134,10 @@ def test_many_files_in_one_folder_memory_bounded(tmp_path: Path) -> None:
         elapsed = time.monotonic() - started
         report = rig.check(all_sent=True)
         assert report.submissions == BIG_COUNT
-        print(f"\n{BIG_COUNT} files in one folder: filed in {elapsed:.0f}s, daemon VmHWM={hwm / 1024:.1f} MiB "
-              f"{report.line()}")
+        print(
+            f"\n{BIG_COUNT} files in one folder: filed in {elapsed:.0f}s, daemon VmHWM={hwm / 1024:.1f} MiB "
+            f"{report.line()}"
+        )
         rig.stop()
         # A bound loose enough for any machine, tight enough to catch per-file growth of a few KB.
         assert hwm < 400 * 1024
@@ -151,8 +154,18 @@ def test_journal_write_failure_is_raised_not_swallowed(tmp_path: Path) -> None:
 
     with tmpfs(tmp_path / "state", "2m") as state:
         journal = Journal(state, exit_on_failure=False)
-        job = journal.create(Job(id=new_job_id(), reference="fd-x", folder="f", hot="/h", name="n",
-                                 work_path="/h/.faxdropd/x__n", sidecar_path=None, state=State.CLAIMED))
+        job = journal.create(
+            Job(
+                id=new_job_id(),
+                reference="fd-x",
+                folder="f",
+                hot="/h",
+                name="n",
+                work_path="/h/.faxdropd/x__n",
+                sidecar_path=None,
+                state=State.CLAIMED,
+            )
+        )
         fill(state)
         with pytest.raises(JournalFailure):
             for i in range(10_000):  # the WAL grows until the filesystem refuses a page

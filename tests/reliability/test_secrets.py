@@ -37,8 +37,7 @@ def journal_dump(state: Path) -> list[str]:
         rows = []
         for table in tables:
             for row in db.execute(f'SELECT * FROM "{table}"'):  # names from sqlite_master
-                rows.append(" | ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-                                       for v in row))
+                rows.append(" | ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row))
         return rows
     finally:
         db.close()
@@ -48,9 +47,15 @@ def phase(root: Path, emulator: Any, daemons: list[DaemonProcess], password: str
     root.mkdir()
     hot = root / "hot"
     hot.mkdir()
-    cfg = write_config(root, emulator.url, [{"path": str(hot), "to": "+99999990"}],
-                       extra={"log": {"format": "json", "level": "debug"},
-                              "interfax": {"inline_max_bytes": 4096, "chunk_size": 65_536}})
+    cfg = write_config(
+        root,
+        emulator.url,
+        [{"path": str(hot), "to": "+99999990"}],
+        extra={
+            "log": {"format": "json", "level": "debug"},
+            "interfax": {"inline_max_bytes": 4096, "chunk_size": 65_536},
+        },
+    )
     d = DaemonProcess(cfg, root / "daemon.log", env={"FAXDROPD_TEST_PASSWORD": password})
     daemons.append(d)
     d.start()
@@ -65,16 +70,18 @@ def test_no_secret_in_any_artefact(tmp_path: Path, emulator: Any, daemons: list[
     drop(hot, "big.pdf", make_sample_pdf(text="chunked", pad_to=300_000))
     drop(hot, "fake.pdf", b"\x89PNG\r\n\x1a\n" + bytes(64))
     drop(hot, "+33123456789 premium.pdf", make_sample_pdf(text="not allowed"))
-    wait_for(lambda: len(receipts(hot / "sent")) == 2 and len(receipts(hot / "failed")) == 2, 90,
-             what="two sent, two failed")
+    wait_for(
+        lambda: len(receipts(hot / "sent")) == 2 and len(receipts(hot / "failed")) == 2, 90, what="two sent, two failed"
+    )
     assert d.stop() == 0
     subs = emulator.emulator.ledger()["submissions"]
     assert any(s["session_id"] for s in subs), "the big document must have gone through a chunked upload"
     # Phase 2: a wrong password: -1003 pauses sending account-wide.
     d2, hot2 = phase(tmp_path / "wrong", emulator, daemons, wrong)
     drop(hot2, "doc.pdf", make_sample_pdf(text="auth"))
-    paused = wait_for(lambda: [e for e in d2.events() if e.get("event") == "account.paused"], 60,
-                      what="account.paused after -1003")
+    paused = wait_for(
+        lambda: [e for e in d2.events() if e.get("event") == "account.paused"], 60, what="account.paused after -1003"
+    )
     assert "-1003" in paused[0]["reason"]
     assert d2.stop() == 0
     assert any(e.get("level") == "debug" for e in d.events()), "DEBUG logging was not on"
@@ -86,7 +93,11 @@ def test_no_secret_in_any_artefact(tmp_path: Path, emulator: Any, daemons: list[
             if path.is_file() and not path.is_symlink():
                 texts[str(path.relative_to(tmp_path))] = path.read_bytes()  # logs, receipts, journal + WAL
     assert any(name.endswith(".receipt.json") for name in texts) and any("journal" in n for n in texts)
-    hits = [(name, needle) for name, data in texts.items()
-            for needle in needles(PASSWORD) + needles(wrong) if needle in data]
+    hits = [
+        (name, needle)
+        for name, data in texts.items()
+        for needle in needles(PASSWORD) + needles(wrong)
+        if needle in data
+    ]
     print(f"secret scan: {len(texts)} artefacts, {len(needles(PASSWORD)) * 2} needles, {len(hits)} hits")
     assert hits == []

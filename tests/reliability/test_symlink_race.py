@@ -178,16 +178,18 @@ class Attacker(threading.Thread):
                 tmp.unlink()
 
 
-def test_daemon_flip_race_never_submits_the_canary(
-    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]
-) -> None:
+def test_daemon_flip_race_never_submits_the_canary(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]) -> None:
     canary, marker = canary_file(tmp_path)
     canary_sha = hashlib.sha256(marker).hexdigest()
     hot = tmp_path / "hot"
     (hot / ".faxdropd-attack").mkdir(parents=True)  # hidden: the watcher ignores dot names
-    cfg = write_config(tmp_path, emulator.url, [{"path": str(hot), "to": "+99999990"}],
-                       defaults={"stable_seconds": 0.1, "poll_interval": 0.1},
-                       extra={"delivery": {"track": False}, "limits": {"faxes_per_hour": None}})
+    cfg = write_config(
+        tmp_path,
+        emulator.url,
+        [{"path": str(hot), "to": "+99999990"}],
+        defaults={"stable_seconds": 0.1, "poll_interval": 0.1},
+        extra={"delivery": {"track": False}, "limits": {"faxes_per_hour": None}},
+    )
     d = DaemonProcess(cfg, tmp_path / "daemon.log")
     daemons.append(d)
     d.start()
@@ -195,16 +197,21 @@ def test_daemon_flip_race_never_submits_the_canary(
     attacker.start()
     attacker.join(240)
     assert not attacker.is_alive() and attacker.error is None, attacker.error
-    wait_for(lambda: not (hot / "flip.txt").exists() and not any((hot / ".faxdropd").glob("*__*")), 60,
-             interval=0.5, what="the last flip.txt claimed and filed")
+    wait_for(
+        lambda: not (hot / "flip.txt").exists() and not any((hot / ".faxdropd").glob("*__*")),
+        60,
+        interval=0.5,
+        what="the last flip.txt claimed and filed",
+    )
 
-    filed = [json.loads(p.read_bytes()) for folder in ("sent", "failed")
-             for p in (hot / folder).glob("*.receipt.json")]
+    filed = [json.loads(p.read_bytes()) for folder in ("sent", "failed") for p in (hot / folder).glob("*.receipt.json")]
     reasons = Counter(r["reason"].split(":")[0] for r in filed)
     url = emulator.url.rsplit("/", 1)[0] + "/_emulator/ledger"
     subs = requests.get(url, timeout=10).json()["submissions"]
-    print(f"daemon race: {attacker.flipper.flips} flips, {attacker.swapped} work-copy swaps, "
-          f"{len(filed)} claims filed {dict(reasons)}, {len(subs)} submissions")
+    print(
+        f"daemon race: {attacker.flipper.flips} flips, {attacker.swapped} work-copy swaps, "
+        f"{len(filed)} claims filed {dict(reasons)}, {len(subs)} submissions"
+    )
     assert attacker.flipper.flips >= 10_000
     for sub in subs:
         assert sub["sha256"] != canary_sha and canary_sha not in sub["document_sha256"]

@@ -33,13 +33,26 @@ def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
 
-def _cert(subject: str, key: Key, issuer: tuple[x509.Name, Key] | None, *, hosts: list[str], ca: bool = False,
-          days: tuple[int, int] = (-1, 30)) -> x509.Certificate:
+def _cert(
+    subject: str,
+    key: Key,
+    issuer: tuple[x509.Name, Key] | None,
+    *,
+    hosts: list[str],
+    ca: bool = False,
+    days: tuple[int, int] = (-1, 30),
+) -> x509.Certificate:
     issuer_name, issuer_key = issuer if issuer else (_name(subject), key)
-    builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer_name)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(NOW + dt.timedelta(days=days[0])).not_valid_after(NOW + dt.timedelta(days=days[1]))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW + dt.timedelta(days=days[0]))
+        .not_valid_after(NOW + dt.timedelta(days=days[1]))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if hosts:
         names: list[x509.GeneralName] = []
         for host in hosts:
@@ -50,17 +63,28 @@ def _cert(subject: str, key: Key, issuer: tuple[x509.Name, Key] | None, *, hosts
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     if ca:
         builder = builder.add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                          key_encipherment=False, data_encipherment=False, key_agreement=False,
-                          encipher_only=False, decipher_only=False), critical=True)
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
 def _write(folder: Path, stem: str, cert: x509.Certificate, key: Key) -> tuple[Path, Path]:
     cert_path, key_path = folder / f"{stem}.pem", folder / f"{stem}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     key_path.chmod(0o600)
     return cert_path, key_path
 
@@ -87,23 +111,27 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]
 
 
 @pytest.fixture
-def tls_emulator(request: pytest.FixtureRequest, pki: dict[str, tuple[Path, Path]],
-                 tmp_path: Path) -> Iterator[EmulatorServer]:
+def tls_emulator(
+    request: pytest.FixtureRequest, pki: dict[str, tuple[Path, Path]], tmp_path: Path
+) -> Iterator[EmulatorServer]:
     cert, key = pki[request.param]
-    server = EmulatorServer(username="demo", password=PASSWORD, store=tmp_path / "store", status_delay=0.5,
-                            tls_cert=cert, tls_key=key)
+    server = EmulatorServer(
+        username="demo", password=PASSWORD, store=tmp_path / "store", status_delay=0.5, tls_cert=cert, tls_key=key
+    )
     server.start()
     yield server
     server.stop()
 
 
-def run_daemon(tmp_path: Path, server: EmulatorServer, daemons: list[DaemonProcess],
-               verify: bool | str) -> tuple[DaemonProcess, Path]:
+def run_daemon(
+    tmp_path: Path, server: EmulatorServer, daemons: list[DaemonProcess], verify: bool | str
+) -> tuple[DaemonProcess, Path]:
     hot = tmp_path / "hot"
     hot.mkdir()
     assert server.url.startswith("https://127.0.0.1:")
-    cfg = write_config(tmp_path, server.url, [{"path": str(hot), "to": "+99999990"}],
-                       extra={"interfax": {"verify_tls": verify}})
+    cfg = write_config(
+        tmp_path, server.url, [{"path": str(hot), "to": "+99999990"}], extra={"interfax": {"verify_tls": verify}}
+    )
     d = DaemonProcess(cfg, tmp_path / "daemon.log")
     daemons.append(d)
     d.start()
@@ -113,17 +141,24 @@ def run_daemon(tmp_path: Path, server: EmulatorServer, daemons: list[DaemonProce
 
 @pytest.mark.parametrize(
     ("tls_emulator", "trust_ca", "words"),
-    [("self_signed", False, "self-signed certificate"),
-     ("expired", True, "certificate has expired"),
-     ("wrong_host", True, "IP address mismatch")],
+    [
+        ("self_signed", False, "self-signed certificate"),
+        ("expired", True, "certificate has expired"),
+        ("wrong_host", True, "IP address mismatch"),
+    ],
     indirect=["tls_emulator"],
 )
-def test_bad_certificates_are_refused(tmp_path: Path, tls_emulator: EmulatorServer, trust_ca: bool, words: str,
-                                      pki: dict[str, tuple[Path, Path]], daemons: list[DaemonProcess]) -> None:
+def test_bad_certificates_are_refused(
+    tmp_path: Path,
+    tls_emulator: EmulatorServer,
+    trust_ca: bool,
+    words: str,
+    pki: dict[str, tuple[Path, Path]],
+    daemons: list[DaemonProcess],
+) -> None:
     verify: bool | str = str(pki["ca"][0]) if trust_ca else True  # True: the default CA bundle
     d, hot = run_daemon(tmp_path, tls_emulator, daemons, verify)
-    paused = wait_for(lambda: [e for e in d.events() if e.get("event") == "account.paused"], 60,
-                      what="account.paused")
+    paused = wait_for(lambda: [e for e in d.events() if e.get("event") == "account.paused"], 60, what="account.paused")
     assert paused[0]["level"] == "critical"
     assert "TLS verification failed" in paused[0]["reason"] and words in paused[0]["reason"], paused[0]
     assert tls_emulator.emulator.ledger()["submissions"] == []
@@ -133,9 +168,9 @@ def test_bad_certificates_are_refused(tmp_path: Path, tls_emulator: EmulatorServ
 
 
 @pytest.mark.parametrize("tls_emulator", ["good"], indirect=True)
-def test_the_right_ca_bundle_works_end_to_end(tmp_path: Path, tls_emulator: EmulatorServer,
-                                              pki: dict[str, tuple[Path, Path]],
-                                              daemons: list[DaemonProcess]) -> None:
+def test_the_right_ca_bundle_works_end_to_end(
+    tmp_path: Path, tls_emulator: EmulatorServer, pki: dict[str, tuple[Path, Path]], daemons: list[DaemonProcess]
+) -> None:
     d, hot = run_daemon(tmp_path, tls_emulator, daemons, str(pki["ca"][0]))
     wait_for(lambda: receipts(hot / "sent"), 60, what="delivery over verified TLS")
     [receipt] = receipts(hot / "sent")
