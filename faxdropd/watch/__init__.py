@@ -1,1 +1,1 @@
-"""Watching hot folders: events and listings, which files are wanted, when a file has settled, mounts and folder health."""
+"""Watching hot folders: events and listings, which files are wanted, when a file has settled, mounts, health."""
