@@ -542,7 +542,14 @@ class SambaShare:
         raise RuntimeError(f"smbd did not start: {last_error}")
 
     def stop(self) -> None:
-        _kill_tree(self._proc)
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            # SIGTERM first: smbd then stops and reaps its own helpers; SIGKILL of the tree is the fallback.
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        _kill_tree(proc)
         self._proc = None
 
     def close(self) -> None:
