@@ -5,8 +5,10 @@ from __future__ import annotations
 import errno
 import os
 import queue
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from kit.shares import (  # noqa: F401  (the fixtures are used by name)
     mount_fstype,
     samba_share_fixture,
     sshfs_share_fixture,
+    started_samba_share,
+    started_sshfs_share,
     wait_for,
 )
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -237,3 +241,20 @@ def test_samba_listens_on_loopback_only(samba_share: SambaShare) -> None:
     loopback = {"0100007F", "00000000000000000000000001000000"}
     assert listening, "smbd is not listening on its port"
     assert set(listening) <= loopback, listening
+
+
+# -- missing tools ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("", pytest.skip.Exception), ("true", pytest.fail.Exception)])
+@pytest.mark.parametrize("opener", [started_sshfs_share, started_samba_share], ids=["sshfs", "samba"])
+def test_missing_tool_skips_locally_but_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+    ci: str,
+    outcome: type[BaseException],
+    opener: Callable[[], AbstractContextManager[object]],
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
+    with pytest.raises(outcome, match="not found"), opener():
+        pytest.fail("the share started without its tools")

@@ -791,11 +791,11 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(name="sshfs_share")
-def sshfs_share_fixture() -> Iterator[SshfsShare]:
-    """A mounted sshfs share of a private sshd; always unmounted and stopped afterwards."""
+@contextlib.contextmanager
+def started_sshfs_share(**kwargs: Any) -> Iterator[SshfsShare]:
+    """A mounted SshfsShare for the duration of the block; skips (fails under CI) when it cannot exist here."""
     try:
-        share = SshfsShare()
+        share = SshfsShare(**kwargs)
     except ShareUnavailable as exc:
         unavailable(str(exc))
         raise
@@ -811,11 +811,11 @@ def sshfs_share_fixture() -> Iterator[SshfsShare]:
         share.close()
 
 
-@pytest.fixture(name="samba_share")
-def samba_share_fixture() -> Iterator[SambaShare]:
-    """A running private smbd with one share; always stopped and removed afterwards."""
+@contextlib.contextmanager
+def started_samba_share(**kwargs: Any) -> Iterator[SambaShare]:
+    """A running SambaShare for the duration of the block; skips (fails under CI) when it cannot exist here."""
     try:
-        share = SambaShare()
+        share = SambaShare(**kwargs)
     except ShareUnavailable as exc:
         unavailable(str(exc))
         raise
@@ -831,6 +831,20 @@ def samba_share_fixture() -> Iterator[SambaShare]:
         share.close()
 
 
+@pytest.fixture(name="sshfs_share")
+def sshfs_share_fixture() -> Iterator[SshfsShare]:
+    """A mounted sshfs share of a private sshd; always unmounted and stopped afterwards."""
+    with started_sshfs_share() as share:
+        yield share
+
+
+@pytest.fixture(name="samba_share")
+def samba_share_fixture() -> Iterator[SambaShare]:
+    """A running private smbd with one share; always stopped and removed afterwards."""
+    with started_samba_share() as share:
+        yield share
+
+
 __all__ = [
     "Checkpoint",
     "Drop",
@@ -841,5 +855,7 @@ __all__ = [
     "mount_fstype",
     "samba_share_fixture",
     "sshfs_share_fixture",
+    "started_samba_share",
+    "started_sshfs_share",
     "wait_for",
 ]
