@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -142,9 +142,8 @@ class SshfsShare:
     """
 
     def __init__(self, base: Path | None = None, *, reconnect: bool = True, start_timeout: float = 20.0) -> None:
-        for dev in ("/dev/fuse",):
-            if not os.path.exists(dev):
-                raise ShareUnavailable(f"{dev} missing: FUSE is not available in this environment")
+        if not os.path.exists("/dev/fuse"):
+            raise ShareUnavailable("/dev/fuse missing: FUSE is not available in this environment")
         self._sshd = find_tool("sshd")
         self._sshfs = find_tool("sshfs")
         self._fusermount = find_tool("fusermount3")
@@ -235,10 +234,11 @@ class SshfsShare:
             return
         # Debian's sshd refuses to start without its privilege separation directory (systemd normally makes it).
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        attempts = 1 if self.port else 5
+        # A restart must reuse the old port (the mount reconnects there); a first start may retry on a new one.
+        keep_port = self.port != 0
         last_error = ""
-        for _ in range(attempts):
-            if not self.port or attempts > 1:
+        for _ in range(1 if keep_port else 5):
+            if not keep_port:
                 self.port = free_port()
             config = self._write_sshd_config()
             with open(self._sshd_log, "ab") as log:
@@ -584,7 +584,8 @@ class Checkpoint:
     """A point inside a chunked drop where the writer stops until the test lets it go on.
 
     After `after_chunks` chunks are on the server the writer sets `reached` and waits for `resume`, so
-    a test can look at the half-written file without racing a sleep.
+    a test can look at the half-written file without racing a sleep. For `write_preallocated`,
+    `after_chunks=0` stops right after the file was sized, before any content.
     """
 
     after_chunks: int = 1
@@ -784,7 +785,7 @@ class SmbDropClient:
 # -- pytest fixtures -------------------------------------------------------------------------------
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip a test whose share cannot exist here; under CI a missing tool is a broken setup, so fail."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"share kit unavailable under CI: {reason}", pytrace=False)
@@ -798,13 +799,12 @@ def started_sshfs_share(**kwargs: Any) -> Iterator[SshfsShare]:
         share = SshfsShare(**kwargs)
     except ShareUnavailable as exc:
         unavailable(str(exc))
-        raise
     try:
         share.start()
-    except BaseException:
+    except Exception as exc:
         logs = share.logs()
         share.close()
-        raise RuntimeError(f"sshfs share failed to start\n{logs}") from None
+        raise RuntimeError(f"sshfs share failed to start\n{logs}") from exc
     try:
         yield share
     finally:
@@ -818,13 +818,12 @@ def started_samba_share(**kwargs: Any) -> Iterator[SambaShare]:
         share = SambaShare(**kwargs)
     except ShareUnavailable as exc:
         unavailable(str(exc))
-        raise
     try:
         share.start()
-    except BaseException:
+    except Exception as exc:
         logs = share.logs()
         share.close()
-        raise RuntimeError(f"samba share failed to start\n{logs}") from None
+        raise RuntimeError(f"samba share failed to start\n{logs}") from exc
     try:
         yield share
     finally:
