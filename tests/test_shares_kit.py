@@ -100,7 +100,7 @@ def test_sshfs_server_side_write_is_listed_but_gives_no_inotify_event(
 
 
 def test_sshfs_dead_server_fails_with_enotconn_or_eio_then_recovers(
-    sshfs_share: SshfsShare, record_property: pytest.RecordProperty
+    sshfs_share: SshfsShare, record_property: Callable[[str, object], None]
 ) -> None:
     (sshfs_share.server_dir / "a.pdf").write_bytes(b"%PDF-1.4\n")
     wait_for(lambda: "a.pdf" in os.listdir(sshfs_share.mount_dir), DEADLINE, "a.pdf in the listing")

@@ -8,6 +8,7 @@ helpers run the real servers (on 127.0.0.1 only) and the real FUSE client.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -62,6 +63,10 @@ def port_accepts(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
         return s.connect_ex((LOOPBACK, port)) == 0
+
+
+def _exited_or_listening(proc: subprocess.Popen[bytes], port: int) -> bool:
+    return proc.poll() is not None or port_accepts(port)
 
 
 def _unescape_mount_field(value: str) -> str:
@@ -252,11 +257,8 @@ class SshfsShare:
                 )
             self._sshd_proc = proc
             try:
-                wait_for(
-                    lambda p=proc: p.poll() is not None or port_accepts(self.port),
-                    self.start_timeout,
-                    f"sshd on port {self.port}",
-                )
+                started = functools.partial(_exited_or_listening, proc, self.port)
+                wait_for(started, self.start_timeout, f"sshd on port {self.port}")
             except TimeoutError:
                 _kill_tree(proc)
                 raise
@@ -527,11 +529,8 @@ class SambaShare:
                 )
             self._proc = proc
             try:
-                wait_for(
-                    lambda p=proc: p.poll() is not None or port_accepts(self.port),
-                    self.start_timeout,
-                    f"smbd on port {self.port}",
-                )
+                started = functools.partial(_exited_or_listening, proc, self.port)
+                wait_for(started, self.start_timeout, f"smbd on port {self.port}")
             except TimeoutError:
                 self.stop()
                 raise
