@@ -181,9 +181,11 @@ def test_smb_style_leaves_exact_bytes(
     assert (samba_share.server_dir / "scan-0001.pdf").read_bytes() == PAYLOAD
 
 
-def test_smb_preallocated_sits_at_final_size_with_a_zero_tail(samba_share: SambaShare) -> None:
+@pytest.mark.parametrize("chunks_before_look", [0, 1])
+def test_smb_preallocated_sits_at_final_size_with_a_zero_tail(samba_share: SambaShare, chunks_before_look: int) -> None:
     target = samba_share.server_dir / "copy.pdf"
-    checkpoint = Checkpoint(after_chunks=1)
+    checkpoint = Checkpoint(after_chunks=chunks_before_look)
+    filled = 4096 * chunks_before_look
     with samba_share.client() as client:
         drop = client.write_preallocated("copy.pdf", PAYLOAD, chunk_size=4096, checkpoint=checkpoint, background=True)
         try:
@@ -193,8 +195,8 @@ def test_smb_preallocated_sits_at_final_size_with_a_zero_tail(samba_share: Samba
             checkpoint.resume.set()
         drop.wait(DEADLINE)
     assert len(midway) == len(PAYLOAD)
-    assert midway[:4096] == PAYLOAD[:4096]
-    assert midway[4096:] == bytes(len(PAYLOAD) - 4096)
+    assert midway[:filled] == PAYLOAD[:filled]
+    assert midway[filled:] == bytes(len(PAYLOAD) - filled)
     assert target.read_bytes() == PAYLOAD
 
 
