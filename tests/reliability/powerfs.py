@@ -787,7 +787,7 @@ class PowerFs:
         if not _is_mounted(self.mountpoint) or not (self.storage / CONTROL_SOCKET).exists():
             return False
         try:
-            self.stats()
+            self._command("ping")  # not stats(): last_stats keeps what the previous server's cut reported
         except OSError:
             return False
         return True
