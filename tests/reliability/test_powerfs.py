@@ -15,11 +15,13 @@ import errno
 import fcntl
 import os
 import random
+import select
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -213,6 +215,26 @@ WRITER = textwrap.dedent(
 )
 
 
+def read_until(process: subprocess.Popen[bytes], marker: bytes, timeout: float) -> bytes:
+    """The process's stdout up to and including `marker`, waiting at most `timeout` seconds for it."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    output = b""
+    end = time.monotonic() + timeout
+    while marker not in output:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out after {timeout}s waiting for {marker!r}; got {output[-500:]!r}")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise AssertionError(f"the process exited ({process.wait(30)}) before {marker!r}: {stderr[-2000:]}")
+            output += chunk
+    return output
+
+
 def commit_rows_then_kill(pfs: PowerFs, synchronous: str, rows: int) -> None:
     """A subprocess commits `rows` rows one transaction each, then dies by SIGKILL with the database open."""
     script = pfs.storage.parent / "writer.py"
@@ -222,19 +244,8 @@ def commit_rows_then_kill(pfs: PowerFs, synchronous: str, rows: int) -> None:
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
         assert writer.stdout is not None
-        lines: list[bytes] = []
-
-        def done() -> bool:
-            line = writer.stdout.readline() if writer.stdout else b""
-            if not line:
-                stderr = writer.stderr.read().decode() if writer.stderr else ""
-                raise AssertionError(f"writer exited early ({writer.poll()}): {stderr}")
-            lines.append(line)
-            return line == b"done\n"
-
-        # readline blocks only until the writer's next commit; the deadline bounds a writer that stalls.
-        wait_until(done, 60, f"{rows} commits through powerfs")
-        assert lines[-2] == f"committed {rows - 1}\n".encode()
+        output = read_until(writer, b"done\n", 60)
+        assert f"committed {rows - 1}\n".encode() in output
         # A second process reads while the writer holds the database: WAL's shared memory (-shm, mmap'd by both)
         # must work on the mount for this to see the commits.
         reader = sqlite3.connect(db, timeout=10)
@@ -350,13 +361,14 @@ def test_a_cut_at_a_random_moment_keeps_every_acknowledged_full_commit(pfs: Powe
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         assert writer.stdout is not None
-        assert writer.stdout.readline() == b"committed 0\n"  # the schema exists: a cut from now on is meaningful
+        early = read_until(writer, b"committed 0\n", 60)  # the schema exists: a cut from now on is meaningful
         timer = pfs.cut_at_random(0.05, 0.8, random.Random(int(os.environ.get("POWERFS_SEED", "7"))))
         timer.join(30)
         # The writer's handles are dead (EIO) from the cut on, as if it had lost power with the machine.
         writer.send_signal(signal.SIGKILL)
         writer.wait(30)
-        acknowledged = 1 + sum(1 for line in writer.stdout if line.startswith(b"committed "))
+        lines = (early + writer.stdout.read()).splitlines()
+        acknowledged = max(int(line.split()[1]) for line in lines if line.startswith(b"committed ")) + 1
     finally:
         writer.kill()
         writer.wait(30)
