@@ -30,6 +30,7 @@ import copy
 import errno
 import functools
 import json
+import logging
 import os
 import random
 import shutil
@@ -549,6 +550,11 @@ def serve(storage: Path, mountpoint: Path, seed: Path | None, cut_after_ops: int
             node = model.lookup(path)
             if node.is_dir and flags & os.O_ACCMODE != os.O_RDONLY:
                 raise fs_error(errno.EISDIR)
+            if flags & os.O_TRUNC and stat.S_ISREG(node.mode) and node.data:
+                # libfuse3 asks for atomic O_TRUNC: the kernel leaves the truncation to open itself.
+                node.dirty += len(node.data)
+                node.data.clear()
+                node.mtime = node.ctime = _now()
             return new_handle(node)
 
         @locked
@@ -855,6 +861,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
     args.storage.mkdir(parents=True, exist_ok=True)
+    if args.debug:
+        # mfusepy reports the errors it turns into errno values only through logging.
+        logging.basicConfig(level=logging.DEBUG)
     serve(args.storage, args.mountpoint, args.seed, args.cut_after_ops, args.debug)
     return 0
 

@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import mmap
 import os
 import random
 import select
@@ -381,3 +382,36 @@ def test_a_cut_at_a_random_moment_keeps_every_acknowledged_full_commit(pfs: Powe
     assert integrity == "ok"
     # One more than acknowledged is fine: durable, but killed before it could say so.
     assert acknowledged <= count <= acknowledged + 1
+
+
+def test_what_the_daemon_and_sqlite_use_behaves_as_on_a_local_disk(pfs: PowerFs) -> None:
+    mnt = pfs.mountpoint
+    (mnt / "t").write_bytes(b"abcdef")
+    (mnt / "t").write_bytes(b"x")  # O_TRUNC on an existing file
+    assert (mnt / "t").read_bytes() == b"x"
+    with pytest.raises(FileExistsError):
+        os.open(mnt / "t", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    os.symlink("t", mnt / "link")
+    assert os.readlink(mnt / "link") == "t" and (mnt / "link").read_bytes() == b"x"
+    with pytest.raises(OSError) as raised:
+        os.open(mnt / "link", os.O_RDONLY | os.O_NOFOLLOW)
+    assert raised.value.errno == errno.ELOOP
+    os.makedirs(mnt / "a" / "b")
+    assert (mnt / "a").stat().st_nlink == 3
+    with pytest.raises(OSError) as raised:
+        os.rmdir(mnt / "a")
+    assert raised.value.errno == errno.ENOTEMPTY
+    os.utime(mnt / "t", ns=(1_000_000_001, 2_000_000_002))
+    os.chmod(mnt / "t", 0o600)
+    st = os.lstat(mnt / "t")
+    assert (st.st_mtime_ns, st.st_atime_ns, st.st_mode & 0o777, st.st_size) == (2_000_000_002, 1_000_000_001, 0o600, 1)
+    assert os.statvfs(mnt).f_bsize == 4096
+    fd = os.open(mnt / "shared", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, 8192)
+        with mmap.mmap(fd, 8192) as shared:
+            shared[4096:4101] = b"mmap!"
+            shared.flush()
+        assert os.pread(fd, 5, 4096) == b"mmap!"
+    finally:
+        os.close(fd)
