@@ -15,7 +15,9 @@ to STORAGE (`image.json` and one blob per file inode) at every durable point, so
 same STORAGE after a cut sees exactly what survived. `--seed DIR` imports a directory tree as the first durable state.
 
 Run as `python powerfs.py STORAGE MOUNTPOINT [--seed DIR] [--cut-after-ops N]`; it serves in the foreground and
-listens for JSON-line commands (`cut`, `stats`, `ping`) on the UNIX socket STORAGE/control.sock. `PowerFs` below
+listens for JSON-line commands (`cut`, `stats`, `ping`) on a UNIX socket: `--control PATH`, STORAGE/control.sock by
+default; a name starting with `@` is an abstract socket (no path, so no 108-byte limit on deep test directories).
+`PowerFs` below
 starts and drives such a server from a test.
 
 mfusepy (ctypes over Debian's libfuse3-3) rather than pyfuse3: it needs no compiler, no libfuse3-dev and no trio, and
@@ -40,6 +42,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -334,7 +337,8 @@ class Model:
             self.volatile.pop(node.ino, None)
 
 
-def serve(storage: Path, mountpoint: Path, seed: Path | None, cut_after_ops: int | None, debug: bool) -> None:
+def serve(storage: Path, mountpoint: Path, seed: Path | None, cut_after_ops: int | None, debug: bool,
+          control_address: str) -> None:  # fmt: skip
     import mfusepy
 
     model = Model(storage)
@@ -631,8 +635,12 @@ def serve(storage: Path, mountpoint: Path, seed: Path | None, cut_after_ops: int
         @locked
         def readdir(self, path: str | None, fh: int) -> list[tuple[str, dict[str, int], int]]:
             node = node_of(path, fh)
-            # With use_ino the kernel takes d_ino from here; an entry with inode 0 is hidden by readdir(3).
-            listing = [(".", {"st_mode": node.mode, "st_ino": node.ino}, 0), ("..", {"st_mode": stat.S_IFDIR}, 0)]
+            # With use_ino the kernel takes d_ino from here; an entry with inode 0 is hidden by readdir(3). The model
+            # keeps no parent pointers, so ".." claims the root's number (stat on it still tells the truth).
+            listing = [
+                (".", {"st_mode": node.mode, "st_ino": node.ino}, 0),
+                ("..", {"st_mode": stat.S_IFDIR, "st_ino": ROOT_INO}, 0),
+            ]
             for name, ino in node.entries.items():
                 child = model.volatile[ino]
                 listing.append((name, {"st_mode": child.mode, "st_ino": ino}, 0))
@@ -682,18 +690,23 @@ def serve(storage: Path, mountpoint: Path, seed: Path | None, cut_after_ops: int
                 )
             return int(self.operations.utimens(text(path), times, fh_of(fip)))
 
-    control = threading.Thread(target=_control_loop, args=(model, storage / CONTROL_SOCKET), daemon=True)
+    control = threading.Thread(target=_control_loop, args=(model, control_address), daemon=True)
     control.start()
     # Zero timeouts: after a cut the kernel must ask again instead of serving names and sizes the cut took away.
     PowerFuse(PowerOps(), str(mountpoint), foreground=True, debug=debug, fsname="powerfs", subtype="powerfs",
               hard_remove=True, use_ino=True, attr_timeout=0, entry_timeout=0, negative_timeout=0)  # fmt: skip
 
 
-def _control_loop(model: Model, path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+def _socket_address(address: str) -> str:
+    return "\0" + address[1:] if address.startswith("@") else address
+
+
+def _control_loop(model: Model, address: str) -> None:
+    if not address.startswith("@"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(address).unlink()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
+    server.bind(_socket_address(address))
     server.listen(4)
     while True:
         conn, _ = server.accept()
@@ -756,6 +769,7 @@ class PowerFs:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = storage / "powerfs.log"
         self.last_stats: dict[str, int] = {}
+        self.control = ""
 
     def __enter__(self) -> PowerFs:
         self.mount()
@@ -769,15 +783,16 @@ class PowerFs:
             raise RuntimeError("powerfs is already mounted")
         self.storage.mkdir(parents=True, exist_ok=True)
         self.mountpoint.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, str(Path(__file__).resolve()), str(self.storage), str(self.mountpoint)]
+        # A fresh name per server: a reply can never come from a previous server of this storage.
+        self.control = f"@powerfs-{os.getpid()}-{uuid.uuid4().hex}"
+        command = [sys.executable, str(Path(__file__).resolve()), str(self.storage), str(self.mountpoint),
+                   "--control", self.control]  # fmt: skip
         if self.seed is not None:
             command += ["--seed", str(self.seed)]
         if self.cut_after_ops is not None:
             command += ["--cut-after-ops", str(self.cut_after_ops)]
         if self.debug:
             command.append("--debug")
-        with contextlib.suppress(FileNotFoundError):
-            (self.storage / CONTROL_SOCKET).unlink()
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
@@ -790,7 +805,7 @@ class PowerFs:
         assert self.process is not None
         if self.process.poll() is not None:
             raise RuntimeError(f"powerfs exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
-        if not _is_mounted(self.mountpoint) or not (self.storage / CONTROL_SOCKET).exists():
+        if not _is_mounted(self.mountpoint):
             return False
         try:
             self._command("ping")  # not stats(): last_stats keeps what the previous server's cut reported
@@ -804,7 +819,7 @@ class PowerFs:
     def _command(self, op: str, timeout: float = 20.0) -> dict[str, int]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout)
-            conn.connect(str(self.storage / CONTROL_SOCKET))
+            conn.connect(_socket_address(self.control))
             conn.sendall(json.dumps({"op": op}).encode() + b"\n")
             with conn.makefile("rb") as stream:
                 reply = json.loads(stream.readline())
@@ -858,13 +873,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mountpoint", type=Path)
     parser.add_argument("--seed", type=Path, help="directory tree imported as the first durable state")
     parser.add_argument("--cut-after-ops", type=int, help="cut power by itself at the N-th filesystem operation")
+    parser.add_argument("--control", help="control socket: a path, or @NAME for an abstract one")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
     args.storage.mkdir(parents=True, exist_ok=True)
     if args.debug:
         # mfusepy reports the errors it turns into errno values only through logging.
         logging.basicConfig(level=logging.DEBUG)
-    serve(args.storage, args.mountpoint, args.seed, args.cut_after_ops, args.debug)
+    control = args.control or str(args.storage / CONTROL_SOCKET)
+    serve(args.storage, args.mountpoint, args.seed, args.cut_after_ops, args.debug, control)
     return 0
 
 
