@@ -14,14 +14,28 @@ The server keeps both states in memory (inodes, so hard links and rename keep id
 to STORAGE (`image.json` and one blob per file inode) at every durable point, so that a new server started over the
 same STORAGE after a cut sees exactly what survived. `--seed DIR` imports a directory tree as the first durable state.
 
-Run as `python powerfs.py STORAGE MOUNTPOINT [--seed DIR] [--cut-after-ops N]`; it serves in the foreground and
-listens for JSON-line commands (`cut`, `stats`, `ping`) on a UNIX socket: `--control PATH`, STORAGE/control.sock by
-default; a name starting with `@` is an abstract socket (no path, so no 108-byte limit on deep test directories).
-`PowerFs` below
-starts and drives such a server from a test.
+Run as `python powerfs.py STORAGE MOUNTPOINT [--seed DIR] [--cut-after-ops N] [--allow-other]`. It serves in the
+foreground and listens for JSON-line commands (`cut`, `stats`, `ping`) on a UNIX socket: `--control PATH`,
+STORAGE/control.sock by default; a name starting with `@` is an abstract socket (no path, so no 108-byte limit on deep
+test directories). `PowerFs` below starts and drives such a server from a test.
 
 mfusepy (ctypes over Debian's libfuse3-3) rather than pyfuse3: it needs no compiler, no libfuse3-dev and no trio, and
 the path-based high-level API is all this model needs.
+
+Limits of the model, on purpose or by the high-level FUSE API:
+
+* stricter than ext4/xfs, whose journal commits a rename as one transaction: here a rename synced on one side only
+  leaves the file under both names (destination synced) or under neither (source synced), the outcomes a program
+  must not depend on either way; a directory can so end up with two names;
+* metadata (mode, owner, times) is durable with the file's fsync, or as it was when a synced entry first made the
+  inode durable; nothing becomes durable by itself after a while (no periodic writeback, no auto_da_alloc);
+* a cut is all-or-nothing per durable point: no torn writes or reordering inside one fsync'd file;
+* fstat/fchmod/futimens on a file that is open but no longer has a name fail with ESTALE (the kernel asks libfuse by
+  node, and a hard-removed node has no path); read, write, ftruncate and fsync on it work;
+* locks (flock, fcntl) are the kernel's local ones: right for processes of this machine, and a cut does not drop them
+  (the test kills their holders);
+* no xattrs, no devices or sockets, no permission checks of its own (see --allow-other); memory-resident, so for
+  test-sized data only.
 """
 
 from __future__ import annotations
@@ -308,9 +322,10 @@ class Model:
             raise fs_error(errno.ENOTDIR)
         return parent, name
 
-    def new_inode(self, mode: int) -> Inode:
+    def new_inode(self, mode: int, owner: tuple[int, int] | None = None) -> Inode:
         now = _now()
-        node = Inode(ino=self.next_ino, mode=mode, uid=os.getuid(), gid=os.getgid(), atime=now, mtime=now, ctime=now)
+        uid, gid = owner if owner is not None else (os.getuid(), os.getgid())
+        node = Inode(ino=self.next_ino, mode=mode, uid=uid, gid=gid, atime=now, mtime=now, ctime=now)
         # A directory's own "." counts; its name in the parent is added by link_into like any other name.
         node.nlink = 1 if node.is_dir else 0
         self.next_ino += 1
@@ -338,7 +353,7 @@ class Model:
 
 
 def serve(storage: Path, mountpoint: Path, seed: Path | None, cut_after_ops: int | None, debug: bool,
-          control_address: str) -> None:  # fmt: skip
+          control_address: str, allow_other: bool = False) -> None:  # fmt: skip
     import mfusepy
 
     model = Model(storage)
@@ -366,6 +381,10 @@ def serve(storage: Path, mountpoint: Path, seed: Path | None, cut_after_ops: int
         if path is None:
             raise fs_error(errno.EBADF)
         return model.lookup(path)
+
+    def caller() -> tuple[int, int]:
+        uid, gid, _pid = mfusepy.fuse_get_context()
+        return uid, gid
 
     def new_handle(node: Inode) -> int:
         fh = next(counter)
@@ -408,7 +427,7 @@ def serve(storage: Path, mountpoint: Path, seed: Path | None, cut_after_ops: int
             parent, name = model.parent_of(path)
             if name in parent.entries:
                 raise fs_error(errno.EEXIST)
-            node = model.new_inode(mode)
+            node = model.new_inode(mode, caller())
             model.link_into(parent, name, node)
             return node
 
@@ -570,7 +589,7 @@ def serve(storage: Path, mountpoint: Path, seed: Path | None, cut_after_ops: int
                     raise fs_error(errno.EEXIST)
                 node = model.volatile[existing]
             else:
-                node = model.new_inode(stat.S_IFREG | (mode & 0o7777))
+                node = model.new_inode(stat.S_IFREG | (mode & 0o7777), caller())
                 model.link_into(parent, name, node)
             return new_handle(node)
 
@@ -693,8 +712,12 @@ def serve(storage: Path, mountpoint: Path, seed: Path | None, cut_after_ops: int
     control = threading.Thread(target=_control_loop, args=(model, control_address), daemon=True)
     control.start()
     # Zero timeouts: after a cut the kernel must ask again instead of serving names and sizes the cut took away.
+    # A FUSE mount is its owner's alone; a daemon under another user needs allow_other, and then the kernel's own
+    # permission checks (default_permissions), since the model checks none.
+    sharing = {"allow_other": True, "default_permissions": True} if allow_other else {}
     PowerFuse(PowerOps(), str(mountpoint), foreground=True, debug=debug, fsname="powerfs", subtype="powerfs",
-              hard_remove=True, use_ino=True, attr_timeout=0, entry_timeout=0, negative_timeout=0)  # fmt: skip
+              hard_remove=True, use_ino=True, attr_timeout=0, entry_timeout=0, negative_timeout=0,
+              **sharing)  # fmt: skip
 
 
 def _socket_address(address: str) -> str:
@@ -760,8 +783,9 @@ class PowerFs:
     """Drives one powerfs server process: mount, cut power, remount over what survived, unmount."""
 
     def __init__(self, storage: Path, mountpoint: Path, seed: Path | None = None, cut_after_ops: int | None = None,
-                 debug: bool = False) -> None:  # fmt: skip
+                 allow_other: bool = False, debug: bool = False) -> None:  # fmt: skip
         self.storage = storage
+        self.allow_other = allow_other
         self.mountpoint = mountpoint
         self.seed = seed
         self.cut_after_ops = cut_after_ops
@@ -791,6 +815,8 @@ class PowerFs:
             command += ["--seed", str(self.seed)]
         if self.cut_after_ops is not None:
             command += ["--cut-after-ops", str(self.cut_after_ops)]
+        if self.allow_other:
+            command.append("--allow-other")
         if self.debug:
             command.append("--debug")
         with self.log.open("ab") as log:
@@ -874,6 +900,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=Path, help="directory tree imported as the first durable state")
     parser.add_argument("--cut-after-ops", type=int, help="cut power by itself at the N-th filesystem operation")
     parser.add_argument("--control", help="control socket: a path, or @NAME for an abstract one")
+    parser.add_argument("--allow-other", action="store_true", help="let other users in (kernel permission checks)")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
     args.storage.mkdir(parents=True, exist_ok=True)
@@ -881,7 +908,7 @@ def main(argv: list[str] | None = None) -> int:
         # mfusepy reports the errors it turns into errno values only through logging.
         logging.basicConfig(level=logging.DEBUG)
     control = args.control or str(args.storage / CONTROL_SOCKET)
-    serve(args.storage, args.mountpoint, args.seed, args.cut_after_ops, args.debug, control)
+    serve(args.storage, args.mountpoint, args.seed, args.cut_after_ops, args.debug, control, args.allow_other)
     return 0
 
 
