@@ -415,3 +415,25 @@ def test_what_the_daemon_and_sqlite_use_behaves_as_on_a_local_disk(pfs: PowerFs)
         assert os.pread(fd, 5, 4096) == b"mmap!"
     finally:
         os.close(fd)
+
+
+def test_a_rename_synced_on_one_side_only_is_half_durable(pfs: PowerFs) -> None:
+    mnt = pfs.mountpoint
+    for name in ("incoming", "work"):
+        (mnt / name).mkdir()
+    write(mnt / "incoming" / "a.pdf", b"a", sync=True)
+    write(mnt / "incoming" / "b.pdf", b"b", sync=True)
+    for directory in (mnt / "incoming", mnt / "work", mnt):
+        fsync_dir(directory)
+    # A claim that syncs only the work area: after the cut the document is both claimed and still waiting.
+    (mnt / "incoming" / "a.pdf").rename(mnt / "work" / "a.pdf")
+    fsync_dir(mnt / "work")
+    # A claim that syncs only the hot folder: after the cut the document is nowhere.
+    (mnt / "incoming" / "b.pdf").rename(mnt / "work" / "b.pdf")
+    fsync_dir(mnt / "incoming")
+    pfs.cut()
+    pfs.remount()
+    assert sorted(os.listdir(mnt / "incoming")) == ["a.pdf"]
+    assert sorted(os.listdir(mnt / "work")) == ["a.pdf"]
+    assert (mnt / "work" / "a.pdf").stat().st_ino == (mnt / "incoming" / "a.pdf").stat().st_ino
+    assert (mnt / "work" / "a.pdf").stat().st_nlink == 2
