@@ -872,13 +872,19 @@ class PowerFs:
         return timer
 
     def unmount(self, timeout: float = 20.0) -> None:
+        """Unmount and stop the server; never leaves a mount behind, even with files still open on it."""
         process, self.process = self.process, None
+        detached = False
         if _is_mounted(self.mountpoint):
             done = subprocess.run(["fusermount3", "-u", str(self.mountpoint)], capture_output=True, check=False)
             if done.returncode != 0:
                 # Busy (a test failed with a file still open): detach lazily rather than leave a mount behind.
                 subprocess.run(["fusermount3", "-uz", str(self.mountpoint)], capture_output=True, check=False)
+                detached = True
         if process is not None:
+            if detached:
+                # A lazily detached server serves on until the last open file is closed; stop it instead.
+                process.terminate()
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
