@@ -19,6 +19,21 @@ class JournalLocked(FaxdropError):
     """Another process owns the state directory."""
 
 
+class JournalFailure(FaxdropError):
+    """A journal write did not commit. Raised only when the Journal was built with exit_on_failure=False."""
+
+
+class Rejected(FaxdropError):
+    """The document must not be sent; `reason` is the sentence written into its receipt.
+
+    Pre-flight raises it and routing's Rejection is one, so the pipeline files every refusal in one place.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
 class InterfaxError(FaxdropError):
     """A call to InterFAX did not succeed. `code` is InterFAX's result code, or None for transport failures."""
 

@@ -30,7 +30,7 @@ from faxdropd.errors import ConfigError
 from faxdropd.interfax.client import ClientFactory, ClientSettings
 from faxdropd.jobs import intake
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import Job, Journal, State
+from faxdropd.jobs.journal import NOT_FINAL, RUNNABLE, Job, Journal, State
 from faxdropd.jobs.pipeline import Pipeline
 from faxdropd.jobs.recovery import recover
 from faxdropd.jobs.runtime import Pause, Runtime
@@ -118,8 +118,8 @@ class Daemon:
         journal = Journal(cfg.state_dir)
         clients = ClientFactory(client_settings(cfg), observer=metrics.call)
         self.rt = Runtime(config=cfg, journal=journal, clients=clients, metrics=metrics, pause=Pause(journal))
-        self.pipeline = Pipeline(self.rt)
-        finisher: Finisher = self.pipeline.finisher
+        finisher = Finisher(self.rt)
+        self.pipeline = Pipeline(self.rt, finisher)
         tracker = Tracker(self.rt, finisher)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
@@ -242,7 +242,7 @@ class Daemon:
             try:
                 fresh = self.rt.journal.get(job.id)
                 folder = self._folder(job.folder)
-                if fresh is not None and fresh.state in (State.CLAIMED, State.DEFERRED) and folder is not None:
+                if fresh is not None and fresh.state in RUNNABLE and folder is not None:
                     with self._queued_lock:
                         self._busy += 1
                     try:
@@ -256,7 +256,7 @@ class Daemon:
                 self._wake.set()
 
     def _refile(self) -> None:
-        for job in self.rt.journal.by_state(*[s for s in State if s.value not in ("delivered", "failed", "rejected")]):
+        for job in self.rt.journal.by_state(*NOT_FINAL):
             # A folder that is down is skipped: its share comes back later and nothing can be filed meanwhile.
             if job.outcome is not None and job.id not in self._queued and self.health.folder_up.get(job.folder, True):
                 self.pipeline.finisher.refile(job)

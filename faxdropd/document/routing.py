@@ -10,13 +10,14 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Protocol, cast
 
 import yaml
 
 from faxdropd.document.faxnumbers import NumberDecision, normalise
+from faxdropd.errors import Rejected
 from faxdropd.interfax.faxfields import FaxOptionsLike
 
 SIDECAR_SUFFIX = ".fax.yaml"
@@ -72,12 +73,16 @@ class FolderLike(Protocol):
     def fax(self) -> FaxOptionsLike: ...
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """The document must not be sent; `reason` is the sentence for the receipt and the log."""
+class Rejection(Rejected):
+    """A routing refusal: the document must not be sent. `reason` is the sentence for the receipt and the log.
 
-    reason: str
-    decisions: list[NumberDecision] = field(default_factory=list)
+    Returned rather than raised, so `faxdropd explain` can show it next to the per-number decisions; being a
+    `Rejected`, the pipeline raises it and handles it with pre-flight's refusals.
+    """
+
+    def __init__(self, reason: str, decisions: Sequence[NumberDecision] = ()) -> None:
+        super().__init__(reason)
+        self.decisions = list(decisions)
 
     def explain_lines(self) -> list[str]:
         return [f"rejected: {self.reason}", *(_decision_line(d) for d in self.decisions)]
