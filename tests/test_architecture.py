@@ -18,6 +18,7 @@ RANK = {
     "errors": 0,
     "log": 0,
     "crashpoints": 0,
+    "data": 0,
     "config": 1,
     "files": 2,
     "emulator": 2,

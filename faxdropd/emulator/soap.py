@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
+from faxdropd.data import WSDL_PATH
 from faxdropd.emulator.faults import OPERATIONS
 
 NS = "http://www.interfax.cc"
@@ -21,7 +21,6 @@ SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 _XSD = "http://www.w3.org/2001/XMLSchema"
 _WSDL = "http://schemas.xmlsoap.org/wsdl/"
-WSDL_PATH = Path(__file__).with_name("data") / "dfs.wsdl"
 CONTENT_TYPE = {"1.1": "text/xml; charset=utf-8", "1.2": "application/soap+xml; charset=utf-8"}
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 # lxml validators keep their error log on the instance; one validation at a time keeps messages per request.

@@ -1,0 +1,1 @@
+"""Moving and writing files durably: claims into the work area, filing into sent/ and failed/, receipts, names."""

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 
 import requests
@@ -26,6 +25,7 @@ import zeep.wsdl
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from faxdropd.data import WSDL_PATH
 from faxdropd.errors import InterfaxError
 from faxdropd.interfax import codes
 from faxdropd.interfax.codes import Kind
@@ -166,10 +166,8 @@ class ClientFactory:
         self.settings = settings
         self._observer = observer
         self._zsettings = zeep.Settings(strict=True, forbid_external=True, forbid_dtd=True)
-        wsdl = resources.files("faxdropd") / "data" / "dfs.wsdl"
-        with resources.as_file(wsdl) as path:
-            loader: Any = zeep.Transport()  # zeep annotates this parameter as a class; it takes an instance
-            self._document = zeep.wsdl.Document(str(path), loader, settings=self._zsettings)
+        loader: Any = zeep.Transport()  # zeep annotates this parameter as a class; it takes an instance
+        self._document = zeep.wsdl.Document(str(WSDL_PATH), loader, settings=self._zsettings)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()

@@ -1,0 +1,1 @@
+"""Test kit: real helpers (network shares) that tests start and tear down themselves."""
