@@ -134,15 +134,8 @@ class Pipeline:
             )
         )
         facts.update(sha256=checked.sha256, size=checked.size, pages=checked.pages, file_type=checked.file_type)
-        sidecar: dict[str, Any] | None = None
-        if job.sidecar_path:
-            loaded = routing.load_sidecar(Path(job.sidecar_path))
-            if isinstance(loaded, routing.Rejection):
-                raise loaded
-            sidecar = loaded
+        sidecar = routing.load_sidecar(Path(job.sidecar_path)) if job.sidecar_path else None
         decided = routing.route(job.name, folder, sidecar)
-        if isinstance(decided, routing.Rejection):
-            raise decided
         facts["numbers"] = decided.numbers
         parts = [self._part(checked)]
         problem = self._cover(decided.options.cover_page, job, checked, parts, stack)
