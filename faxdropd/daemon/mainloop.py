@@ -241,7 +241,7 @@ class MainLoop:
 
     def _status(self) -> str:
         counts = self.rt.journal.counts()
-        waiting = sum(counts.get(s, 0) for s in ("claimed", "deferred", "uploading", "submitting"))
+        waiting = sum(counts.get(s, 0) for s in (State.CLAIMED, State.DEFERRED, State.UPLOADING, State.SUBMITTING))
         down = self.health.down()
         folders = f"{len(self.cfg.folders)} folders" + (f" ({len(down)} down: {', '.join(down[:3])})" if down else "")
         text = (
