@@ -15,8 +15,36 @@ class ConfigError(FaxdropError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
+Problem = tuple[str, str]  # (key path, sentence)
+
+
+class ConfigProblems(ConfigError):
+    """A `ConfigError` for one or more problems: `.path` is the first key, `.problems` all of them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        first_path, first_message = problems[0]
+        rest = [f"{path}: {message}" if path else message for path, message in problems[1:]]
+        super().__init__("\n".join([first_message, *rest]), first_path)
+
+
 class JournalLocked(FaxdropError):
     """Another process owns the state directory."""
+
+
+class JournalFailure(FaxdropError):
+    """A journal write did not commit. Raised only when the Journal was built with exit_on_failure=False."""
+
+
+class Rejected(FaxdropError):
+    """The document must not be sent; `reason` is the sentence written into its receipt.
+
+    Pre-flight raises it and routing's Rejection is one, so the pipeline files every refusal in one place.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class InterfaxError(FaxdropError):

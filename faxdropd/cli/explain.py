@@ -50,20 +50,21 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
     sidecar_path = path.with_name(routing.sidecar_name(path.name))
     sidecar = None
     if "sidecar" in folder.to_from and sidecar_path.exists():
-        loaded = routing.load_sidecar(sidecar_path)
-        if isinstance(loaded, routing.Rejection):
-            lines.append(f"sidecar:     REJECTED — {loaded.reason} (it would be filed in {folder.failed})")
+        try:
+            sidecar = routing.load_sidecar(sidecar_path)
+        except routing.Rejection as exc:
+            lines.append(f"sidecar:     REJECTED — {exc.reason} (it would be filed in {folder.failed})")
             return lines, 1
-        sidecar = loaded
         lines.append(f"sidecar:     {sidecar_path.name} (filed with the document)")
     elif folder.to_from == ["sidecar"]:
         lines.append(
             f"sidecar:     none yet — this folder takes destinations only from {sidecar_path.name}; "
             "the document waits for it"
         )
-    decided = routing.route(path.name, folder, sidecar)
-    if isinstance(decided, routing.Rejection):
-        lines.append(f"routing:     REJECTED — {decided.reason} (it would be filed in {folder.failed})")
+    try:
+        decided = routing.route(path.name, folder, sidecar)
+    except routing.Rejection as exc:
+        lines.append(f"routing:     REJECTED — {exc.reason} (it would be filed in {folder.failed})")
         return lines, 1
     lines += [f"routing:     {line}" for line in decided.explain_lines()]
     cover = _cover_line(decided.options, folder, cfg.limits.pages_per_fax)

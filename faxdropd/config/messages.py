@@ -1,4 +1,4 @@
-"""pydantic's validation errors turned into (key path, sentence) pairs, and `ConfigProblems` to raise them.
+"""pydantic's validation errors turned into (key path, sentence) pairs for `errors.ConfigProblems` to raise.
 
 A path names the key as the operator wrote it (`folders[2].fax.page_size`); a sentence is something they can
 act on. pydantic is told to hide input values, and these sentences never quote one, so no secret leaks.
@@ -15,20 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from faxdropd.config.fields import KEY_PROBLEMS
 from faxdropd.config.model import FOLDER_ONLY_KEYS, Config, FolderSettings, Settings
-from faxdropd.errors import ConfigError
-
-Problem = tuple[str, str]  # (key path, sentence)
-
-
-class ConfigProblems(ConfigError):
-    """A `ConfigError` for one or more problems: `.path` is the first key, `.problems` all of them."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        first_path, first_message = problems[0]
-        rest = [f"{path}: {message}" if path else message for path, message in problems[1:]]
-        super().__init__("\n".join([first_message, *rest]), first_path)
-
+from faxdropd.errors import ConfigProblems as ConfigProblems
+from faxdropd.errors import Problem as Problem
 
 _SIMPLE = {
     "missing": "is required",

@@ -1,6 +1,6 @@
 """Where a document goes: sidecar > file name > folder (in the folder's `to_from` order), then number policy.
 
-A routing mistake faxes the wrong person, so every doubt is a `Rejection` with a sentence (the document goes
+A routing mistake faxes the wrong person, so every doubt raises a `Rejection` with a sentence (the document goes
 to failed/), never a guess: unknown sidecar keys, a bad option value, one refused number in a broadcast.
 """
 
@@ -10,13 +10,14 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Protocol, cast
 
 import yaml
 
 from faxdropd.document.faxnumbers import NumberDecision, normalise
+from faxdropd.errors import Rejected
 from faxdropd.interfax.faxfields import FaxOptionsLike
 
 SIDECAR_SUFFIX = ".fax.yaml"
@@ -72,12 +73,16 @@ class FolderLike(Protocol):
     def fax(self) -> FaxOptionsLike: ...
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """The document must not be sent; `reason` is the sentence for the receipt and the log."""
+class Rejection(Rejected):
+    """A routing refusal: the document must not be sent. `reason` is the sentence for the receipt and the log.
 
-    reason: str
-    decisions: list[NumberDecision] = field(default_factory=list)
+    A `Rejected` like pre-flight's, so the pipeline files every refusal in one place; `decisions` are the
+    per-number verdicts `faxdropd explain` shows.
+    """
+
+    def __init__(self, reason: str, decisions: Sequence[NumberDecision] = ()) -> None:
+        super().__init__(reason)
+        self.decisions = list(decisions)
 
     def explain_lines(self) -> list[str]:
         return [f"rejected: {self.reason}", *(_decision_line(d) for d in self.decisions)]
@@ -112,23 +117,23 @@ def is_sidecar(name: str) -> bool:
     return name.endswith(SIDECAR_SUFFIX) and len(name) > len(SIDECAR_SUFFIX)
 
 
-def load_sidecar(path: Path) -> dict[str, Any] | Rejection:
-    """Read a `<document>.fax.yaml` control file; any problem is a Rejection naming the file."""
+def load_sidecar(path: Path) -> dict[str, Any]:
+    """Read a `<document>.fax.yaml` control file; any problem raises a Rejection naming the file."""
     try:
         # O_NOFOLLOW: a symlink planted on a share must not make us read some other file.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(SIDECAR_MAX_BYTES + 1)
     except OSError as exc:
-        return Rejection(f"sidecar {path.name} cannot be read: {exc.strerror or exc}")
+        raise Rejection(f"sidecar {path.name} cannot be read: {exc.strerror or exc}") from None
     if len(data) > SIDECAR_MAX_BYTES:
-        return Rejection(f"sidecar {path.name} is larger than {SIDECAR_MAX_BYTES // 1024} KB")
+        raise Rejection(f"sidecar {path.name} is larger than {SIDECAR_MAX_BYTES // 1024} KB")
     try:
         loaded = yaml.safe_load(data.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        return Rejection(f"sidecar {path.name} is not valid UTF-8 YAML: {str(exc).splitlines()[0]}")
+        raise Rejection(f"sidecar {path.name} is not valid UTF-8 YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
-        return Rejection(f"sidecar {path.name} must be a mapping with keys 'to' and/or 'fax'")
+        raise Rejection(f"sidecar {path.name} must be a mapping with keys 'to' and/or 'fax'")
     return cast(dict[str, Any], loaded)
 
 
@@ -226,8 +231,15 @@ def _rebuild(options: FaxOptionsLike, changes: dict[str, Any]) -> FaxOptionsLike
         return Rejection(f"sidecar fax options are invalid: {exc}")
 
 
-def route(document_name: str, folder: FolderLike, sidecar: dict[str, Any] | None) -> Route | Rejection:
-    """Decide the destinations and options of one document; never raises for bad input."""
+def route(document_name: str, folder: FolderLike, sidecar: dict[str, Any] | None) -> Route:
+    """Decide the destinations and options of one document; bad input raises a Rejection, nothing else."""
+    decided = _route(document_name, folder, sidecar)
+    if isinstance(decided, Rejection):
+        raise decided
+    return decided
+
+
+def _route(document_name: str, folder: FolderLike, sidecar: dict[str, Any] | None) -> Route | Rejection:
     use_sidecar = sidecar is not None and "sidecar" in folder.to_from
     options: FaxOptionsLike = folder.fax
     if use_sidecar and sidecar is not None:

@@ -12,7 +12,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from faxdropd.errors import FaxdropError
+from faxdropd.errors import Rejected
 
 _CHUNK = 1024 * 1024
 _HEAD = 1024
@@ -50,15 +50,6 @@ _NAMES = {
 _C0 = bytes(b for b in range(32) if b not in b"\t\n\r\x0b\x0c") + b"\x7f"
 _NOT_C0 = bytes(b for b in range(256) if b not in _C0)
 _NOT_C1 = bytes(range(0x80)) + bytes(range(0xA0, 0x100))  # C1 controls only count if the text is Latin-1
-
-
-# Defined here because sniffing raises it; callers know it as `preflight.Rejected`, which is this class.
-class Rejected(FaxdropError):
-    """The document must not be sent; `reason` is the sentence written into its receipt."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 def identify(fd: int, size: int, name: str) -> tuple[str, str]:

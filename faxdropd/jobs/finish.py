@@ -21,12 +21,18 @@ from faxdropd import crashpoints
 from faxdropd.document import preflight
 from faxdropd.files import filing
 from faxdropd.jobs import late_originals as twins
-from faxdropd.jobs.journal import FINAL, Job, State
+from faxdropd.jobs.journal import FINAL, Job, Outcome
 from faxdropd.jobs.runtime import Runtime
 
 log = structlog.get_logger("faxdropd.jobs.finish")
 
-_STATE = {"delivered": State.DELIVERED, "accepted": State.DELIVERED, "failed": State.FAILED, "rejected": State.REJECTED}
+# The log event that announces a filed job, by outcome.
+_EVENT = {
+    Outcome.DELIVERED: "job.delivered",
+    Outcome.ACCEPTED: "job.delivered",
+    Outcome.FAILED: "job.failed",
+    Outcome.REJECTED: "job.rejected",
+}
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -47,7 +53,7 @@ def receipt(job: Job) -> dict[str, Any]:
         "folder": job.folder,
         "to": job.numbers,
         "transaction_ids": sorted({*job.transaction_ids, *(int(i["transaction_id"]) for i in items)}),
-        "outcome": job.outcome,
+        "outcome": str(job.outcome) if job.outcome is not None else None,
         "status": job.status,
         "reason": job.reason,
         "attempts": job.attempts,
@@ -71,7 +77,7 @@ class Finisher:
     def finish(
         self,
         job: Job,
-        outcome: str,
+        outcome: Outcome,
         status: int | None,
         reason: str,
         *,
@@ -86,9 +92,8 @@ class Finisher:
             facts.setdefault("file_type", checked.file_type)
         if code is not None:
             facts["delivery"] = {**job.delivery, "result_code": code}
-        job = self.rt.journal.transition(
+        job = self.rt.journal.update(
             job,
-            job.state,
             f"outcome {outcome}",
             outcome=outcome,
             status=status,
@@ -107,7 +112,7 @@ class Finisher:
         hot = Path(job.hot)
         sent = folder.sent if folder else hot / "sent"
         failed = folder.failed if folder else hot / "failed"
-        dest_dir = sent if job.outcome in ("delivered", "accepted") else failed
+        dest_dir = sent if job.outcome.succeeded else failed
         work = Path(job.work_path)
         try:
             if work.exists() or work.is_symlink():
@@ -145,19 +150,17 @@ class Finisher:
             )
             return False
         crashpoints.hit("after_file")
-        self.rt.journal.transition(job, _STATE[job.outcome], f"filed {final}", final_path=str(final) if final else None)
+        outcome = job.outcome
+        self.rt.journal.transition(job, outcome.state, f"filed {final}", final_path=str(final) if final else None)
         crashpoints.hit("after_final")
-        self.rt.metrics.job_finished(job.folder, job.outcome)
-        event = {"delivered": "job.delivered", "accepted": "job.delivered", "rejected": "job.rejected"}.get(
-            job.outcome, "job.failed"
-        )
+        self.rt.metrics.job_finished(job.folder, str(outcome))
         log.info(
-            event,
+            _EVENT[outcome],
             job_id=job.id,
             folder=job.folder,
             file=job.name,
             reference=job.reference,
-            outcome=job.outcome,
+            outcome=str(outcome),
             status=job.status,
             reason=job.reason,
             transaction_ids=job.transaction_ids,

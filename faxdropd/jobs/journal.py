@@ -27,21 +27,24 @@ from typing import Any, NoReturn
 import structlog
 
 from faxdropd.errors import FaxdropError, JournalLocked
+from faxdropd.errors import JournalFailure as JournalFailure
+from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
-from faxdropd.jobs.schema import JSON_COLUMNS, from_sql, row_to_job, to_sql
+from faxdropd.jobs.schema import JSON_COLUMNS, to_sql
+from faxdropd.jobs.schema import NOT_FINAL as NOT_FINAL
+from faxdropd.jobs.schema import RUNNABLE as RUNNABLE
 from faxdropd.jobs.schema import SCHEMA as SCHEMA
 from faxdropd.jobs.schema import SENT_LIKE as SENT_LIKE
+from faxdropd.jobs.schema import UNSENT as UNSENT
+from faxdropd.jobs.schema import Delivery as Delivery
 from faxdropd.jobs.schema import Job as Job
+from faxdropd.jobs.schema import Outcome as Outcome
 from faxdropd.jobs.schema import State as State
 
 log = structlog.get_logger("faxdropd.jobs.journal")
 
 # sysexits EX_IOERR: systemd restarts the unit (only 78 stops it), and the operator sees an I/O cause.
 EXIT_JOURNAL_FAILURE = 74
-
-
-class JournalFailure(FaxdropError):
-    """A journal write did not commit. Raised only when the Journal was built with exit_on_failure=False."""
 
 
 class _Pending:
@@ -63,7 +66,7 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-class Journal:
+class Journal(JournalReads):
     def __init__(self, state_dir: Path, *, read_only: bool = False, exit_on_failure: bool = True) -> None:
         self.state_dir = state_dir
         self.exit_on_failure = exit_on_failure
@@ -245,8 +248,32 @@ class Journal:
 
     def transition(self, job: Job, to: State, detail: str = "", **fields: Any) -> Job:
         """Move `job` to state `to`, updating `fields`; returns the new job once the change is committed."""
+        return self._change(job, to, detail, fields)
+
+    def update(self, job: Job, detail: str = "", **fields: Any) -> Job:
+        """Change `fields` of `job` and keep its state; returns the job once the change is committed."""
+        return self._change(job, job.state, detail, fields)
+
+    def defer(
+        self, job: Job, until: float, reason: str, detail: str = "", *, delivery: Delivery | None = None, **fields: Any
+    ) -> Job:
+        """Hold `job` back until `until` (it runs again then), saying why in `reason`.
+
+        A deferred job has not been submitted, so it does not count against the hourly cap. Its crash counter
+        starts over: this pass ended cleanly, and a job held back a few times must not be quarantined as if it
+        had stopped the daemon. `delivery` replaces the job's record (before that reset) when given.
+        """
+        record: Delivery = {**(job.delivery if delivery is None else delivery), "processing_starts": 0}
+        return self._change(
+            job,
+            State.DEFERRED,
+            detail or reason,
+            {"next_attempt_at": until, "reason": reason, "submitted_at": None, "delivery": record, **fields},
+        )
+
+    def _change(self, job: Job, to: State, detail: str, fields: dict[str, Any]) -> Job:
         now = time.time()
-        fields["state"] = str(to)
+        fields["state"] = to
         fields["updated_at"] = now
         values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in fields.items()}
         assignments = ", ".join(f"{k} = :{k}" for k in values)
@@ -257,78 +284,8 @@ class Journal:
 
         self._write("transition", apply)
         for key, value in fields.items():
-            setattr(job, key, State(value) if key == "state" else value)
+            setattr(job, key, value)
         return job
-
-    def get(self, job_id: str) -> Job | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return row_to_job(row) if row else None
-
-    def by_state(self, *states: State) -> list[Job]:
-        marks = ", ".join("?" for _ in states)
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
-                [str(s) for s in states],
-            ).fetchall()
-        return [row_to_job(r) for r in rows]
-
-    def live_work_paths(self) -> set[str]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT work_path, sidecar_path FROM jobs WHERE state NOT IN (?, ?, ?)",
-                [str(s) for s in FINAL],
-            ).fetchall()
-        return {from_sql(p) for r in rows for p in r if p}
-
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
-        return {r[0]: r[1] for r in rows}
-
-    def oldest_pending(self) -> float | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT MIN(created_at) FROM jobs WHERE state NOT IN (?, ?, ?)", [str(s) for s in FINAL]
-            ).fetchone()
-        return float(row[0]) if row and row[0] is not None else None
-
-    def recent(self, states: tuple[State, ...], limit: int = 10) -> list[Job]:
-        marks = ", ".join("?" for _ in states)
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY updated_at DESC LIMIT ?",  # noqa: S608
-                [*[str(s) for s in states], limit],
-            ).fetchall()
-        return [row_to_job(r) for r in rows]
-
-    def sends_of(self, sha256: str, since: float, exclude: str) -> list[Job]:
-        """Jobs with this content that went (or may have gone) out since `since`: the duplicate check."""
-        marks = ", ".join("?" for _ in SENT_LIKE)
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE sha256 = ? AND id != ? AND state IN ({marks}) "  # noqa: S608
-                "AND COALESCE(submitted_at, updated_at) >= ?",
-                [sha256, exclude, *[str(s) for s in SENT_LIKE], since],
-            ).fetchall()
-        return [row_to_job(r) for r in rows]
-
-    def submitted_since(self, since: float, folder: str | None = None) -> list[float]:
-        """Submission times since `since` (oldest first), globally or for one folder: the hourly cap."""
-        query = "SELECT submitted_at FROM jobs WHERE submitted_at >= ?"
-        args: list[Any] = [since]
-        if folder is not None:
-            query += " AND folder = ?"
-            args.append(folder)
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY submitted_at", args).fetchall()
-        return [float(r[0]) for r in rows]
-
-    def events(self, job_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM events WHERE job_id = ? ORDER BY seq", (job_id,)).fetchall()
-        return [dict(r) for r in rows]
 
     def set_meta(self, key: str, value: str | None) -> None:
         def apply() -> None:
@@ -338,8 +295,3 @@ class Journal:
                 self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
         self._write("set_meta", apply)
-
-    def get_meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return str(row[0]) if row else None

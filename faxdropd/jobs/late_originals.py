@@ -11,20 +11,21 @@ Limit: a twin that arrives after the job's own fax is final is not looked for an
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Final, Protocol
 
 import structlog
 
 from faxdropd.errors import InterfaxError
 from faxdropd.interfax import codes
 from faxdropd.interfax.client import FaxItem
-from faxdropd.jobs.journal import Job
+from faxdropd.jobs.journal import Delivery, Job
+from faxdropd.jobs.schema import LateOriginal
 
 log = structlog.get_logger("faxdropd.jobs.tracker")
 
-WATCH = "resent_after_absence"  # delivery key: this job was sent again after a proof of absence
-OWN = "own_parent"  # delivery key: ParentTransactionID of the job's own (last) submission
-TWINS = "late_originals"  # delivery key: transaction id -> what was found and done
+WATCH: Final = "resent_after_absence"  # delivery key: this job was sent again after a proof of absence
+OWN: Final = "own_parent"  # delivery key: ParentTransactionID of the job's own (last) submission
+TWINS: Final = "late_originals"  # delivery key: transaction id -> what was found and done
 
 
 class Canceller(Protocol):
@@ -35,11 +36,11 @@ def watching(job: Job) -> bool:
     return bool(job.delivery.get(WATCH))
 
 
-def mark_resend(delivery: dict[str, Any]) -> dict[str, Any]:
+def mark_resend(delivery: Delivery) -> Delivery:
     return {**delivery, WATCH: True}
 
 
-def pin(delivery: dict[str, Any], transaction_id: int) -> dict[str, Any]:
+def pin(delivery: Delivery, transaction_id: int) -> Delivery:
     """Record the submission that is the job's own (every transaction of a broadcast has it as parent)."""
     return {**delivery, OWN: transaction_id} if delivery.get(WATCH) else delivery
 
@@ -53,9 +54,9 @@ def split(job: Job, items: list[FaxItem]) -> tuple[list[FaxItem], list[FaxItem]]
     return ours, [i for i in items if own not in (i.parent_id, i.transaction_id)]
 
 
-def settle(client: Canceller, job: Job, late: list[FaxItem]) -> dict[str, dict[str, Any]]:
+def settle(client: Canceller, job: Job, late: list[FaxItem]) -> dict[str, LateOriginal]:
     """Cancel each late original still in progress (once); returns the updated records by transaction id."""
-    records: dict[str, dict[str, Any]] = {k: dict(v) for k, v in job.delivery.get(TWINS, {}).items()}
+    records: dict[str, LateOriginal] = {k: LateOriginal(**v) for k, v in job.delivery.get(TWINS, {}).items()}
     for item in late:
         key = str(item.transaction_id)
         record = records.get(key)
@@ -74,7 +75,7 @@ def settle(client: Canceller, job: Job, late: list[FaxItem]) -> dict[str, dict[s
                     )
                 except InterfaxError as exc:
                     record["action"] = f"cancel failed: {exc}"
-        record.update(status=item.status, meaning=codes.status_sentence(item.status))
+        record["status"], record["meaning"] = item.status, codes.status_sentence(item.status)
         if item.status == 0 and not record.get("sent_twice"):
             record["sent_twice"] = True
             log.error(

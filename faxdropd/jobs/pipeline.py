@@ -24,6 +24,7 @@ from faxdropd.errors import (
     InterfaxError,
     OutcomeUnknown,
     PermanentError,
+    Rejected,
     TransientError,
 )
 from faxdropd.files import filing
@@ -32,7 +33,7 @@ from faxdropd.interfax.faxfields import sendfax_fields
 from faxdropd.jobs import admission as policy
 from faxdropd.jobs import late_originals as twins
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import Job, State
+from faxdropd.jobs.journal import UNSENT, Job, Outcome, State
 from faxdropd.jobs.runtime import Runtime
 
 log = structlog.get_logger("faxdropd.jobs.pipeline")
@@ -45,9 +46,9 @@ MAX_PROCESSING_STARTS = 3
 
 
 class Pipeline:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, finisher: Finisher) -> None:
         self.rt = rt
-        self.finisher = Finisher(rt)
+        self.finisher = finisher
         self._admission = threading.Lock()
 
     # -- processing (worker threads) ------------------------------------------------------------------
@@ -68,8 +69,8 @@ class Pipeline:
                     self.rt.journal.transition(
                         fresh, State.UNKNOWN, "internal error while submitting", reason=f"internal error: {exc}"
                     )
-                elif fresh.outcome is None and fresh.state in (State.CLAIMED, State.UPLOADING, State.DEFERRED):
-                    self._defer(fresh, f"internal error: {exc}")
+                elif fresh.outcome is None and fresh.state in UNSENT:
+                    self.retry_later(fresh, f"internal error: {exc}")
 
     def _process(self, job: Job, folder: FolderConfig) -> None:
         jr = self.rt.journal
@@ -78,40 +79,16 @@ class Pipeline:
         starts = int(job.delivery.get("processing_starts", 0)) + 1
         if starts > MAX_PROCESSING_STARTS:
             reason = f"quarantined: processing stopped the daemon {starts - 1} times"
-            self.finisher.finish(job, "rejected", None, reason)
+            self.finisher.finish(job, Outcome.REJECTED, None, reason)
             return
-        job = jr.transition(job, job.state, "processing", delivery={**job.delivery, "processing_starts": starts})
-        limits = self.rt.config.limits
-        try:
-            checked = preflight.open_document(
-                Path(job.work_path), Path(job.hot) / filing.WORK_DIR, max_pages=limits.pages_per_fax
-            )
-        except preflight.Rejected as exc:
-            self.finisher.finish(job, "rejected", None, exc.reason)
-            return
-        with checked, contextlib.ExitStack() as stack:
-            sidecar: dict[str, Any] | None = None
-            if job.sidecar_path:
-                loaded = routing.load_sidecar(Path(job.sidecar_path))
-                if isinstance(loaded, routing.Rejection):
-                    self.finisher.finish(job, "rejected", None, loaded.reason, checked=checked)
-                    return
-                sidecar = loaded
-            decided = routing.route(job.name, folder, sidecar)
-            if isinstance(decided, routing.Rejection):
-                self.finisher.finish(job, "rejected", None, decided.reason, checked=checked)
-                return
-            facts: dict[str, Any] = {
-                "sha256": checked.sha256,
-                "size": checked.size,
-                "pages": checked.pages,
-                "file_type": checked.file_type,
-                "numbers": decided.numbers,
-            }
-            parts = [self._part(checked)]
-            problem = self._cover(decided.options.cover_page, job, checked, parts, stack)
-            if problem is not None:
-                self.finisher.finish(job, "rejected", None, problem, checked=checked, **facts)
+        job = jr.update(job, "processing", delivery={**job.delivery, "processing_starts": starts})
+        with contextlib.ExitStack() as stack:
+            # What is known of the document when a check refuses it goes into its receipt.
+            facts: dict[str, Any] = {}
+            try:
+                checked, decided, parts = self._prepare(job, folder, stack, facts)
+            except Rejected as exc:
+                self.finisher.finish(job, Outcome.REJECTED, None, exc.reason, **facts)
                 return
             # Check, then reserve, under one lock: the duplicate and hourly checks count the journal rows the
             # UPLOADING transition creates, so two workers must not both pass on the same count.
@@ -142,6 +119,29 @@ class Pipeline:
             crashpoints.hit("after_uploading")
             log.info("job.uploading", size=checked.size, pages=checked.pages, numbers=decided.numbers)
             self._send(job, parts, fields, folder)
+
+    def _prepare(
+        self, job: Job, folder: FolderConfig, stack: contextlib.ExitStack, facts: dict[str, Any]
+    ) -> tuple[preflight.Checked, routing.Route, list[upload.Part]]:
+        """Open, check and route the document (and its cover page); every refusal raises Rejected.
+
+        Fills `facts` with what the journal learns of the job as it goes, so a refusal can record it too.
+        """
+        limits = self.rt.config.limits
+        checked = stack.enter_context(
+            preflight.open_document(
+                Path(job.work_path), Path(job.hot) / filing.WORK_DIR, max_pages=limits.pages_per_fax
+            )
+        )
+        facts.update(sha256=checked.sha256, size=checked.size, pages=checked.pages, file_type=checked.file_type)
+        sidecar = routing.load_sidecar(Path(job.sidecar_path)) if job.sidecar_path else None
+        decided = routing.route(job.name, folder, sidecar)
+        facts["numbers"] = decided.numbers
+        parts = [self._part(checked)]
+        problem = self._cover(decided.options.cover_page, job, checked, parts, stack)
+        if problem is not None:
+            raise Rejected(problem)
+        return checked, decided, parts
 
     def _part(self, checked: preflight.Checked) -> upload.Part:
         return upload.Part(file_type=checked.file_type, size=checked.size, chunks=checked.read_chunks)
@@ -186,7 +186,7 @@ class Pipeline:
         if consumed is None:
             return job
         log.info("job.retried_on_purpose", receipt=consumed.name)
-        return self.rt.journal.transition(job, job.state, f"retried on purpose ({consumed.name})", on_purpose=1)
+        return self.rt.journal.update(job, f"retried on purpose ({consumed.name})", on_purpose=1)
 
     def _held(
         self,
@@ -199,34 +199,15 @@ class Pipeline:
     ) -> bool:
         """Apply the sending policy; True when the job was filed as a duplicate or deferred (not sent now)."""
         if not job.on_purpose and self._duplicate(job, checked.sha256, numbers, now):
-            self.finisher.finish(job, "failed", None, "duplicate", checked=checked, **facts)
+            self.finisher.finish(job, Outcome.FAILED, None, "duplicate", checked=checked, **facts)
             return True
-        # A policy hold is a clean end of processing: the crash counter starts over, or a job held back
-        # for a few hours would be quarantined as if it had crashed the daemon.
-        clean = {**job.delivery, "processing_starts": 0}
         wait_until = self._hourly_wait(folder, now)
         if wait_until is not None:
-            self.rt.journal.transition(
-                job,
-                State.DEFERRED,
-                "hourly cap",
-                next_attempt_at=wait_until,
-                reason="held back by limits.faxes_per_hour",
-                delivery=clean,
-                **facts,
-            )
+            self.rt.journal.defer(job, wait_until, "held back by limits.faxes_per_hour", "hourly cap", **facts)
             log.info("job.deferred", reason="faxes_per_hour", until=wait_until)
             return True
         if self.rt.pause.active():
-            self.rt.journal.transition(
-                job,
-                State.DEFERRED,
-                "paused",
-                next_attempt_at=self.rt.pause.until,
-                reason=self.rt.pause.reason,
-                delivery=clean,
-                **facts,
-            )
+            self.rt.journal.defer(job, self.rt.pause.until, self.rt.pause.reason, "paused", **facts)
             return True
         return False
 
@@ -284,15 +265,13 @@ class Pipeline:
             return
         except AccountError as exc:
             self.rt.pause.set(str(exc), PAUSE_SECONDS.get(exc.code or 0, DEFAULT_PAUSE))
-            jr.transition(
-                job, State.DEFERRED, "account", next_attempt_at=self.rt.pause.until, reason=str(exc), submitted_at=None
-            )
+            jr.defer(job, self.rt.pause.until, str(exc), "account")
             return
         except PermanentError as exc:
-            self.finisher.finish(job, "failed", None, exc.sentence, code=exc.code)
+            self.finisher.finish(job, Outcome.FAILED, None, exc.sentence, code=exc.code)
             return
         except TransientError as exc:
-            self._defer(job, str(exc))
+            self.retry_later(job, str(exc))
             return
         crashpoints.hit("after_send")
         self.rt.pause.clear()
@@ -304,33 +283,22 @@ class Pipeline:
             # Nothing is left to wait for: one commit records the transaction and the outcome together.
             crashpoints.hit("after_submitted")
             log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
-            self.finisher.finish(job, "accepted", None, "accepted by InterFAX; delivery is not tracked", **sent)
+            self.finisher.finish(job, Outcome.ACCEPTED, None, "accepted by InterFAX; delivery is not tracked", **sent)
             return
         job = jr.transition(job, State.SUBMITTED, f"transaction {tid}", **sent)
         crashpoints.hit("after_submitted")
         log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
 
-    def _defer(self, job: Job, reason: str) -> None:
+    def retry_later(self, job: Job, reason: str) -> None:
         """Transient trouble: retry later with exponential backoff, or give up after the retry lifetime."""
         retry = self.rt.config.retry
         attempts = job.attempts + 1
         now = time.time()
         if now - job.created_at > retry.lifetime:
-            self.finisher.finish(job, "failed", None, f"gave up after {attempts} attempts: {reason}")
+            self.finisher.finish(job, Outcome.FAILED, None, f"gave up after {attempts} attempts: {reason}")
             return
         delay = min(retry.cap, retry.initial * retry.factor ** (attempts - 1))
-        # The daemon survived this attempt: reset the crash counter, or three transient errors would
-        # quarantine the document as if it had stopped the daemon three times.
-        self.rt.journal.transition(
-            job,
-            State.DEFERRED,
-            reason,
-            attempts=attempts,
-            next_attempt_at=now + delay,
-            reason=reason,
-            submitted_at=None,
-            delivery={**job.delivery, "processing_starts": 0},
-        )
+        self.rt.journal.defer(job, now + delay, reason, attempts=attempts)
         log.info("job.deferred", reason=reason, retry_in_s=round(delay, 1), attempts=attempts)
 
 

@@ -14,7 +14,7 @@ import structlog
 
 from faxdropd.files import filing
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import FINAL, Job, State
+from faxdropd.jobs.journal import FINAL, NOT_FINAL, Job, State
 from faxdropd.jobs.runtime import Runtime
 
 log = structlog.get_logger("faxdropd.jobs.recovery")
@@ -24,7 +24,7 @@ def recover(rt: Runtime, finisher: Finisher) -> list[Job]:
     """Bring every unfinished job to a resumable state; returns the jobs to queue for processing now."""
     runnable: list[Job] = []
     journal = rt.journal
-    for job in journal.by_state(*[s for s in State if s not in FINAL]):
+    for job in journal.by_state(*NOT_FINAL):
         if job.outcome is not None:
             finisher.refile(job)
         elif job.state is State.CLAIMED:

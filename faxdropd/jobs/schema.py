@@ -10,7 +10,7 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -59,6 +59,81 @@ class State(StrEnum):
 
 
 FINAL = frozenset({State.DELIVERED, State.FAILED, State.REJECTED})
+NOT_FINAL = tuple(s for s in State if s not in FINAL)
+# A job in these states cannot have reached InterFAX: after an error it may simply be tried again.
+UNSENT = frozenset({State.CLAIMED, State.UPLOADING, State.DEFERRED})
+# The states a worker takes a job up in: newly claimed, or deferred and now due.
+RUNNABLE = frozenset({State.CLAIMED, State.DEFERRED})
+
+
+class Outcome(StrEnum):
+    """How a job ended, as its receipt's `outcome` says; recorded before the document is filed."""
+
+    DELIVERED = "delivered"
+    ACCEPTED = "accepted"  # InterFAX took it and delivery tracking is off
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+    @property
+    def state(self) -> State:
+        """The final state the job reaches once its document is filed."""
+        return _FINAL_STATE[self]
+
+    @property
+    def succeeded(self) -> bool:
+        """Filed in sent/ rather than failed/."""
+        return self in (Outcome.DELIVERED, Outcome.ACCEPTED)
+
+
+_FINAL_STATE = {
+    Outcome.DELIVERED: State.DELIVERED,
+    Outcome.ACCEPTED: State.DELIVERED,
+    Outcome.FAILED: State.FAILED,
+    Outcome.REJECTED: State.REJECTED,
+}
+
+
+class DeliveryItem(TypedDict):
+    """One transaction's status as last polled (tracker._item_facts); the receipt's `deliveries`."""
+
+    transaction_id: int
+    number: str
+    status: int
+    meaning: str
+    pages_sent: int
+    duration: int
+    remote_csid: str
+    trials: int
+    cost: str
+    completed_at: str | None
+
+
+class LateOriginal(TypedDict, total=False):
+    """A held request InterFAX processed after the resend, and what was done about it (late_originals.py)."""
+
+    transaction_id: int
+    number: str
+    action: str
+    status: int
+    meaning: str
+    sent_twice: bool
+
+
+class Delivery(TypedDict, total=False):
+    """The job's `delivery` column: bookkeeping beside the state, stored as JSON.
+
+    A TypedDict rather than a class so the column reads and writes exactly as before: journals written by
+    earlier versions load unchanged, and every key stays optional because most jobs carry only a few.
+    """
+
+    processing_starts: int  # pipeline: starts since the last clean end; quarantine after MAX_PROCESSING_STARTS
+    items: dict[str, DeliveryItem]  # tracker: by transaction id
+    result_code: int  # finish: InterFAX's result code of a permanent failure
+    resent_after_absence: bool  # late_originals.WATCH
+    own_parent: int  # late_originals.OWN
+    late_originals: dict[str, LateOriginal]  # late_originals.TWINS, by transaction id
+
+
 # Jobs that count as "this content went to this number" for the duplicate window. UPLOADING and DEFERRED
 # (a routed job held back or waiting to retry) are about to go: a second copy dropped meanwhile is the duplicate.
 SENT_LIKE = (State.UPLOADING, State.SUBMITTING, State.SUBMITTED, State.UNKNOWN, State.DELIVERED, State.DEFERRED)
@@ -84,9 +159,9 @@ class Job:
     attempts: int = 0
     next_attempt_at: float | None = None
     transaction_ids: list[int] = field(default_factory=list)
-    delivery: dict[str, Any] = field(default_factory=dict)
+    delivery: Delivery = field(default_factory=lambda: Delivery())
     status: int | None = None
-    outcome: str | None = None
+    outcome: Outcome | None = None
     reason: str | None = None
     on_purpose: int = 0
     created_at: float = 0.0
@@ -102,6 +177,8 @@ def to_sql(value: Any) -> Any:
     sqlite3 encodes str strictly, so such a name would raise UnicodeEncodeError in the main loop: one badly
     named file would crash-loop the daemon. from_sql turns the BLOB back into the same str.
     """
+    if isinstance(value, StrEnum):
+        return str(value)  # the enum's value, whatever sqlite3 would make of a str subclass
     if isinstance(value, str):
         try:
             value.encode()
@@ -119,4 +196,6 @@ def row_to_job(row: sqlite3.Row) -> Job:
     for key in JSON_COLUMNS:
         data[key] = json.loads(data[key])
     data["state"] = State(data["state"])
+    if data["outcome"] is not None:
+        data["outcome"] = Outcome(data["outcome"])
     return Job(**data)

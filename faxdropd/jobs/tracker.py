@@ -23,8 +23,9 @@ from faxdropd.interfax import codes
 from faxdropd.interfax.client import MAX_QUERY_ITEMS, FaxItem
 from faxdropd.jobs import late_originals as twins
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import Job, Journal, State
+from faxdropd.jobs.journal import Job, Journal, Outcome, State
 from faxdropd.jobs.runtime import Runtime
+from faxdropd.jobs.schema import DeliveryItem
 
 log = structlog.get_logger("faxdropd.jobs.tracker")
 
@@ -102,7 +103,7 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat()
 
 
-def _item_facts(item: FaxItem) -> dict[str, Any]:
+def _item_facts(item: FaxItem) -> DeliveryItem:
     return {
         "transaction_id": item.transaction_id,
         "number": item.destination,
@@ -199,7 +200,7 @@ class Tracker:
             job = self.rt.journal.transition(job, State.SUBMITTED, "reconciled: found", transaction_ids=tids)
             log.info("job.reconciled", job_id=job.id, reference=job.reference, found=True, transaction_ids=tids)
             if not self.rt.config.delivery.track:
-                self.finisher.finish(job, "accepted", None, "accepted by InterFAX; delivery is not tracked")
+                self.finisher.finish(job, Outcome.ACCEPTED, None, "accepted by InterFAX; delivery is not tracked")
                 return
             self._apply(job, items)
             return
@@ -207,14 +208,12 @@ class Tracker:
         # happened, so sending again (same reference) cannot duplicate it. The processing counter restarts
         # because this pass ended normally; it exists to catch documents that crash the daemon.
         # The resent job is then tracked by its reference, so that a late original shows up (twins.py).
-        self.rt.journal.transition(
+        self.rt.journal.defer(
             job,
-            State.DEFERRED,
+            time.time(),
+            "previous send did not reach InterFAX",
             "reconciled: absent",
-            next_attempt_at=time.time(),
-            submitted_at=None,
-            reason="previous send did not reach InterFAX",
-            delivery=twins.mark_resend({**job.delivery, "processing_starts": 0}),
+            delivery=twins.mark_resend(job.delivery),
         )
         log.info("job.reconciled", job_id=job.id, reference=job.reference, found=False, action="resend")
 
@@ -242,9 +241,7 @@ class Tracker:
                 items, late = twins.split(job, items)
                 records = twins.settle(client, job, late)
                 if records != job.delivery.get(twins.TWINS, {}):
-                    job = self.rt.journal.transition(
-                        job, job.state, "late original", delivery={**job.delivery, twins.TWINS: records}
-                    )
+                    job = self.rt.journal.update(job, "late original", delivery={**job.delivery, twins.TWINS: records})
             self._apply(job, items)
         by_tid = {tid: job for job in singles for tid in job.transaction_ids}
         for batch in poll_batches(singles, self._last_poll):
@@ -263,7 +260,7 @@ class Tracker:
                 self._apply(jobs[job_id], items)
 
     def _apply(self, job: Job, items: list[FaxItem]) -> None:
-        known: dict[str, Any] = dict(job.delivery.get("items", {}))
+        known: dict[str, DeliveryItem] = dict(job.delivery.get("items", {}))
         changed = False
         for item in items:
             facts = _item_facts(item)
@@ -275,9 +272,7 @@ class Tracker:
                 self.rt.pause.set("InterFAX holds faxes: the account is out of credit", OUT_OF_CREDIT_PAUSE)
         if changed:
             tids = sorted({*job.transaction_ids, *(int(t) for t in known)})
-            job = self.rt.journal.transition(
-                job, job.state, "status", delivery={**job.delivery, "items": known}, transaction_ids=tids
-            )
+            job = self.rt.journal.update(job, "status", delivery={**job.delivery, "items": known}, transaction_ids=tids)
         finals = [f for f in known.values() if f["status"] >= 0]
         if len(finals) < max(len(job.numbers), 1) or any(f["status"] < 0 for f in known.values()):
             return
@@ -288,8 +283,8 @@ class Tracker:
             reason = f"{first['number'] or 'a number'}: {first['meaning']} (status {first['status']})"
             if len(failed) < len(finals):
                 reason += f"; {len(finals) - len(failed)} of {len(finals)} numbers delivered"
-            self.finisher.finish(job, "failed", int(first["status"]), reason + twins.note(job))
+            self.finisher.finish(job, Outcome.FAILED, int(first["status"]), reason + twins.note(job))
         else:
             self.finisher.finish(
-                job, "delivered", 0, "delivered: every page confirmed by the receiving fax" + twins.note(job)
+                job, Outcome.DELIVERED, 0, "delivered: every page confirmed by the receiving fax" + twins.note(job)
             )

@@ -1,0 +1,100 @@
+"""The journal's read side: every query the daemon, the tracker and the CLI ask of it.
+
+A mixin of Journal (journal.py), which owns the connection and the lock; reads take the lock so they never
+run inside another thread's half-applied group commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from faxdropd.jobs.schema import FINAL, SENT_LIKE, Job, State, from_sql, row_to_job
+
+
+def _marks(values: Iterable[object]) -> str:
+    """Placeholders for an SQL `IN (...)` list of these values."""
+    return ", ".join("?" for _ in values)
+
+
+class JournalReads:
+    _db: sqlite3.Connection
+    _lock: threading.RLock
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row_to_job(row) if row else None
+
+    def by_state(self, *states: State) -> list[Job]:
+        marks = _marks(states)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
+                [str(s) for s in states],
+            ).fetchall()
+        return [row_to_job(r) for r in rows]
+
+    def live_work_paths(self) -> set[str]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT work_path, sidecar_path FROM jobs WHERE state NOT IN ({_marks(FINAL)})",  # noqa: S608
+                [str(s) for s in FINAL],
+            ).fetchall()
+        return {from_sql(p) for r in rows for p in r if p}
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def oldest_pending(self) -> float | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT MIN(created_at) FROM jobs WHERE state NOT IN ({_marks(FINAL)})",  # noqa: S608
+                [str(s) for s in FINAL],
+            ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def recent(self, states: tuple[State, ...], limit: int = 10) -> list[Job]:
+        marks = _marks(states)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY updated_at DESC LIMIT ?",  # noqa: S608
+                [*[str(s) for s in states], limit],
+            ).fetchall()
+        return [row_to_job(r) for r in rows]
+
+    def sends_of(self, sha256: str, since: float, exclude: str) -> list[Job]:
+        """Jobs with this content that went (or may have gone) out since `since`: the duplicate check."""
+        marks = _marks(SENT_LIKE)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE sha256 = ? AND id != ? AND state IN ({marks}) "  # noqa: S608
+                "AND COALESCE(submitted_at, updated_at) >= ?",
+                [sha256, exclude, *[str(s) for s in SENT_LIKE], since],
+            ).fetchall()
+        return [row_to_job(r) for r in rows]
+
+    def submitted_since(self, since: float, folder: str | None = None) -> list[float]:
+        """Submission times since `since` (oldest first), globally or for one folder: the hourly cap."""
+        query = "SELECT submitted_at FROM jobs WHERE submitted_at >= ?"
+        args: list[Any] = [since]
+        if folder is not None:
+            query += " AND folder = ?"
+            args.append(folder)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY submitted_at", args).fetchall()
+        return [float(r[0]) for r in rows]
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM events WHERE job_id = ? ORDER BY seq", (job_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
