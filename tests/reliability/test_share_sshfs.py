@@ -1,0 +1,117 @@
+"""A hot folder on a real sshfs mount (private sshd on loopback, tests/kit/shares.py).
+
+Other hosts' writes on a network share give no inotify events, and the share can die under the daemon.
+Proven here with the real FUSE client: `watch: auto` polls the mount (found within poll_interval although
+the rescan is an hour away), and a dead server or client (EIO / ENOTCONN on every call) pauses the folder
+without filing anything, losing anything or sending anything twice; when the share is back, everything that
+was in flight or waiting is delivered exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from daemonkit import documents, drop, wait_for
+from kit.shares import SshfsShare, started_sshfs_share
+
+from reliability.invariants import ledger
+from reliability.rig import Rig, content, make_emulator
+from reliability.sharekit import (
+    DEADLINE,
+    SHARE_DEFAULTS,
+    assert_ledger_matches,
+    events,
+    figure,
+    remote_drop,
+    wait_event,
+)
+
+pytestmark = pytest.mark.reliability
+
+
+@pytest.fixture
+def share_rig(tmp_path: Path) -> Iterator[tuple[Rig, SshfsShare]]:
+    emulator = make_emulator(tmp_path / "store", status_delay=1.0)
+    try:
+        with started_sshfs_share() as share:
+            rig = Rig(tmp_path, emulator, hot=share.mount_dir, defaults=SHARE_DEFAULTS)
+            try:
+                yield rig, share
+            finally:
+                rig.kill()  # before the share goes: a daemon must not keep the mount busy
+    finally:
+        emulator.stop()
+
+
+def _barrier(rig: Rig, name: str) -> None:
+    """A file dropped through the mount (a local write, so events or polling both see it), filed: the daemon
+    has listed the folder since start-up, so later server-side files can only be found by polling."""
+    drop(rig.hot, name, f"barrier {name}\n".encode())
+    rig.inputs.append(f"barrier {name}\n".encode())
+    wait_for(lambda: any(d.name == name for d in documents(rig.hot / "sent")), DEADLINE, what=f"{name} filed")
+
+
+def test_auto_polls_an_sshfs_hot_folder(share_rig: tuple[Rig, SshfsShare]) -> None:
+    rig, share = share_rig
+    rig.start()
+    _barrier(rig, "barrier.txt")
+    rng = random.Random(13)
+    for i in range(6):
+        remote_drop(rig, share.server_dir, f"remote-{i}.pdf", content("inline", f"remote {i}", rng))
+    rig.quiesce(DEADLINE)
+    report = rig.check(all_sent=True)
+    assert_ledger_matches(rig)
+    figure("sshfs server-side writes, watch auto", report, rig)
+    rig.stop()
+
+
+@pytest.mark.parametrize("death", ["server", "client"], ids=["server-dies-EIO", "client-dies-ENOTCONN"])
+def test_dead_share_pauses_the_folder_and_misfiles_nothing(share_rig: tuple[Rig, SshfsShare], death: str) -> None:
+    rig, share = share_rig
+    rig.start()
+    rng = random.Random(f"dead {death}")
+    # Chunked uploads slowed down at the emulator, so some jobs are mid-upload, some submitted and waiting
+    # for their delivery status, when the share dies.
+    rig.fault(op="UploadFileChunk", kind="latency", seconds=0.2, count=-1)
+    for i in range(4):
+        remote_drop(rig, share.server_dir, f"big-{i}.pdf", content("chunked", f"big {death} {i}", rng))
+    for i in range(4):
+        remote_drop(rig, share.server_dir, f"small-{i}.pdf", content("inline", f"small {death} {i}", rng))
+    wait_for(lambda: len(ledger(rig.emulator)["submissions"]) >= 2, DEADLINE, what="two submissions")
+    before = len(ledger(rig.emulator)["submissions"])
+
+    if death == "server":
+        share.kill_server()  # every call on the mount: EIO until sshd is back; the mount reconnects by itself
+    else:
+        share.kill_client()  # sshfs gone, stale mount: ENOTCONN until it is mounted again
+    for i in range(3):  # files arriving on the server while the share is dead for this host
+        remote_drop(rig, share.server_dir, f"waiting-{i}.pdf", content("inline", f"waiting {death} {i}", rng))
+    [down] = wait_event(rig, "folder.down", "folder.down")
+    assert down["folder"] == rig.hot.name or down["path"] == str(rig.hot), down
+    # The jobs in flight met the dead share: a submitted fax was delivered and could not be filed, and an
+    # upload (or pre-flight) lost its document mid-read.
+    wait_event(rig, "job.filing_postponed", "a delivered fax to meet the dead share")
+    wait_for(
+        lambda: events(rig, "job.deferred") or events(rig, "job.crashed") or events(rig, "job.unknown"),
+        DEADLINE,
+        what="a job mid-upload to meet the dead share",
+    )
+    # Seen from the server side (local disk): nothing was filed as failed, no job ended because of the outage.
+    assert documents(share.server_dir / "failed") == []
+    assert not events(rig, "job.failed") and not events(rig, "job.rejected"), "a dead share failed a document"
+
+    if death == "server":
+        share.start_server()
+    else:
+        share.remount()
+    wait_event(rig, "folder.up", "folder.up")
+    rig.quiesce(DEADLINE)
+    report = rig.check(all_sent=True)
+    assert_ledger_matches(rig)
+    kinds = [e["event"] for e in rig.daemon.events() if e.get("event") in ("folder.down", "folder.up")]
+    assert kinds[:2] == ["folder.down", "folder.up"], kinds
+    figure(f"sshfs {death} dies with {before} submitted, 3 files waiting", report, rig)
+    rig.stop()
