@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class FaxdropError(Exception):
     """Base of every domain error; `except FaxdropError` catches them all."""
@@ -51,3 +53,20 @@ class AccountError(InterfaxError):
 
 class OutcomeUnknown(InterfaxError):
     """The send request may have reached InterFAX: never resend blindly, reconcile by reference first."""
+
+
+# errno values that mean the storage under a file failed (a dead share, a stale handle, a dying disk), not the
+# file: whoever turns a read error into a verdict on a document must let these through as OSError, so the
+# job waits for the share instead of being rejected into failed/.
+STORAGE_ERRNOS = frozenset(
+    {
+        errno.EIO, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.EHOSTDOWN, errno.EHOSTUNREACH,
+        errno.ECONNRESET, errno.ECONNABORTED, errno.ECONNREFUSED, errno.ENETDOWN, errno.ENETUNREACH,
+        errno.EREMOTEIO, errno.ENOMEDIUM,
+    }
+)  # fmt: skip
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """True for an OSError that says the storage (not the document) is unavailable: see STORAGE_ERRNOS."""
+    return isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS

@@ -17,6 +17,7 @@ from typing import Any, Protocol, cast
 import yaml
 
 from faxdropd.document.faxnumbers import NumberDecision, normalise
+from faxdropd.errors import storage_failure
 from faxdropd.interfax.faxfields import FaxOptionsLike
 
 SIDECAR_SUFFIX = ".fax.yaml"
@@ -120,6 +121,8 @@ def load_sidecar(path: Path) -> dict[str, Any] | Rejection:
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(SIDECAR_MAX_BYTES + 1)
     except OSError as exc:
+        if storage_failure(exc):
+            raise  # the share is down, the sidecar is not unreadable: the job retries once it is back
         return Rejection(f"sidecar {path.name} cannot be read: {exc.strerror or exc}")
     if len(data) > SIDECAR_MAX_BYTES:
         return Rejection(f"sidecar {path.name} is larger than {SIDECAR_MAX_BYTES // 1024} KB")
