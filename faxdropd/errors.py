@@ -55,16 +55,13 @@ class OutcomeUnknown(InterfaxError):
     """The send request may have reached InterFAX: never resend blindly, reconcile by reference first."""
 
 
-# errno values that mean the storage under a file failed (a dead share, a stale handle, a dying disk), not the
-# file: whoever turns a read error into a verdict on a document must let these through as OSError, so the
-# job waits for the share instead of being rejected into failed/.
+# errno values that mean the storage under a file failed, not the file: what NFS (EIO, ESTALE, ETIMEDOUT on a
+# soft mount), CIFS (EHOSTDOWN, EREMOTEIO) and FUSE (ENOTCONN once the daemon died, EIO while it reconnects)
+# return for a dead server, and a dying disk's EIO. Whoever turns a read error into a verdict on a document
+# must let these through as OSError, so the job waits for the share instead of being rejected into failed/.
 STORAGE_ERRNOS = frozenset(
-    {
-        errno.EIO, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.EHOSTDOWN, errno.EHOSTUNREACH,
-        errno.ECONNRESET, errno.ECONNABORTED, errno.ECONNREFUSED, errno.ENETDOWN, errno.ENETUNREACH,
-        errno.EREMOTEIO, errno.ENOMEDIUM,
-    }
-)  # fmt: skip
+    {errno.EIO, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.EHOSTDOWN, errno.EREMOTEIO, errno.ENOMEDIUM}
+)
 
 
 def storage_failure(exc: BaseException) -> bool:

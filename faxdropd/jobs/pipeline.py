@@ -25,6 +25,7 @@ from faxdropd.errors import (
     OutcomeUnknown,
     PermanentError,
     TransientError,
+    storage_failure,
 )
 from faxdropd.files import filing
 from faxdropd.interfax import upload
@@ -59,17 +60,21 @@ class Pipeline:
             try:
                 self._process(job, folder)
             except Exception as exc:
-                # A bug must not kill the worker or lose the job: it waits for a retry with backoff.
-                log.exception("job.crashed", error=str(exc))
+                # The share under the document died mid-read (EIO, ENOTCONN): no bug and no verdict on the
+                # document. It waits for the share however long that takes; retry.lifetime bounds sending.
+                outage = storage_failure(exc)
+                what = "hot folder unavailable" if outage else "internal error"
+                if not outage:  # a bug must not kill the worker or lose the job: it waits for a retry
+                    log.exception("job.crashed", error=str(exc))
                 # Only a job that cannot have reached InterFAX may be deferred (= sent again); past
                 # `submitting` the tracker/refile pass own it (reliability suite: no duplicate on errors).
                 fresh = self.rt.journal.get(job.id) or job
                 if fresh.state is State.SUBMITTING:
                     self.rt.journal.transition(
-                        fresh, State.UNKNOWN, "internal error while submitting", reason=f"internal error: {exc}"
+                        fresh, State.UNKNOWN, f"{what} while submitting", reason=f"{what}: {exc}"
                     )
                 elif fresh.outcome is None and fresh.state in (State.CLAIMED, State.UPLOADING, State.DEFERRED):
-                    self._defer(fresh, f"internal error: {exc}")
+                    self._defer(fresh, f"{what}: {exc}", give_up=not outage)
 
     def _process(self, job: Job, folder: FolderConfig) -> None:
         jr = self.rt.journal
@@ -310,12 +315,13 @@ class Pipeline:
         crashpoints.hit("after_submitted")
         log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
 
-    def _defer(self, job: Job, reason: str) -> None:
-        """Transient trouble: retry later with exponential backoff, or give up after the retry lifetime."""
+    def _defer(self, job: Job, reason: str, *, give_up: bool = True) -> None:
+        """Transient trouble: retry later with exponential backoff, or give up after the retry lifetime
+        (never with ``give_up=False``: a share outage is not the fax's failure)."""
         retry = self.rt.config.retry
         attempts = job.attempts + 1
         now = time.time()
-        if now - job.created_at > retry.lifetime:
+        if give_up and now - job.created_at > retry.lifetime:
             self.finisher.finish(job, "failed", None, f"gave up after {attempts} attempts: {reason}")
             return
         delay = min(retry.cap, retry.initial * retry.factor ** (attempts - 1))
