@@ -25,7 +25,6 @@ from faxdropd.errors import (
     OutcomeUnknown,
     PermanentError,
     TransientError,
-    storage_failure,
 )
 from faxdropd.files import filing
 from faxdropd.interfax import upload
@@ -60,9 +59,9 @@ class Pipeline:
             try:
                 self._process(job, folder)
             except Exception as exc:
-                # The share under the document died mid-read (EIO, ENOTCONN): no bug and no verdict on the
-                # document. It waits for the share however long that takes; retry.lifetime bounds sending.
-                outage = storage_failure(exc)
+                # The share under the document died mid-read (EIO, ENOTCONN) or went away: no bug and no verdict
+                # on the document. It waits for the share however long that takes; retry.lifetime bounds sending.
+                outage = filing.out_of_reach(Path(job.work_path), exc)
                 what = "hot folder unavailable" if outage else "internal error"
                 if not outage:  # a bug must not kill the worker or lose the job: it waits for a retry
                     log.exception("job.crashed", error=str(exc))

@@ -33,10 +33,10 @@ pytestmark = pytest.mark.reliability
 
 
 @pytest.fixture
-def share_rig(tmp_path: Path) -> Iterator[tuple[Rig, SshfsShare]]:
+def share_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Rig, SshfsShare]]:
     emulator = make_emulator(tmp_path / "store", status_delay=1.0)
     try:
-        with started_sshfs_share() as share:
+        with started_sshfs_share(reconnect=getattr(request, "param", True)) as share:
             # A retry lifetime far shorter than the outage: a dead share is no reason to give up on a document.
             retry = {"initial": 0.3, "factor": 2, "cap": 1, "lifetime": 0.5}
             rig = Rig(tmp_path, emulator, hot=share.mount_dir, defaults=SHARE_DEFAULTS, extra={"retry": retry})
@@ -70,7 +70,15 @@ def test_auto_polls_an_sshfs_hot_folder(share_rig: tuple[Rig, SshfsShare]) -> No
     rig.stop()
 
 
-@pytest.mark.parametrize("death", ["server", "client"], ids=["server-dies-EIO", "client-dies-ENOTCONN"])
+# server: sshd killed, the mount answers EIO until it is back and reconnects by itself; client: sshfs killed,
+# the mount is stale (ENOTCONN) until mounted again; unmounted: sshfs without `reconnect` exits when the server
+# dies and the hot folder path falls through to an empty local directory until the share is mounted again.
+@pytest.mark.parametrize(
+    ("death", "share_rig"),
+    [("server", True), ("client", True), ("unmounted", False)],
+    ids=["server-dies-EIO", "client-dies-ENOTCONN", "server-dies-unmounted"],
+    indirect=["share_rig"],
+)
 def test_dead_share_pauses_the_folder_and_misfiles_nothing(share_rig: tuple[Rig, SshfsShare], death: str) -> None:
     rig, share = share_rig
     rig.start()
@@ -85,10 +93,12 @@ def test_dead_share_pauses_the_folder_and_misfiles_nothing(share_rig: tuple[Rig,
     wait_for(lambda: len(ledger(rig.emulator)["submissions"]) >= 2, DEADLINE, what="two submissions")
     before = len(ledger(rig.emulator)["submissions"])
 
-    if death == "server":
-        share.kill_server()  # every call on the mount: EIO until sshd is back; the mount reconnects by itself
+    if death == "client":
+        share.kill_client()
     else:
-        share.kill_client()  # sshfs gone, stale mount: ENOTCONN until it is mounted again
+        share.kill_server()
+    if death == "unmounted":
+        wait_for(lambda: not share.is_mounted(), DEADLINE, what="sshfs to exit and unmount")
     for i in range(3):  # files arriving on the server while the share is dead for this host
         remote_drop(rig, share.server_dir, f"waiting-{i}.pdf", content("inline", f"waiting {death} {i}", rng))
     [down] = wait_event(rig, "folder.down", "folder.down")
@@ -109,7 +119,7 @@ def test_dead_share_pauses_the_folder_and_misfiles_nothing(share_rig: tuple[Rig,
     if death == "server":
         share.start_server()
     else:
-        share.remount()
+        share.remount()  # starts the server too
     wait_event(rig, "folder.up", "folder.up")
     rig.quiesce(DEADLINE)
     report = rig.check(all_sent=True)
