@@ -39,7 +39,7 @@ def assert_ledger_matches(rig: Rig) -> None:
     assert submissions_per_content(rig) == wanted, "the ledger's contents differ from the dropped files"
 
 
-def figure(scenario: str, report: Report, rig: Rig) -> str:
+def figure(scenario: str, report: Report) -> str:
     """One line per scenario, collected for docs/RELIABILITY.md."""
     delivered = report.outcomes.get("delivered", 0) + report.outcomes.get("accepted", 0)
     line = (

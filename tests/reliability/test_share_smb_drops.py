@@ -143,5 +143,5 @@ def test_every_smb_drop_style_is_delivered_once_and_whole(smb_rig: tuple[Rig, Sa
     names = _claimed_names(rig)  # no temp name was ever claimed, let alone submitted
     assert sorted(names) == sorted(f"{label}-{i}.pdf" for label in STYLES for i in range(PER_STYLE)), names
     assert not events(rig, "job.rejected") and not events(rig, "job.failed")
-    figure(f"SMB drops in {len(STYLES)} styles, watched via {view}", report, rig)
+    figure(f"SMB drops in {len(STYLES)} styles, watched via {view}", report)
     rig.stop()

@@ -2,9 +2,11 @@
 
 Other hosts' writes on a network share give no inotify events, and the share can die under the daemon.
 Proven here with the real FUSE client: `watch: auto` polls the mount (found within poll_interval although
-the rescan is an hour away), and a dead server or client (EIO / ENOTCONN on every call) pauses the folder
-without filing anything, losing anything or sending anything twice; when the share is back, everything that
-was in flight or waiting is delivered exactly once.
+the rescan is an hour away), and a dead share pauses the folder without filing anything, losing anything or
+sending anything twice, however long it outlasts the retry lifetime: a dead server (EIO on every call), a
+dead sshfs (ENOTCONN), or a mount that went away (the path falls through to an empty local directory). When
+the share is back, everything that was in flight or waiting is delivered exactly once. Each scenario prints
+one line (files, delivered, duplicates, failed) for docs/RELIABILITY.md.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def test_auto_polls_an_sshfs_hot_folder(share_rig: tuple[Rig, SshfsShare]) -> No
     rig.quiesce(DEADLINE)
     report = rig.check(all_sent=True)
     assert_ledger_matches(rig)
-    figure("sshfs server-side writes, watch auto", report, rig)
+    figure("sshfs server-side writes, watch auto", report)
     rig.stop()
 
 
@@ -126,5 +128,5 @@ def test_dead_share_pauses_the_folder_and_misfiles_nothing(share_rig: tuple[Rig,
     assert_ledger_matches(rig)
     kinds = [e["event"] for e in rig.daemon.events() if e.get("event") in ("folder.down", "folder.up")]
     assert kinds[:2] == ["folder.down", "folder.up"], kinds
-    figure(f"sshfs {death} dies with {before} submitted, 3 files waiting", report, rig)
+    figure(f"sshfs {death} dies with {before} submitted, 3 files waiting", report)
     rig.stop()
