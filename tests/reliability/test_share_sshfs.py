@@ -128,5 +128,30 @@ def test_dead_share_pauses_the_folder_and_misfiles_nothing(share_rig: tuple[Rig,
     assert_ledger_matches(rig)
     kinds = [e["event"] for e in rig.daemon.events() if e.get("event") in ("folder.down", "folder.up")]
     assert kinds[:2] == ["folder.down", "folder.up"], kinds
-    figure(f"sshfs {death} dies with {before} submitted, 3 files waiting", report)
+    figure(f"sshfs share down ({death}) with {before} submitted, 3 files waiting", report)
+    rig.stop()
+
+
+def test_daemon_starting_while_its_share_is_dead_waits_for_it(share_rig: tuple[Rig, SshfsShare]) -> None:
+    """A restart (or a boot) during the outage: the daemon starts, reports the folder down, and delivers what
+    waited, work in progress included, once the share is back."""
+    rig, share = share_rig
+    rng = random.Random("restart")
+    rig.start()
+    rig.fault(op="SendfaxEx_2", kind="latency", seconds=0.5, count=-1)  # some jobs still unfinished at the kill
+    for i in range(4):
+        remote_drop(rig, share.server_dir, f"before-{i}.pdf", content("inline", f"before {i}", rng))
+    wait_for(lambda: len(ledger(rig.emulator)["submissions"]) >= 1, DEADLINE, what="a submission")
+    rig.kill()
+    share.kill_server()
+    for i in range(2):
+        remote_drop(rig, share.server_dir, f"during-{i}.pdf", content("inline", f"during {i}", rng))
+    rig.start()
+    wait_event(rig, "folder.down", "folder.down after a start on a dead share")
+    share.start_server()
+    wait_event(rig, "folder.up", "folder.up")
+    rig.quiesce(DEADLINE)
+    report = rig.check(all_sent=True)
+    assert_ledger_matches(rig)
+    figure("daemon started while its sshfs share was down", report)
     rig.stop()
