@@ -36,7 +36,9 @@ pytestmark = pytest.mark.reliability
 
 @pytest.fixture
 def share_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Rig, SshfsShare]]:
-    emulator = make_emulator(tmp_path / "store", status_delay=1.0)
+    # Delivery reports 2 s after a submission: faxes submitted just before the share dies are delivered while
+    # it is down, so their filing meets the dead share.
+    emulator = make_emulator(tmp_path / "store", status_delay=2.0)
     try:
         with started_sshfs_share(reconnect=getattr(request, "param", True)) as share:
             # A retry lifetime far shorter than the outage: a dead share is no reason to give up on a document.
