@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class FaxdropError(Exception):
     """Base of every domain error; `except FaxdropError` catches them all."""
@@ -79,3 +81,17 @@ class AccountError(InterfaxError):
 
 class OutcomeUnknown(InterfaxError):
     """The send request may have reached InterFAX: never resend blindly, reconcile by reference first."""
+
+
+# errno values that mean the storage under a file failed, not the file: what NFS (EIO, ESTALE, ETIMEDOUT on a
+# soft mount), CIFS (EHOSTDOWN, EREMOTEIO) and FUSE (ENOTCONN once the daemon died, EIO while it reconnects)
+# return for a dead server, and a dying disk's EIO. Whoever turns a read error into a verdict on a document
+# must let these through as OSError, so the job waits for the share instead of being rejected into failed/.
+STORAGE_ERRNOS = frozenset(
+    {errno.EIO, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.EHOSTDOWN, errno.EREMOTEIO, errno.ENOMEDIUM}
+)
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """True for an OSError that says the storage (not the document) is unavailable: see STORAGE_ERRNOS."""
+    return isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS

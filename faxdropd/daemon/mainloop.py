@@ -192,6 +192,10 @@ class MainLoop:
         now = time.time()
         cap = self.cfg.retry.cap
         for job in self.rt.journal.by_state(State.DEFERRED):
+            if job.outcome is not None:
+                # Decided, only not filed yet (its share was down): the refile pass owns it. Processing it
+                # again would send a document already given up on, or overwrite its outcome.
+                continue
             when = job.next_attempt_at or 0.0
             if when - now > cap + 3600:
                 # The wall clock jumped back: never wait longer than the backoff cap allows.
@@ -203,7 +207,8 @@ class MainLoop:
         """Process `job` (on a worker thread) if it is still runnable: the journal's copy is the truth."""
         fresh = self.rt.journal.get(job.id)
         folder = self._folder(job.folder)
-        if fresh is not None and fresh.state in RUNNABLE and folder is not None:
+        # A job with an outcome is only waiting to be filed (its share was down): _refile owns it.
+        if fresh is not None and fresh.outcome is None and fresh.state in RUNNABLE and folder is not None:
             self.pipeline.process(fresh, folder)
 
     def _refile(self) -> None:

@@ -27,6 +27,7 @@ from faxdropd.document.sample import make_sample_pdf as make_sample_pdf
 from faxdropd.document.sniff import EXTENSIONS as EXTENSIONS
 from faxdropd.document.sniff import identify
 from faxdropd.errors import Rejected as Rejected
+from faxdropd.errors import storage_failure
 
 MAX_BYTES = 20 * 1024 * 1024  # InterFAX's limit per fax
 MAX_PAGES = 100
@@ -181,6 +182,10 @@ def _pdf_pages(fd: int, max_pages: int) -> int:
             pages = len(reader.pages)
     except Rejected:
         raise
+    except OSError as exc:
+        if storage_failure(exc):
+            raise  # the share died mid-read: not the document's fault, the job retries
+        raise Rejected(f"PDF cannot be parsed: {_short(exc)}") from exc
     except (FileNotDecryptedError, WrongPasswordError, DependencyError) as exc:
         # A password is needed, or the cipher needs a library we lack: either way nobody can check it.
         raise Rejected("encrypted PDF") from exc

@@ -17,7 +17,7 @@ from typing import Any, Protocol, cast
 import yaml
 
 from faxdropd.document.faxnumbers import NumberDecision, normalise
-from faxdropd.errors import Rejected
+from faxdropd.errors import Rejected, storage_failure
 from faxdropd.interfax.faxfields import FaxOptionsLike
 
 SIDECAR_SUFFIX = ".fax.yaml"
@@ -125,6 +125,8 @@ def load_sidecar(path: Path) -> dict[str, Any]:
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(SIDECAR_MAX_BYTES + 1)
     except OSError as exc:
+        if storage_failure(exc):
+            raise  # the share is down, the sidecar is not unreadable: the job retries once it is back
         raise Rejection(f"sidecar {path.name} cannot be read: {exc.strerror or exc}") from None
     if len(data) > SIDECAR_MAX_BYTES:
         raise Rejection(f"sidecar {path.name} is larger than {SIDECAR_MAX_BYTES // 1024} KB")

@@ -12,7 +12,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from faxdropd.errors import Rejected
+from faxdropd.errors import Rejected, storage_failure
 
 _CHUNK = 1024 * 1024
 _HEAD = 1024
@@ -117,5 +117,9 @@ def _is_docx(fd: int) -> bool:
     try:
         with os.fdopen(os.dup(fd), "rb") as raw, zipfile.ZipFile(raw) as archive:
             return "word/document.xml" in archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except OSError as exc:
+        if storage_failure(exc):
+            raise  # a dead share is not "a ZIP that is not a Word document"
+        return False
+    except (zipfile.BadZipFile, ValueError, EOFError):
         return False

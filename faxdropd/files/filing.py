@@ -37,6 +37,7 @@ from faxdropd.files.receipts import receipts_of
 from faxdropd.files.receipts import retried_receipts as retried_receipts
 from faxdropd.files.receipts import write_receipt as _write_receipt
 from faxdropd.files.workarea import cleanup_work as cleanup_work
+from faxdropd.files.workarea import out_of_reach as out_of_reach
 from faxdropd.files.workarea import work_dir as work_dir
 
 _CHUNK = 1024 * 1024

@@ -10,6 +10,7 @@ import os
 import stat
 from pathlib import Path
 
+from faxdropd.errors import storage_failure
 from faxdropd.files.fsutil import fsync_dir
 from faxdropd.files.names import RETRIED_DIR, SIDECAR_SUFFIX, WORK_DIR
 
@@ -42,3 +43,17 @@ def cleanup_work(hot: Path, live_job_ids: set[str]) -> list[Path]:
     ]
     # A released sidecar must be back before its document, or the document is routed without it.
     return sorted(left, key=lambda p: (not p.name.endswith(SIDECAR_SUFFIX), os.fsencode(p.name)))
+
+
+def out_of_reach(work_path: Path, exc: BaseException) -> bool:
+    """True when `exc`, met while handling the claimed file at `work_path`, means its share is unavailable
+    rather than anything about the document: a storage errno (errors.storage_failure), or the work area gone
+    with its filesystem (an unmounted share leaves the bare mount point, where .faxdropd does not exist)."""
+    if storage_failure(exc):
+        return True
+    if not isinstance(exc, FileNotFoundError):
+        return False
+    try:
+        return not work_path.parent.is_dir()
+    except OSError:
+        return True

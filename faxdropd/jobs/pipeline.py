@@ -60,17 +60,21 @@ class Pipeline:
             try:
                 self._process(job, folder)
             except Exception as exc:
-                # A bug must not kill the worker or lose the job: it waits for a retry with backoff.
-                log.exception("job.crashed", error=str(exc))
+                # The share under the document died mid-read (EIO, ENOTCONN) or went away: no bug and no verdict
+                # on the document. It waits for the share however long that takes; retry.lifetime bounds sending.
+                outage = filing.out_of_reach(Path(job.work_path), exc)
+                what = "hot folder unavailable" if outage else "internal error"
+                if not outage:  # a bug must not kill the worker or lose the job: it waits for a retry
+                    log.exception("job.crashed", error=str(exc))
                 # Only a job that cannot have reached InterFAX may be deferred (= sent again); past
                 # `submitting` the tracker/refile pass own it (reliability suite: no duplicate on errors).
                 fresh = self.rt.journal.get(job.id) or job
                 if fresh.state is State.SUBMITTING:
                     self.rt.journal.transition(
-                        fresh, State.UNKNOWN, "internal error while submitting", reason=f"internal error: {exc}"
+                        fresh, State.UNKNOWN, f"{what} while submitting", reason=f"{what}: {exc}"
                     )
                 elif fresh.outcome is None and fresh.state in UNSENT:
-                    self.retry_later(fresh, f"internal error: {exc}")
+                    self.retry_later(fresh, f"{what}: {exc}", give_up=not outage)
 
     def _process(self, job: Job, folder: FolderConfig) -> None:
         jr = self.rt.journal
@@ -289,12 +293,13 @@ class Pipeline:
         crashpoints.hit("after_submitted")
         log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
 
-    def retry_later(self, job: Job, reason: str) -> None:
-        """Transient trouble: retry later with exponential backoff, or give up after the retry lifetime."""
+    def retry_later(self, job: Job, reason: str, *, give_up: bool = True) -> None:
+        """Transient trouble: retry later with exponential backoff, or give up after the retry lifetime
+        (never with ``give_up=False``: a share outage is not the fax's failure)."""
         retry = self.rt.config.retry
         attempts = job.attempts + 1
         now = time.time()
-        if now - job.created_at > retry.lifetime:
+        if give_up and now - job.created_at > retry.lifetime:
             self.finisher.finish(job, Outcome.FAILED, None, f"gave up after {attempts} attempts: {reason}")
             return
         delay = min(retry.cap, retry.initial * retry.factor ** (attempts - 1))

@@ -49,17 +49,25 @@ def release_orphans(rt: Runtime) -> None:
     """Files in a work area with no live job were claimed just before a crash: give them back untouched."""
     live = journal_ids(rt)
     for folder in rt.config.folders:
-        if not folder.path.is_dir():
-            continue
-        for path in filing.cleanup_work(folder.path, live):
+        try:
+            _release_folder(rt, folder.path, folder.name, live)
+        except OSError as exc:
+            # Its share is down (EIO, ENOTCONN): the daemon must still start, with the folder reported down
+            # and its jobs waiting. Orphans there, if any, are given back at the next start.
+            log.warning("job.release_postponed", folder=folder.name, reason=exc.strerror or str(exc))
+
+
+def _release_folder(rt: Runtime, hot: Path, name: str, live: set[str]) -> None:
+    if hot.is_dir():
+        for path in filing.cleanup_work(hot, live):
             job_id = path.name.split("__", 1)[0]
             known = rt.journal.get(job_id)
             if known is not None and known.state not in FINAL:
                 continue
             if path.is_dir():
                 continue
-            back = filing.release(path, folder.path)
-            log.warning("job.released", folder=folder.name, file=back.name, reason="claimed before a crash")
+            back = filing.release(path, hot)
+            log.warning("job.released", folder=name, file=back.name, reason="claimed before a crash")
 
 
 def journal_ids(rt: Runtime) -> set[str]:

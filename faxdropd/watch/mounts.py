@@ -4,6 +4,20 @@ Read from /proc/self/mountinfo (proc(5)) rather than os.statvfs/df, because only
 filesystem type, and reading it never touches the filesystems themselves (a dead NFS server cannot hang
 it). Resolving a path (realpath) does touch the filesystem, so callers that must never block run these
 functions off their main thread, or pass ``resolve=False``.
+
+Which filesystems ``watch: auto`` polls (is_network_type): inotify only reports changes made through this
+kernel's view of the filesystem. On a network filesystem another host's write is invisible to it, so those
+folders are listed every poll_interval instead. The rule:
+
+* the kernel's network and cluster types by name (NETWORK_FS_TYPES: nfs, cifs, ceph, gfs2...);
+* every FUSE filesystem (``fuse`` or ``fuse.<subtype>``: sshfs, rclone, s3fs, gcsfuse, davfs, goofys, blobfuse
+  and whatever the next one is called) except a short list of local ones (LOCAL_FUSE_TYPES). A FUSE
+  filesystem's data lives in a user-space process, and inotify on the mount sees only what went through the
+  mount; for the remote kinds, which are most FUSE mounts a hot folder sits on, writes by the server or other
+  hosts never pass through it. New remote FUSE types appear every year and an allow-list of them would miss
+  the next one silently (files picked up only at the rescan, up to rescan_interval late), while wrongly
+  polling a local FUSE folder only costs one listing per poll_interval. So unknown FUSE types are polled.
+* ``fuseblk`` (ntfs-3g, exfat on a block device) is local: the disk has no other writer.
 """
 
 from __future__ import annotations
@@ -15,14 +29,22 @@ from pathlib import Path
 
 MOUNTINFO = Path("/proc/self/mountinfo")
 
-# inotify only sees changes made through this kernel: on these, other hosts' writes produce no events, so
-# watch=auto polls them. gfs2/ocfs2/lustre are cluster filesystems with the same property.
+# Kernel (non-FUSE) filesystems whose other hosts' writes produce no inotify events, so watch=auto polls them.
+# gfs2/ocfs2/lustre are cluster filesystems with the same property. The FUSE ones named here are polled by
+# the FUSE rule anyway; they stay listed so the set still reads as "what is known to be remote".
 NETWORK_FS_TYPES: frozenset[str] = frozenset(
     {
         "nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs", "davfs",
-        "fuse.rclone", "fuse.davfs", "fuse.glusterfs", "fuse.ceph", "fuse.s3fs", "gfs2", "ocfs2", "lustre",
+        "fuse.rclone", "fuse.davfs", "fuse.glusterfs", "fuse.ceph", "fuse.s3fs", "fuse.gcsfuse", "gfs2", "ocfs2",
+        "lustre", "coda", "ncpfs", "orangefs", "beegfs", "gpfs",
     }
 )  # fmt: skip
+# FUSE filesystems whose every write goes through the mount itself, so inotify on it sees them all: a local
+# disk (ntfs-3g and exfat under their own subtype), a container's own view (lxcfs, fuse-overlayfs), the
+# desktop document portal. Everything else of type fuse / fuse.* is treated as remote (see the module doc).
+LOCAL_FUSE_TYPES: frozenset[str] = frozenset(
+    {"fuse.ntfs-3g", "fuse.ntfs", "fuse.exfat", "fuse.lxcfs", "fuse.fuse-overlayfs", "fuse.portal", "fuse.squashfuse"}
+)
 
 _OCTAL = re.compile(r"\\([0-7]{3})")
 
@@ -105,6 +127,14 @@ def filesystem_type(path: str | os.PathLike[str], mounts: list[Mount] | None = N
     return found.fstype if found else ""
 
 
+def is_network_type(fstype: str) -> bool:
+    """True for a filesystem type (as mountinfo names it) whose remote changes inotify cannot see: the rule
+    ``watch: auto`` follows (module doc). "" (unknown) is not network: a path outside any mount is local."""
+    if fstype in NETWORK_FS_TYPES:
+        return True
+    return (fstype == "fuse" or fstype.startswith("fuse.")) and fstype not in LOCAL_FUSE_TYPES
+
+
 def is_network_fs(path: str | os.PathLike[str], mounts: list[Mount] | None = None, *, resolve: bool = True) -> bool:
     """True when ``path`` is on a filesystem whose remote changes inotify cannot see."""
-    return filesystem_type(path, mounts, resolve=resolve) in NETWORK_FS_TYPES
+    return is_network_type(filesystem_type(path, mounts, resolve=resolve))

@@ -79,7 +79,7 @@ class Folder:
         self.up, self.problem, self.identity = True, "", result.identity
         self.mount = self.mount or result.mount
         if self.mode == "auto":
-            self.mode = "poll" if result.fstype in mounts.NETWORK_FS_TYPES else "events"
+            self.mode = "poll" if mounts.is_network_type(result.fstype) else "events"
             self.next_full = min(self.next_full, now + self.spec.poll_interval)
             log.info("hot folder %s on %s: using %s", self.spec.name, result.fstype or "?", self.mode)
         if result.listing is not None:

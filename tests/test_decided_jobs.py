@@ -1,0 +1,49 @@
+"""A job whose outcome is decided but not filed yet (its share went down in between) is never processed again.
+
+finish() commits the outcome, then files the document; when the share is down the filing is postponed and the
+job keeps its state (e.g. `deferred` after a give-up). The refile pass owns it from then on: handing it to a
+worker again would start the send of a document already given up on, or overwrite its outcome.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from daemonkit import PASSWORD, write_config
+
+from faxdropd.config import load_config
+from faxdropd.daemon.mainloop import Daemon
+from faxdropd.jobs.journal import Job, Journal, State, new_job_id
+
+
+def _job(hot: Path, name: str) -> Job:
+    job_id = new_job_id()
+    work = hot / ".faxdropd" / f"{job_id}__{name}"
+    return Job(
+        id=job_id, reference=f"fd-{job_id}", folder="hot", hot=str(hot), name=name, work_path=str(work),
+        sidecar_path=None, state=State.CLAIMED,
+    )  # fmt: skip
+
+
+def test_only_undecided_deferred_jobs_are_scheduled(tmp_path: Path) -> None:
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    config = write_config(tmp_path, "http://127.0.0.1:9/dfs.asmx", [{"path": str(hot), "to": "+99999990"}])
+    daemon = Daemon(load_config(config, env={"FAXDROPD_TEST_PASSWORD": PASSWORD}))
+    journal = Journal(tmp_path / "state")
+    try:
+        waiting, decided = journal.create_many([_job(hot, "waiting.pdf"), _job(hot, "decided.pdf")])
+        journal.transition(waiting, State.DEFERRED, "transient", next_attempt_at=0.0)
+        decided = journal.transition(decided, State.DEFERRED, "transient", next_attempt_at=0.0)
+        journal.transition(decided, State.DEFERRED, "outcome failed", outcome="failed", reason="gave up")
+        daemon.rt = SimpleNamespace(journal=journal)  # type: ignore[assignment]
+        daemon._schedule_due()
+        queued = []
+        while not daemon._queue.empty():
+            job = daemon._queue.get_nowait()
+            assert job is not None
+            queued.append(job.name)
+        assert queued == ["waiting.pdf"]
+    finally:
+        journal.close()
