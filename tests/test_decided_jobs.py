@@ -13,7 +13,8 @@ from types import SimpleNamespace
 from daemonkit import PASSWORD, write_config
 
 from faxdropd.config import load_config
-from faxdropd.daemon.mainloop import Daemon
+from faxdropd.daemon.mainloop import MainLoop
+from faxdropd.daemon.workers import WorkerPool
 from faxdropd.jobs.journal import Job, Journal, State, new_job_id
 
 
@@ -30,20 +31,19 @@ def test_only_undecided_deferred_jobs_are_scheduled(tmp_path: Path) -> None:
     hot = tmp_path / "hot"
     hot.mkdir()
     config = write_config(tmp_path, "http://127.0.0.1:9/dfs.asmx", [{"path": str(hot), "to": "+99999990"}])
-    daemon = Daemon(load_config(config, env={"FAXDROPD_TEST_PASSWORD": PASSWORD}))
+    # Only the scheduling step is under test: a loop with the config, the journal and an unstarted pool.
+    loop = MainLoop.__new__(MainLoop)
+    loop.cfg = load_config(config, env={"FAXDROPD_TEST_PASSWORD": PASSWORD})
+    loop.pool = WorkerPool(1, 4, handle=lambda job: None, on_done=lambda: None)
     journal = Journal(tmp_path / "state")
     try:
         waiting, decided = journal.create_many([_job(hot, "waiting.pdf"), _job(hot, "decided.pdf")])
         journal.transition(waiting, State.DEFERRED, "transient", next_attempt_at=0.0)
         decided = journal.transition(decided, State.DEFERRED, "transient", next_attempt_at=0.0)
         journal.transition(decided, State.DEFERRED, "outcome failed", outcome="failed", reason="gave up")
-        daemon.rt = SimpleNamespace(journal=journal)  # type: ignore[assignment]
-        daemon._schedule_due()
-        queued = []
-        while not daemon._queue.empty():
-            job = daemon._queue.get_nowait()
-            assert job is not None
-            queued.append(job.name)
-        assert queued == ["waiting.pdf"]
+        loop.rt = SimpleNamespace(journal=journal)  # type: ignore[assignment]
+        loop._schedule_due()
+        assert loop.pool.pending == 1
+        assert loop.pool.holds(waiting.id) and not loop.pool.holds(decided.id)
     finally:
         journal.close()
