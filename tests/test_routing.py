@@ -18,6 +18,7 @@ from faxdropd.config.model import SendWindow as SendWindowModel
 from faxdropd.config.window import next_window_opening
 from faxdropd.document import routing
 from faxdropd.document.routing import Rejection, Route
+from faxdropd.files import names
 from faxdropd.interfax import faxfields
 from faxdropd.jobs import admission as policy
 
@@ -247,9 +248,9 @@ def test_sidecar_bad_options_are_rejections(hot: Path, fax: Any, fragment: str) 
 
 
 def test_sidecar_names() -> None:
-    assert routing.sidecar_name("a b.pdf") == "a b.pdf.fax.yaml"
-    assert routing.is_sidecar("a b.pdf.fax.yaml")
-    assert not routing.is_sidecar("a.pdf") and not routing.is_sidecar(".fax.yaml")
+    assert names.sidecar_path(Path("a b.pdf")) == Path("a b.pdf.fax.yaml")
+    assert names.is_sidecar("a b.pdf.fax.yaml") and names.is_sidecar("a b.pdf.FAX.YAML")
+    assert not names.is_sidecar("a.pdf") and not names.is_sidecar(".fax.yaml")
 
 
 def test_load_sidecar(tmp_path: Path) -> None:

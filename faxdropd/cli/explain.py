@@ -13,10 +13,11 @@ from pathlib import Path
 from faxdropd.config import Config, FolderConfig
 from faxdropd.config.window import next_window_opening
 from faxdropd.document import preflight, routing
-from faxdropd.files import filing
+from faxdropd.files import filing, names
 from faxdropd.interfax.faxfields import FaxOptionsLike, sendfax_fields
 from faxdropd.jobs import admission as policy
 from faxdropd.jobs.journal import Journal
+from faxdropd.jobs.schema import journal_path
 from faxdropd.watch.stability import is_wanted
 
 # Stands in for the job's reference (fd-<16 hex>), which only exists once the daemon claims the file. No
@@ -47,9 +48,10 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
     except preflight.Rejected as exc:
         lines.append(f"pre-flight:  REJECTED — {exc.reason} (it would be filed in {folder.failed})")
         return lines, 1
-    sidecar_path = path.with_name(routing.sidecar_name(path.name))
+    found = names.find_sidecar(path) if "sidecar" in folder.to_from else None
+    sidecar_path = found or names.sidecar_path(path)
     sidecar = None
-    if "sidecar" in folder.to_from and sidecar_path.exists():
+    if found is not None:
         loaded = routing.load_sidecar(sidecar_path)
         if isinstance(loaded, routing.Rejection):
             lines.append(f"sidecar:     REJECTED — {loaded.reason} (it would be filed in {folder.failed})")
@@ -130,7 +132,7 @@ def _policy_lines(cfg: Config, folder: FolderConfig, sha: str, numbers: list[str
             f"retry:       `faxdropd retry` left {retried[0].name}: this content is sent on purpose, "
             "the duplicate check is skipped once"
         )
-    if not (cfg.state_dir / "journal.sqlite3").exists():
+    if not journal_path(cfg.state_dir).exists():
         lines.append("journal:     none yet — no earlier sends to compare with")
         return lines
     now = time.time()

@@ -25,8 +25,8 @@ from faxdropd.config import Config, FolderConfig
 from faxdropd.daemon import sdnotify
 from faxdropd.daemon.health import Health
 from faxdropd.daemon.metrics import Metrics, NullMetrics
-from faxdropd.document import routing
 from faxdropd.errors import ConfigError
+from faxdropd.files import names
 from faxdropd.interfax.client import ClientFactory, ClientSettings
 from faxdropd.jobs import intake
 from faxdropd.jobs.finish import Finisher
@@ -177,9 +177,9 @@ class Daemon:
 
     def _intake(self) -> None:
         for name, path in self.watcher.ready():
-            if routing.is_sidecar(path.name):
+            if names.is_sidecar(path.name):
                 # A settled sidecar commits the document that was waiting for it.
-                document = path.with_name(path.name[: -len(routing.sidecar_name(""))])
+                document = names.sidecar_document(path)
                 if document in self._awaiting_sidecar:
                     self._backlog[document] = self._awaiting_sidecar.pop(document)
                 continue
@@ -209,8 +209,10 @@ class Daemon:
         """A document with a sidecar waits for the sidecar to settle; a sidecar-only folder waits for one."""
         if "sidecar" not in folder.to_from:
             return True
-        sidecar = path.with_name(routing.sidecar_name(path.name))
+        sidecar = names.find_sidecar(path)
         try:
+            if sidecar is None:
+                raise FileNotFoundError(path)
             age = time.time() - sidecar.stat().st_mtime
         except OSError:  # ENOENT, or ENAMETOOLONG for a 255-byte name: no sidecar can exist either way
             return folder.to_from != ["sidecar"]

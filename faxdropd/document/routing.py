@@ -19,7 +19,6 @@ import yaml
 from faxdropd.document.faxnumbers import NumberDecision, normalise
 from faxdropd.interfax.faxfields import FaxOptionsLike
 
-SIDECAR_SUFFIX = ".fax.yaml"
 SIDECAR_MAX_BYTES = 64 * 1024  # a control file is a few lines; anything bigger is a mistake or an attack
 SIDECAR_KEYS = frozenset({"to", "fax"})
 FAX_KEYS = (
@@ -102,14 +101,6 @@ class Route:
 
 def _decision_line(d: NumberDecision) -> str:
     return f"  {d.raw!r} -> {d.e164 or '-'}: {'ok' if d.ok else 'refused'} ({d.reason})"
-
-
-def sidecar_name(document_name: str) -> str:
-    return document_name + SIDECAR_SUFFIX
-
-
-def is_sidecar(name: str) -> bool:
-    return name.endswith(SIDECAR_SUFFIX) and len(name) > len(SIDECAR_SUFFIX)
 
 
 def load_sidecar(path: Path) -> dict[str, Any] | Rejection:

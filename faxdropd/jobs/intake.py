@@ -12,8 +12,7 @@ import structlog
 
 from faxdropd import crashpoints
 from faxdropd.config import FolderConfig
-from faxdropd.document import routing
-from faxdropd.files import filing
+from faxdropd.files import filing, names
 from faxdropd.jobs.journal import Job, Journal, State, new_job_id
 
 log = structlog.get_logger("faxdropd.jobs.pipeline")  # claims were logged by the pipeline; filters keep working
@@ -56,9 +55,9 @@ def _claim(folder: FolderConfig, path: Path) -> Job | None:
     if work is None:
         return None  # another daemon won the rename
     crashpoints.hit("after_claim")
-    sidecar_src = path.with_name(routing.sidecar_name(path.name))
+    sidecar_src = names.find_sidecar(path) if "sidecar" in folder.to_from else None
     sidecar = None
-    if "sidecar" in folder.to_from and _exists(sidecar_src):
+    if sidecar_src is not None:
         try:
             sidecar = filing.claim_sidecar(sidecar_src, folder.path, job_id, sync=False)
         except OSError as exc:
@@ -76,12 +75,3 @@ def _claim(folder: FolderConfig, path: Path) -> Job | None:
         sidecar_path=str(sidecar) if sidecar else None,
         state=State.CLAIMED,
     )
-
-
-def _exists(path: Path) -> bool:
-    # Path.exists() raises on ENAMETOOLONG in Python 3.11; that crashed the main loop on a 255-byte name.
-    try:
-        path.lstat()
-    except OSError:
-        return False
-    return True

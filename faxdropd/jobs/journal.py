@@ -28,7 +28,7 @@ import structlog
 
 from faxdropd.errors import FaxdropError, JournalLocked
 from faxdropd.jobs.schema import FINAL as FINAL
-from faxdropd.jobs.schema import JSON_COLUMNS, from_sql, row_to_job, to_sql
+from faxdropd.jobs.schema import JSON_COLUMNS, from_sql, journal_path, row_to_job, to_sql
 from faxdropd.jobs.schema import SCHEMA as SCHEMA
 from faxdropd.jobs.schema import SENT_LIKE as SENT_LIKE
 from faxdropd.jobs.schema import Job as Job
@@ -75,7 +75,7 @@ class Journal:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not read_only:
             self._take_lock()
-        path = state_dir / "journal.sqlite3"
+        path = journal_path(state_dir)
         if read_only:
             uri = f"file:{path}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
