@@ -268,6 +268,7 @@ def test_load_sidecar(tmp_path: Path) -> None:
         (b"\xff\xfe", "not valid"),
         (b"to: '" + b"1" * 70_000 + b"'\n", "larger than 64 KB"),
         (b"!!python/object:os.system {}\n", "not valid"),
+        (b"to: '+12125550100'\nto: '+12125550199'\n", "duplicate key 'to' (first given on line 1)"),
     ],
 )
 def test_load_sidecar_problems(tmp_path: Path, content: bytes, fragment: str) -> None:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Protocol, cast
 
-import yaml
-
+from faxdropd.config.yamlfile import load_yaml
 from faxdropd.document.faxnumbers import NumberDecision, normalise
+from faxdropd.errors import ConfigError
 from faxdropd.interfax.faxfields import FaxOptionsLike
 
 SIDECAR_MAX_BYTES = 64 * 1024  # a control file is a few lines; anything bigger is a mistake or an attack
@@ -115,9 +115,12 @@ def load_sidecar(path: Path) -> dict[str, Any] | Rejection:
     if len(data) > SIDECAR_MAX_BYTES:
         return Rejection(f"sidecar {path.name} is larger than {SIDECAR_MAX_BYTES // 1024} KB")
     try:
-        loaded = yaml.safe_load(data.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        # The config's dialect: a key given twice ("to:" twice) is an error, not "the last one wins".
+        loaded = load_yaml(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         return Rejection(f"sidecar {path.name} is not valid UTF-8 YAML: {str(exc).splitlines()[0]}")
+    except ConfigError as exc:
+        return Rejection(f"sidecar {path.name} is not valid UTF-8 YAML: {exc}")
     if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
         return Rejection(f"sidecar {path.name} must be a mapping with keys 'to' and/or 'fax'")
     return cast(dict[str, Any], loaded)

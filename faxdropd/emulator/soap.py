@@ -21,7 +21,8 @@ SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 _XSD = "http://www.w3.org/2001/XMLSchema"
 _WSDL = "http://schemas.xmlsoap.org/wsdl/"
-WSDL_PATH = Path(__file__).with_name("data") / "dfs.wsdl"
+# The package's copy, the same file the client loads (faxdropd/data/, not this subpackage's directory).
+WSDL_PATH = Path(__file__).resolve().parent.parent / "data" / "dfs.wsdl"
 CONTENT_TYPE = {"1.1": "text/xml; charset=utf-8", "1.2": "application/soap+xml; charset=utf-8"}
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 # lxml validators keep their error log on the instance; one validation at a time keeps messages per request.
