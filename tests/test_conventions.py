@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,13 @@ import pytest
 
 from faxdropd.cli.explain import explain_file
 from faxdropd.config import Config, parse_config
+from faxdropd.config.fields import CSID_MAX
+from faxdropd.document import routing
 from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.errors import ConfigError
 from faxdropd.files import filing, names
+from faxdropd.interfax import upload
+from faxdropd.interfax.faxfields import sendfax_fields
 from faxdropd.jobs import intake
 from faxdropd.jobs.journal import Journal
 from faxdropd.watch.scan import Ready
@@ -110,3 +116,30 @@ def test_explain_reads_an_upper_case_sidecar(name: str, tmp_path: Path) -> None:
     assert code == 0, lines
     assert f"sidecar:     {name} (filed with the document)" in lines
     assert any("destinations from sidecar: +12125550199" in line for line in lines), lines
+
+
+# --- limits with one owner ------------------------------------------------------------------------------
+
+
+def test_the_csid_limit_is_the_same_in_the_config_a_sidecar_and_sendfax(tmp_path: Path) -> None:
+    longest, too_long = "x" * CSID_MAX, "x" * (CSID_MAX + 1)
+    folder = config(tmp_path, fax={"csid": longest}).folders[0]
+    assert folder.fax.csid == longest
+    with pytest.raises(ConfigError, match=f"at most {CSID_MAX} characters"):
+        config(tmp_path, fax={"csid": too_long})
+    assert not isinstance(routing.route("x.pdf", folder, {"fax": {"csid": longest}}), routing.Rejection)
+    refused = routing.route("x.pdf", folder, {"fax": {"csid": too_long}})
+    assert isinstance(refused, routing.Rejection) and f"at most {CSID_MAX} characters" in refused.reason
+    now = datetime.now(UTC)
+    args: dict[str, Any] = {"numbers": ["+12125550100"], "document_name": "x.pdf", "folder_name": "f"}
+    assert sendfax_fields(folder.fax, reference="fd-1", now=now, **args)["CSID"] == longest
+    with pytest.raises(ValueError, match="longer than"):
+        sendfax_fields(folder.fax.model_copy(update={"csid": too_long}), reference="fd-1", now=now, **args)
+
+
+def test_inline_or_chunked_is_decided_by_the_total_of_all_parts() -> None:
+    def part(size: int) -> upload.Part:
+        return upload.Part("PDF", size, lambda _n: [b"x" * size])
+
+    assert upload.is_inline([part(600), part(400)], 1000)  # exactly the limit still goes inline
+    assert not upload.is_inline([part(600), part(401)], 1000)  # a cover page can tip it over

@@ -118,7 +118,7 @@ def _submit(
     # FaxQuery2's window starts before the submission, with room for a clock that runs ahead of InterFAX's.
     since = datetime.now(UTC) - timedelta(hours=1)
     try:
-        if total <= limits.inline_max_bytes:
+        if upload.is_inline(parts, limits.inline_max_bytes):
             tid = upload.submit(client, parts, fields, limits)  # one request: nothing to show progress of
         else:
             tid = _chunked(client, parts, fields, limits, total)

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from faxdropd.config.fields import (
+    CSID_MAX,
     SOURCES,
     AbsPath,
     Duration,
@@ -76,7 +77,7 @@ def _subject(value: str) -> str:
 
 
 class FaxOptions(StrictModel):
-    csid: Annotated[Text, Field(max_length=20)] = ""
+    csid: Annotated[Text, Field(max_length=CSID_MAX)] = ""
     page_header: Text = "N"
     subject: Annotated[Text, Field(max_length=60), AfterValidator(_subject)] = "{name}"
     contact: Text = ""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Protocol, cast
 
+from faxdropd.config.fields import CSID_MAX
 from faxdropd.config.yamlfile import load_yaml
 from faxdropd.document.faxnumbers import NumberDecision, normalise
 from faxdropd.errors import ConfigError
@@ -160,8 +161,8 @@ def _check_value(key: str, value: Any, hot: Path) -> str | Any:
     elif key in _TEXT_KEYS:
         if not isinstance(value, str):
             raise ValueError("must be text")
-        if key == "csid" and len(value) > 20:
-            raise ValueError("must be at most 20 characters")
+        if key == "csid" and len(value) > CSID_MAX:
+            raise ValueError(f"must be at most {CSID_MAX} characters")
     elif key == "retries":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
             raise ValueError("must be a whole number from 0 to 10")

@@ -37,6 +37,15 @@ class UploadLimits:
     attempts: int = 3
 
 
+def is_inline(parts: Sequence[Part], inline_max_bytes: int) -> bool:
+    """True when the fax's documents travel inside SendfaxEx_2 itself; False when they need an upload session.
+
+    The one place this is decided: the pipeline journals its state by it, `send` shows progress by it, and
+    `submit` acts on it, so they cannot disagree about a fax of exactly `inline_max_bytes`.
+    """
+    return sum(p.size for p in parts) <= inline_max_bytes
+
+
 def _with_last(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
     """Yield (chunk, is_last) with one chunk of lookahead, skipping empty chunks (-1061 otherwise)."""
     previous: bytes | None = None
@@ -109,7 +118,7 @@ def submit(
     types = [p.file_type for p in parts]
     total = sum(sizes)
     size_list = ";".join(str(s) for s in sizes)
-    if total <= limits.inline_max_bytes:
+    if is_inline(parts, limits.inline_max_bytes):
         data = b"".join(_all_chunks(parts, limits.chunk_size))
         if len(data) != total:
             raise PermanentError(f"document size changed before sending ({len(data)} != {total})")

@@ -130,7 +130,7 @@ class Pipeline:
                 )
                 # An inline fax has no upload step that could fail on its own: going straight to SUBMITTING
                 # saves one fsync'd commit per fax, and a crash there is settled by reconciliation anyway.
-                inline = sum(p.size for p in parts) <= self.rt.config.interfax.inline_max_bytes
+                inline = upload.is_inline(parts, self.rt.config.interfax.inline_max_bytes)
                 job = jr.transition(
                     job,
                     State.SUBMITTING if inline else State.UPLOADING,
