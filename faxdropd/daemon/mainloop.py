@@ -30,7 +30,7 @@ from faxdropd.files import names
 from faxdropd.interfax.client import ClientFactory, ClientSettings
 from faxdropd.jobs import intake
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import Job, Journal, State
+from faxdropd.jobs.journal import FINAL, Job, Journal, State
 from faxdropd.jobs.pipeline import Pipeline
 from faxdropd.jobs.recovery import recover
 from faxdropd.jobs.runtime import Pause, Runtime
@@ -258,7 +258,7 @@ class Daemon:
                 self._wake.set()
 
     def _refile(self) -> None:
-        for job in self.rt.journal.by_state(*[s for s in State if s.value not in ("delivered", "failed", "rejected")]):
+        for job in self.rt.journal.by_state(*[s for s in State if s not in FINAL]):
             # A folder that is down is skipped: its share comes back later and nothing can be filed meanwhile.
             if job.outcome is not None and job.id not in self._queued and self.health.folder_up.get(job.folder, True):
                 self.pipeline.finisher.refile(job)

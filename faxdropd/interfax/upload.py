@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from faxdropd.config.interfax import CHUNK_SIZE, INLINE_MAX_BYTES
 from faxdropd.errors import PermanentError, TransientError, UploadSessionError
 from faxdropd.interfax.client import InterfaxClient
 
@@ -32,8 +33,8 @@ class Part:
 
 @dataclass(frozen=True)
 class UploadLimits:
-    chunk_size: int = 200_000
-    inline_max_bytes: int = 262_144
+    chunk_size: int = CHUNK_SIZE
+    inline_max_bytes: int = INLINE_MAX_BYTES
     attempts: int = 3
 
 
