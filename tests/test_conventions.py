@@ -143,3 +143,17 @@ def test_inline_or_chunked_is_decided_by_the_total_of_all_parts() -> None:
 
     assert upload.is_inline([part(600), part(400)], 1000)  # exactly the limit still goes inline
     assert not upload.is_inline([part(600), part(401)], 1000)  # a cover page can tip it over
+
+
+def test_a_recent_listing_is_not_reused_once_stale_even_if_the_mtime_looks_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.pdf").write_bytes(b"doc")
+    recent = time.time_ns()
+    os.utime(tmp_path, ns=(recent, recent))
+    assert names.find_sidecar(tmp_path / "a.pdf") is None
+    # A share with coarse timestamps: the sidecar arrives within the same mtime tick as the listing.
+    (tmp_path / "a.pdf.FAX.YAML").write_text("to: '+12125550199'\n")
+    os.utime(tmp_path, ns=(recent, recent))
+    monkeypatch.setattr(names, "_LISTING_FRESH", 0.0)  # the listing is no longer the answer of one batch
+    assert names.find_sidecar(tmp_path / "a.pdf") == tmp_path / "a.pdf.FAX.YAML"

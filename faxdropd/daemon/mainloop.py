@@ -209,12 +209,12 @@ class Daemon:
         """A document with a sidecar waits for the sidecar to settle; a sidecar-only folder waits for one."""
         if "sidecar" not in folder.to_from:
             return True
-        sidecar = names.find_sidecar(path)
+        sidecar = names.find_sidecar(path)  # the suffix in any case; None too for a 255-byte name
         try:
-            if sidecar is None:
-                raise FileNotFoundError(path)
-            age = time.time() - sidecar.stat().st_mtime
-        except OSError:  # ENOENT, or ENAMETOOLONG for a 255-byte name: no sidecar can exist either way
+            age = time.time() - sidecar.stat().st_mtime if sidecar is not None else None
+        except OSError:  # gone since, or a symlink to nothing
+            age = None
+        if age is None:
             return folder.to_from != ["sidecar"]
         return age >= folder.stable_seconds
 

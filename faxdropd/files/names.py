@@ -55,17 +55,19 @@ def sidecar_document(sidecar: Path) -> Path:
     return sidecar.with_name(sidecar.name[: -len(SIDECAR_SUFFIX)])
 
 
-# A directory listing is trusted only once the directory's mtime is this far in the past: a sidecar created
-# within the same mtime tick as the listing (coarse on some shares) would otherwise be missed (racy-git rule).
+# A listing of a directory is reused while the directory's mtime is unchanged, for as long as it is fresh (the
+# lookups of one batch) or once that mtime has settled. Not longer while it is recent: a sidecar created within
+# the same mtime tick as the listing (coarse on some shares) would be missed for good (git's racy-index rule).
+_LISTING_FRESH = 0.5
 _LISTING_SETTLED = 2.0
-_odd_sidecars: dict[Path, tuple[int, frozenset[str]]] = {}
+_odd_sidecars: dict[Path, tuple[int, float, bool, frozenset[str]]] = {}
 
 
 def find_sidecar(document: Path) -> Path | None:
     """The sidecar beside `document`, or None: `<name>.fax.yaml` first, else the suffix in another case.
 
-    The other spellings need a listing, cached per directory while its mtime is unchanged and settled, so a
-    folder of 10,000 documents waiting for sidecars costs one listing, not one per document.
+    The other spellings need a listing, reused as above, so a folder of 10,000 documents waiting for sidecars
+    costs one listing, not one per document.
     """
     canonical = sidecar_path(document)
     try:
@@ -87,18 +89,19 @@ def _odd_sidecar_names(directory: Path) -> frozenset[str]:
     except OSError:
         return frozenset()
     cached = _odd_sidecars.get(directory)
-    if cached is not None and cached[0] == mtime_ns:
-        return cached[1]
+    if cached is not None and cached[0] == mtime_ns and (cached[2] or time.monotonic() - cached[1] < _LISTING_FRESH):
+        return cached[3]
+    listed_at = time.monotonic()
+    settled = time.time() - mtime_ns / 1e9 >= _LISTING_SETTLED
     try:
         with os.scandir(directory) as entries:
             listing = [entry.name for entry in entries]
     except OSError:
         return frozenset()
     odd = frozenset(n for n in listing if is_sidecar(n) and not n.endswith(SIDECAR_SUFFIX))
-    if time.time() - mtime_ns / 1e9 >= _LISTING_SETTLED:
-        if len(_odd_sidecars) > 1024:  # hot folders are few; a bound keeps `explain` runs over many dirs small
-            _odd_sidecars.clear()
-        _odd_sidecars[directory] = (mtime_ns, odd)
+    if len(_odd_sidecars) > 1024:  # hot folders are few; a bound keeps `explain` runs over many dirs small
+        _odd_sidecars.clear()
+    _odd_sidecars[directory] = (mtime_ns, listed_at, settled, odd)
     return odd
 
 

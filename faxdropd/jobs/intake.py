@@ -27,8 +27,11 @@ def claim_batch(journal: Journal, items: list[tuple[FolderConfig, Path]]) -> lis
     """
     jobs: list[Job] = []
     touched: list[Path] = []
-    for folder, path in items:
-        job = _claim(folder, path)
+    # Sidecars are looked up before any rename: a rename changes the folder's mtime, and with it the
+    # listing that finds a sidecar spelt in another case would be taken again for every document.
+    sidecars = [names.find_sidecar(path) if "sidecar" in folder.to_from else None for folder, path in items]
+    for (folder, path), sidecar_src in zip(items, sidecars, strict=True):
+        job = _claim(folder, path, sidecar_src)
         if job is not None:
             jobs.append(job)
             touched += [Path(job.work_path).parent, path.parent]
@@ -42,7 +45,7 @@ def claim_batch(journal: Journal, items: list[tuple[FolderConfig, Path]]) -> lis
     return jobs
 
 
-def _claim(folder: FolderConfig, path: Path) -> Job | None:
+def _claim(folder: FolderConfig, path: Path, sidecar_src: Path | None) -> Job | None:
     """Rename one document (and its sidecar) into the work area, not yet durable; None if it was not taken."""
     job_id = new_job_id()
     try:
@@ -55,7 +58,6 @@ def _claim(folder: FolderConfig, path: Path) -> Job | None:
     if work is None:
         return None  # another daemon won the rename
     crashpoints.hit("after_claim")
-    sidecar_src = names.find_sidecar(path) if "sidecar" in folder.to_from else None
     sidecar = None
     if sidecar_src is not None:
         try:
