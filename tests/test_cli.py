@@ -22,13 +22,14 @@ import requests
 import yaml
 from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_for, write_config
 
-from faxdropd.cli.send import FIRST_CHECK, MAX_INTERVAL, QUERIES_PER_MINUTE, QueryPacer
+from faxdropd.cli.send import FIRST_CHECK, MAX_INTERVAL, QueryPacer
 from faxdropd.config.model import FaxOptions
 from faxdropd.document.preflight import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
 from faxdropd.interfax.faxfields import sendfax_fields
 
 ROOT = Path(__file__).resolve().parent.parent
+QUERIES_PER_MINUTE = 6  # InterFAX's limit, the default of delivery.query_limit_per_minute
 SIM = "+9999999*"  # allow pattern for the InterFAX simulator numbers, which phonenumbers calls invalid
 
 
@@ -308,7 +309,7 @@ def test_send_with_the_embedded_emulator(tmp_path: Path, hot: Path) -> None:
 
 def test_query_pacer_starts_early_backs_off_and_keeps_six_a_minute() -> None:
     now = [0.0]
-    pacer = QueryPacer(clock=lambda: now[0])
+    pacer = QueryPacer(QUERIES_PER_MINUTE, clock=lambda: now[0])
     times: list[float] = []
     for _ in range(40):
         now[0] += pacer.delay()

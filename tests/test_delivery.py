@@ -30,10 +30,11 @@ from faxdropd.document.preflight import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
 from faxdropd.emulator.state import Emulator
 from faxdropd.interfax.client import ClientFactory, FaxItem
+from faxdropd.interfax.ratelimit import QueryBudget
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import Job, Journal, State, new_job_id
 from faxdropd.jobs.runtime import Pause, Runtime
-from faxdropd.jobs.tracker import QueryBudget, Tracker, poll_batches
+from faxdropd.jobs.tracker import Tracker, poll_batches
 
 QUERY_OPS = ("FaxQuery", "FaxQuery2")
 

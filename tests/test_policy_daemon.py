@@ -194,6 +194,28 @@ def test_sidecar_cover_page_outside_the_folder_is_rejected(
     assert ledger(emulator) == []
 
 
+def test_an_upper_case_sidecar_routes_and_a_duplicate_key_sidecar_is_rejected(
+    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]
+) -> None:
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    start(tmp_path, emulator, daemons, [{"path": str(hot), "to": "+99999990"}], extra=NO_TRACK)
+    # Windows users type the suffix in any case: it is still this document's sidecar, never a fax of its own.
+    drop(hot, "upper.pdf.FAX.YAML", b"to: '+99999995'\n")
+    drop(hot, "upper.pdf", make_sample_pdf(text="upper"))
+    # `to:` twice must not mean "the last one wins": the document is held with the reason.
+    drop(hot, "twice.pdf.fax.yaml", b"to: '+99999995'\nto: '+99999996'\n")
+    drop(hot, "twice.pdf", make_sample_pdf(text="twice"))
+    wait_for(lambda: receipts(hot / "sent") and receipts(hot / "failed"), 60, what="one sent, one rejected")
+    [sub] = ledger(emulator)
+    assert sub["numbers"] == ["+99999995"]
+    [held] = receipts(hot / "failed")
+    assert (held["file"], held["outcome"]) == ("twice.pdf", "rejected")
+    assert "twice.pdf.fax.yaml" in held["reason"] and "duplicate key 'to'" in held["reason"], held["reason"]
+    assert (hot / "failed" / "twice.pdf.fax.yaml").exists()
+    assert [p.name for p in documents(hot / "sent")] == ["upper.pdf"]
+
+
 # --- the hourly cap ------------------------------------------------------------------------------------
 
 

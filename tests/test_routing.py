@@ -19,6 +19,7 @@ from faxdropd.config.model import SendWindow as SendWindowModel
 from faxdropd.config.window import next_window_opening
 from faxdropd.document import routing
 from faxdropd.document.routing import Rejection, Route
+from faxdropd.files import names
 from faxdropd.interfax import faxfields
 from faxdropd.jobs import admission as policy
 
@@ -251,9 +252,9 @@ def test_sidecar_bad_options_are_rejections(hot: Path, fax: Any, fragment: str) 
 
 
 def test_sidecar_names() -> None:
-    assert routing.sidecar_name("a b.pdf") == "a b.pdf.fax.yaml"
-    assert routing.is_sidecar("a b.pdf.fax.yaml")
-    assert not routing.is_sidecar("a.pdf") and not routing.is_sidecar(".fax.yaml")
+    assert names.sidecar_path(Path("a b.pdf")) == Path("a b.pdf.fax.yaml")
+    assert names.is_sidecar("a b.pdf.fax.yaml") and names.is_sidecar("a b.pdf.FAX.YAML")
+    assert not names.is_sidecar("a.pdf") and not names.is_sidecar(".fax.yaml")
 
 
 def test_load_sidecar(tmp_path: Path) -> None:
@@ -271,6 +272,7 @@ def test_load_sidecar(tmp_path: Path) -> None:
         (b"\xff\xfe", "not valid"),
         (b"to: '" + b"1" * 70_000 + b"'\n", "larger than 64 KB"),
         (b"!!python/object:os.system {}\n", "not valid"),
+        (b"to: '+12125550100'\nto: '+12125550199'\n", "duplicate key 'to' (first given on line 1)"),
     ],
 )
 def test_load_sidecar_problems(tmp_path: Path, content: bytes, fragment: str) -> None:

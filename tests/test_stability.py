@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from faxdropd.files.names import is_sidecar
 from faxdropd.watch.stability import (
     DEFAULT_IGNORE,
     FileState,
     StabilityTracker,
     is_ignored,
-    is_sidecar,
     is_wanted,
     matches,
 )

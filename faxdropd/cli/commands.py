@@ -16,9 +16,7 @@ from faxdropd.cli.context import load_or_report, start_embedded
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from faxdropd.config import Config
 from faxdropd.errors import FaxdropError
-
-RECEIPT_SUFFIX = ".receipt.json"
-SIDECAR_SUFFIX = ".fax.yaml"
+from faxdropd.files import names
 
 
 def run(args: argparse.Namespace, path: Path) -> int:
@@ -90,7 +88,9 @@ def status(args: argparse.Namespace, path: Path) -> int:
         return EXIT_CONFIG
     import sqlite3
 
-    db = cfg.state_dir / "journal.sqlite3"
+    from faxdropd.jobs.schema import journal_path
+
+    db = journal_path(cfg.state_dir)
     if not db.exists():
         print(f"faxdropd: no journal at {db}: the daemon has not run with this state_dir yet", file=sys.stderr)
         return EXIT_FAIL
@@ -175,7 +175,7 @@ def _failed_owner(cfg: Config, doc: Path) -> Path | None:
     owners = [f for f in cfg.folders if os.path.realpath(f.failed) == str(doc.parent)]
     if len(owners) > 1:
         with suppress(OSError, ValueError):
-            named = json.loads(Path(f"{doc}.receipt.json").read_text()).get("folder")
+            named = json.loads(names.receipt_path(doc).read_text()).get("folder")
             owners = [f for f in owners if f.name == named] or owners
     return owners[0].path if owners else None
 
@@ -192,12 +192,12 @@ def retry(args: argparse.Namespace, path: Path) -> int:
     targets: dict[Path, Path] = {}  # document -> its hot folder; a dict so a path named twice moves once
     for raw in args.paths:
         given = Path(raw).absolute()
-        if given.name.endswith(RECEIPT_SUFFIX):  # tab completion often lands on the receipt
-            given = given.with_name(given.name[: -len(RECEIPT_SUFFIX)])
+        if given.name.endswith(names.RECEIPT_SUFFIX):  # tab completion often lands on the receipt
+            given = names.document_of(given)
         # Resolve the directory only: the document itself may be a symlink that was filed as rejected.
         doc = Path(os.path.realpath(given.parent)) / given.name
         hot = _failed_owner(cfg, doc)
-        if hot is None or given.name.endswith(SIDECAR_SUFFIX):
+        if hot is None or names.is_sidecar(given.name):
             print(f"faxdropd: {raw} is not a document in any folder's failed/ directory", file=sys.stderr)
             return EXIT_USAGE
         if not os.path.lexists(doc):
@@ -232,7 +232,8 @@ def _failed_documents(failed: Path) -> list[Path]:
         p
         for p in sorted(failed.iterdir())
         if not p.name.startswith(".")
-        and not p.name.endswith((RECEIPT_SUFFIX, SIDECAR_SUFFIX))
+        and not p.name.endswith(names.RECEIPT_SUFFIX)
+        and not names.is_sidecar(p.name)
         and not p.is_symlink()
         and p.is_file()
     ]

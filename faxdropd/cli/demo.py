@@ -16,8 +16,10 @@ from rich.console import Console
 from faxdropd import log
 from faxdropd.cli.context import start_embedded
 from faxdropd.config import load_config
+from faxdropd.config.model import FAILED_DIR, SENT_DIR
 from faxdropd.document.preflight import make_sample_pdf
 from faxdropd.errors import FaxdropError
+from faxdropd.files import names
 
 CONFIG = """\
 # Written by `faxdropd demo`: the daemon on the built-in InterFAX emulator.
@@ -51,19 +53,16 @@ def _watch(inbox: Path, console: Console, stop: threading.Event) -> None:
     tmp.rename(sample)  # written under a hidden name, then renamed into place, as a careful scanner does
     console.print(f"[bold]dropped[/] {sample}")
     # Receipts already there from an earlier run are not news.
-    seen = {r.name for r in (inbox / "sent").glob("*.receipt.json")} | {
-        r.name for r in (inbox / "failed").glob("*.receipt.json")
-    }
+    pattern = f"*{names.RECEIPT_SUFFIX}"
+    seen = {r.name for r in (inbox / SENT_DIR).glob(pattern)} | {r.name for r in (inbox / FAILED_DIR).glob(pattern)}
     while not stop.wait(0.5):
-        for receipt in sorted((inbox / "sent").glob("*.receipt.json")) + sorted(
-            (inbox / "failed").glob("*.receipt.json")
-        ):
+        for receipt in sorted((inbox / SENT_DIR).glob(pattern)) + sorted((inbox / FAILED_DIR).glob(pattern)):
             if receipt.name in seen:
                 continue
             seen.add(receipt.name)
             data = json.loads(receipt.read_text())
-            document = receipt.name.removesuffix(".receipt.json")
-            colour = "green" if receipt.parent.name == "sent" else "red"
+            document = names.document_of(receipt).name
+            colour = "green" if receipt.parent.name == SENT_DIR else "red"
             console.print(f"[bold {colour}]filed[/] {receipt.parent / document}\n  {data['reason']}")
             console.print(f"  receipt: {receipt}")
             brief = {

@@ -6,6 +6,7 @@ the same functions the pipeline calls (preflight, routing, faxfields, policy), s
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +14,11 @@ from pathlib import Path
 from faxdropd.config import Config, FolderConfig
 from faxdropd.config.window import next_window_opening
 from faxdropd.document import preflight, routing
-from faxdropd.files import filing
+from faxdropd.files import filing, names
 from faxdropd.interfax.faxfields import FaxOptionsLike, sendfax_fields
 from faxdropd.jobs import admission as policy
 from faxdropd.jobs.journal import Journal
+from faxdropd.jobs.schema import journal_path
 from faxdropd.watch.stability import is_wanted
 
 # Stands in for the job's reference (fd-<16 hex>), which only exists once the daemon claims the file. No
@@ -43,13 +45,14 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
                 f"pre-flight:  ok — {checked.file_type}, {checked.size} bytes, "
                 f"{checked.pages if checked.pages is not None else '?'} pages, sha256 {checked.sha256}"
             )
-            sha = checked.sha256
+            sha, pages = checked.sha256, checked.pages
     except preflight.Rejected as exc:
         lines.append(f"pre-flight:  REJECTED — {exc.reason} (it would be filed in {folder.failed})")
         return lines, 1
-    sidecar_path = path.with_name(routing.sidecar_name(path.name))
+    found = names.find_sidecar(path) if "sidecar" in folder.to_from else None
+    sidecar_path = found or names.sidecar_path(path)
     sidecar = None
-    if "sidecar" in folder.to_from and sidecar_path.exists():
+    if found is not None:
         try:
             sidecar = routing.load_sidecar(sidecar_path)
         except routing.Rejection as exc:
@@ -67,7 +70,7 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
         lines.append(f"routing:     REJECTED — {exc.reason} (it would be filed in {folder.failed})")
         return lines, 1
     lines += [f"routing:     {line}" for line in decided.explain_lines()]
-    cover = _cover_line(decided.options, folder, cfg.limits.pages_per_fax)
+    cover = _cover_line(decided.options, folder, pages, cfg.limits.pages_per_fax)
     if cover is not None:
         lines.append(cover)
         if "REJECTED" in cover:
@@ -89,19 +92,15 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
     return lines, 0
 
 
-def _cover_line(options: FaxOptionsLike, folder: FolderConfig, max_pages: int) -> str | None:
+def _cover_line(options: FaxOptionsLike, folder: FolderConfig, pages: int | None, max_pages: int) -> str | None:
     cover = options.cover_page
     if cover is None:
         return None
-    hot = folder.path.resolve()
-    boundary = hot if cover.is_relative_to(hot) else cover.parent
-    try:
-        with preflight.open_document(cover, boundary, max_pages=max_pages) as doc:
-            return f"cover page:  {cover} — {doc.file_type}, {doc.pages or '?'} pages, sent as the first document"
-    except preflight.Rejected as exc:
-        return f"cover page:  REJECTED — {cover}: {exc.reason}"
-    except FileNotFoundError:
-        return f"cover page:  REJECTED — {cover} does not exist"
+    with contextlib.ExitStack() as stack:
+        opened = policy.open_cover(cover, folder.path, pages, max_pages, stack)
+        if isinstance(opened, str):
+            return f"cover page:  REJECTED — {opened}"
+        return f"cover page:  {cover} — {opened.file_type}, {opened.pages or '?'} pages, sent as the first document"
 
 
 def _window_line(options: FaxOptionsLike, now: datetime) -> str:
@@ -131,36 +130,28 @@ def _policy_lines(cfg: Config, folder: FolderConfig, sha: str, numbers: list[str
             f"retry:       `faxdropd retry` left {retried[0].name}: this content is sent on purpose, "
             "the duplicate check is skipped once"
         )
-    if not (cfg.state_dir / "journal.sqlite3").exists():
+    if not journal_path(cfg.state_dir).exists():
         lines.append("journal:     none yet — no earlier sends to compare with")
         return lines
     now = time.time()
     journal = Journal(cfg.state_dir, read_only=True)
     try:
-        earlier = journal.sends_of(sha, now - limits.duplicate_window, exclude="") if limits.duplicate_window else []
+        hit = policy.duplicate_of(journal, sha, numbers, limits.duplicate_window, now, exclude="")
+        wait = policy.hourly_wait(journal, limits.faxes_per_hour, folder.name, folder.faxes_per_hour, now)
         overall = journal.submitted_since(now - policy.HOUR)
         mine = journal.submitted_since(now - policy.HOUR, folder=folder.name)
     finally:
         journal.close()
-    hits = [j for j in earlier if set(j.numbers) & set(numbers)]
-    if hits and not retried:
+    if hit is not None and not retried:
         lines.append(
-            f"duplicate:   YES — the same content went (or is going) to the same number as job {hits[0].id}; "
+            f"duplicate:   YES — the same content went (or is going) to the same number as job {hit.id}; "
             "it would be held in failed/ with reason 'duplicate' (`faxdropd retry` sends it on purpose)"
         )
     else:
-        lines.append("duplicate:   " + ("yes, but retried on purpose" if hits else "no"))
-    waits = [
-        w
-        for w in (
-            policy.hourly_decision(len(overall), limits.faxes_per_hour, now, overall[0] if overall else None),
-            policy.hourly_decision(len(mine), folder.faxes_per_hour, now, mine[0] if mine else None),
-        )
-        if w is not None
-    ]
+        lines.append("duplicate:   " + ("yes, but retried on purpose" if hit is not None else "no"))
     hour = f"{len(overall)} faxes submitted in the last hour ({len(mine)} from this folder)"
-    if waits:
-        until = datetime.fromtimestamp(max(waits), UTC).isoformat()
+    if wait is not None:
+        until = datetime.fromtimestamp(wait, UTC).isoformat()
         lines.append(f"hourly cap:  {hour}; it would be held back (deferred, not dropped) until {until}")
     else:
         lines.append(f"hourly cap:  {hour}; it may go now")

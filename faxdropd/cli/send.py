@@ -6,7 +6,6 @@ import argparse
 import sys
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -32,9 +31,9 @@ from faxdropd.errors import (
 from faxdropd.interfax import codes, upload
 from faxdropd.interfax.client import ClientFactory, FaxItem, InterfaxClient
 from faxdropd.interfax.faxfields import sendfax_fields
+from faxdropd.interfax.ratelimit import QueryBudget
 
 # InterFAX allows 6 status queries a minute per user; --wait stays inside that on its own.
-QUERIES_PER_MINUTE = 6
 FIRST_CHECK = 1.0  # most faxes to a simulator or a busy-free line settle quickly: look early, then back off
 MAX_INTERVAL = 30.0
 
@@ -118,7 +117,7 @@ def _submit(
     # FaxQuery2's window starts before the submission, with room for a clock that runs ahead of InterFAX's.
     since = datetime.now(UTC) - timedelta(hours=1)
     try:
-        if total <= limits.inline_max_bytes:
+        if upload.is_inline(parts, limits.inline_max_bytes):
             tid = upload.submit(client, parts, fields, limits)  # one request: nothing to show progress of
         else:
             tid = _chunked(client, parts, fields, limits, total)
@@ -137,7 +136,8 @@ def _submit(
     print(f"accepted: transaction {tid}, reference {reference}, to {', '.join(numbers)}", flush=True)
     if not args.wait:
         return EXIT_OK
-    return _wait(client, reference, str(fields["Subject"]), len(numbers), since)
+    per_minute = cfg.delivery.query_limit_per_minute
+    return _wait(client, reference, str(fields["Subject"]), len(numbers), since, per_minute)
 
 
 def _chunked(
@@ -155,25 +155,24 @@ def _chunked(
 
 
 class QueryPacer:
-    """When the next status query may go out: FIRST_CHECK, then doubling up to MAX_INTERVAL, and never more
-    than QUERIES_PER_MINUTE in any 60 s window (counted from the actual query times)."""
+    """When `send --wait`'s next status query may go out: FIRST_CHECK, then doubling up to MAX_INTERVAL, and
+    always within the account's status-query budget, counted as the daemon's tracker counts it."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._sent: deque[float] = deque(maxlen=QUERIES_PER_MINUTE)
+        self._budget = QueryBudget(per_minute)
         self._interval = FIRST_CHECK
-        self._start = clock()
+        self._last = clock()
 
     def delay(self) -> float:
         now = self._clock()
-        last = self._sent[-1] if self._sent else self._start
-        wait = last + self._interval - now
-        if len(self._sent) == QUERIES_PER_MINUTE:
-            wait = max(wait, self._sent[0] + 60.0 - now)
-        return max(0.0, wait)
+        return max(0.0, self._last + self._interval - now, self._budget.free_at(now) - now)
 
     def sent(self, *, rate_limited: bool = False) -> None:
-        self._sent.append(self._clock())
+        now = self._clock()
+        # Counted from the reply, as the tracker counts; delay() kept a slot free, so it always fits.
+        self._budget.take(now)
+        self._last = now
         self._interval = MAX_INTERVAL if rate_limited else min(self._interval * 2, MAX_INTERVAL)
 
 
@@ -183,9 +182,10 @@ def _wait(
     subject: str,
     expected: int,
     since: datetime,
+    per_minute: int,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    pacer = QueryPacer()
+    pacer = QueryPacer(per_minute)
     shown: dict[int, int] = {}
     while True:
         sleep(pacer.delay())

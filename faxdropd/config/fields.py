@@ -178,6 +178,7 @@ NumberGlob = Annotated[str, BeforeValidator(_number_glob)]
 NameGlob = Annotated[str, BeforeValidator(_name_glob)]
 
 SOURCES = ("sidecar", "filename", "folder")
+CSID_MAX = 20  # InterFAX: a CSID of up to 20 characters; checked in the config, sidecars and SendfaxEx_2
 
 
 class StrictModel(BaseModel):

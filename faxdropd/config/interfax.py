@@ -54,6 +54,11 @@ def _env_name(value: object) -> str:
     raise ValueError("must be the name of an environment variable (letters, digits, _)")
 
 
+# Defaults of interfax.chunk_size and interfax.inline_max_bytes, also upload.UploadLimits' own.
+CHUNK_SIZE = 200_000
+INLINE_MAX_BYTES = 262_144
+
+
 class InterfaxConfig(StrictModel):
     """Where and as whom to send. Exactly one of password, password_file, password_env (none: embedded)."""
 
@@ -64,8 +69,8 @@ class InterfaxConfig(StrictModel):
     password_env: Annotated[str, BeforeValidator(_env_name)] | None = None
     timeout: PositiveDuration = 60.0
     connect_timeout: PositiveDuration = 10.0
-    chunk_size: Annotated[int, Strict(), Field(ge=1, le=3_000_000)] = 200_000
-    inline_max_bytes: Annotated[int, Strict(), Field(ge=0, le=3_000_000)] = 262_144
+    chunk_size: Annotated[int, Strict(), Field(ge=1, le=3_000_000)] = CHUNK_SIZE
+    inline_max_bytes: Annotated[int, Strict(), Field(ge=0, le=3_000_000)] = INLINE_MAX_BYTES
     verify_tls: Annotated[bool | str, BeforeValidator(_verify)] = True
     soap_version: Annotated[Literal["1.1", "1.2"], BeforeValidator(_soap_version)] = "1.1"
 

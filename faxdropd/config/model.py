@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from faxdropd.config.fields import (
+    CSID_MAX,
     SOURCES,
     AbsPath,
     Duration,
@@ -76,7 +77,7 @@ def _subject(value: str) -> str:
 
 
 class FaxOptions(StrictModel):
-    csid: Annotated[Text, Field(max_length=20)] = ""
+    csid: Annotated[Text, Field(max_length=CSID_MAX)] = ""
     page_header: Text = "N"
     subject: Annotated[Text, Field(max_length=60), AfterValidator(_subject)] = "{name}"
     contact: Text = ""
@@ -144,6 +145,11 @@ class FolderSettings(StrictModel):
 FOLDER_ONLY_KEYS = ("path", "name", "sent", "failed")
 
 
+# A folder's sent/ and failed/ unless the config names other directories.
+SENT_DIR = "sent"
+FAILED_DIR = "failed"
+
+
 def _default_under(subdir: str) -> Callable[[object, ValidationInfo], object]:
     def fill(value: object, info: ValidationInfo) -> object:
         # null or absent: <path>/<subdir>. Runs before the type check, so the result is validated like input.
@@ -170,8 +176,8 @@ class FolderConfig(FolderSettings):
     name: Annotated[Text, BeforeValidator(_default_name), Field(min_length=1, max_length=100)] = Field(
         default=None, validate_default=True
     )
-    sent: Annotated[AbsPath, BeforeValidator(_default_under("sent"))] = Field(default=None, validate_default=True)
-    failed: Annotated[AbsPath, BeforeValidator(_default_under("failed"))] = Field(default=None, validate_default=True)
+    sent: Annotated[AbsPath, BeforeValidator(_default_under(SENT_DIR))] = Field(default=None, validate_default=True)
+    failed: Annotated[AbsPath, BeforeValidator(_default_under(FAILED_DIR))] = Field(default=None, validate_default=True)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -231,9 +237,12 @@ class RetryConfig(StrictModel):
         return self
 
 
+PAGES_PER_FAX = 100  # the default of limits.pages_per_fax, and pre-flight's when no limit is given
+
+
 class LimitsConfig(StrictModel):
     faxes_per_hour: Annotated[int, Strict(), Field(ge=1)] | None = 120
-    pages_per_fax: Annotated[int, Strict(), Field(ge=1, le=10_000)] = 100
+    pages_per_fax: Annotated[int, Strict(), Field(ge=1, le=10_000)] = PAGES_PER_FAX
     duplicate_window: Duration = 86400.0
 
 

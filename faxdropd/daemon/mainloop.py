@@ -28,8 +28,8 @@ from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.daemon.signals import SignalFlags
 from faxdropd.daemon.wiring import client_settings as client_settings
 from faxdropd.daemon.workers import WorkerPool, join_within
-from faxdropd.document import routing
 from faxdropd.errors import ConfigError
+from faxdropd.files import names
 from faxdropd.jobs import intake
 from faxdropd.jobs.journal import NOT_FINAL, RUNNABLE, Job, State
 from faxdropd.jobs.recovery import recover
@@ -149,9 +149,9 @@ class MainLoop:
 
     def _intake(self) -> None:
         for name, path in self.watcher.ready():
-            if routing.is_sidecar(path.name):
+            if names.is_sidecar(path.name):
                 # A settled sidecar commits the document that was waiting for it.
-                document = path.with_name(path.name[: -len(routing.sidecar_name(""))])
+                document = names.sidecar_document(path)
                 if document in self._awaiting_sidecar:
                     self._backlog[document] = self._awaiting_sidecar.pop(document)
                 continue
@@ -181,10 +181,12 @@ class MainLoop:
         """A document with a sidecar waits for the sidecar to settle; a sidecar-only folder waits for one."""
         if "sidecar" not in folder.to_from:
             return True
-        sidecar = path.with_name(routing.sidecar_name(path.name))
+        sidecar = names.find_sidecar(path)  # the suffix in any case; None too for a 255-byte name
         try:
-            age = time.time() - sidecar.stat().st_mtime
-        except OSError:  # ENOENT, or ENAMETOOLONG for a 255-byte name: no sidecar can exist either way
+            age = time.time() - sidecar.stat().st_mtime if sidecar is not None else None
+        except OSError:  # gone since, or a symlink to nothing
+            age = None
+        if age is None:
             return folder.to_from != ["sidecar"]
         return age >= folder.stable_seconds
 

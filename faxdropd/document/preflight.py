@@ -22,6 +22,7 @@ from types import TracebackType
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, WrongPasswordError
 
+from faxdropd.config.model import PAGES_PER_FAX
 from faxdropd.document.sample import assemble as _assemble  # noqa: F401  (tests/reliability builds hostile PDFs with it)
 from faxdropd.document.sample import make_sample_pdf as make_sample_pdf
 from faxdropd.document.sniff import EXTENSIONS as EXTENSIONS
@@ -30,7 +31,7 @@ from faxdropd.errors import Rejected as Rejected
 from faxdropd.errors import storage_failure
 
 MAX_BYTES = 20 * 1024 * 1024  # InterFAX's limit per fax
-MAX_PAGES = 100
+MAX_PAGES = PAGES_PER_FAX
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO must not hang us
 _CHUNK = 1024 * 1024
 NOT_REGULAR = "not a regular file (symlink/FIFO/device/directory)"

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Protocol, cast
 
-import yaml
-
+from faxdropd.config.fields import CSID_MAX
+from faxdropd.config.yamlfile import load_yaml
 from faxdropd.document.faxnumbers import NumberDecision, normalise
-from faxdropd.errors import Rejected, storage_failure
+from faxdropd.errors import ConfigError, Rejected, storage_failure
 from faxdropd.interfax.faxfields import FaxOptionsLike
 
-SIDECAR_SUFFIX = ".fax.yaml"
 SIDECAR_MAX_BYTES = 64 * 1024  # a control file is a few lines; anything bigger is a mistake or an attack
 SIDECAR_KEYS = frozenset({"to", "fax"})
 FAX_KEYS = (
@@ -109,14 +108,6 @@ def _decision_line(d: NumberDecision) -> str:
     return f"  {d.raw!r} -> {d.e164 or '-'}: {'ok' if d.ok else 'refused'} ({d.reason})"
 
 
-def sidecar_name(document_name: str) -> str:
-    return document_name + SIDECAR_SUFFIX
-
-
-def is_sidecar(name: str) -> bool:
-    return name.endswith(SIDECAR_SUFFIX) and len(name) > len(SIDECAR_SUFFIX)
-
-
 def load_sidecar(path: Path) -> dict[str, Any]:
     """Read a `<document>.fax.yaml` control file; any problem raises a Rejection naming the file."""
     try:
@@ -131,9 +122,12 @@ def load_sidecar(path: Path) -> dict[str, Any]:
     if len(data) > SIDECAR_MAX_BYTES:
         raise Rejection(f"sidecar {path.name} is larger than {SIDECAR_MAX_BYTES // 1024} KB")
     try:
-        loaded = yaml.safe_load(data.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        # The config's dialect: a key given twice ("to:" twice) is an error, not "the last one wins".
+        loaded = load_yaml(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise Rejection(f"sidecar {path.name} is not valid UTF-8 YAML: {str(exc).splitlines()[0]}") from None
+    except ConfigError as exc:
+        raise Rejection(f"sidecar {path.name} is not valid UTF-8 YAML: {exc}") from None
     if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
         raise Rejection(f"sidecar {path.name} must be a mapping with keys 'to' and/or 'fax'")
     return cast(dict[str, Any], loaded)
@@ -173,8 +167,8 @@ def _check_value(key: str, value: Any, hot: Path) -> str | Any:
     elif key in _TEXT_KEYS:
         if not isinstance(value, str):
             raise ValueError("must be text")
-        if key == "csid" and len(value) > 20:
-            raise ValueError("must be at most 20 characters")
+        if key == "csid" and len(value) > CSID_MAX:
+            raise ValueError(f"must be at most {CSID_MAX} characters")
     elif key == "retries":
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
             raise ValueError("must be a whole number from 0 to 10")

@@ -9,13 +9,14 @@ from __future__ import annotations
 import errno
 import os
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 WORK_DIR = ".faxdropd"
 RETRIED_DIR = "retried"
 RECEIPT_SUFFIX = ".receipt.json"
-SIDECAR_SUFFIX = ".fax.yaml"
+SIDECAR_SUFFIX = ".fax.yaml"  # the written spelling; is_sidecar takes any case
 NAME_MAX = 255  # bytes, per path component on every filesystem we care about
 
 
@@ -42,6 +43,66 @@ def sidecar_path(document: Path) -> Path:
 
 def document_of(receipt: Path) -> Path:
     return receipt.with_name(receipt.name[: -len(RECEIPT_SUFFIX)])
+
+
+def is_sidecar(name: str) -> bool:
+    """A `<document>.fax.yaml` control file, the suffix in any case: Windows/SMB users write `X.PDF.FAX.YAML`."""
+    return name[-len(SIDECAR_SUFFIX) :].casefold() == SIDECAR_SUFFIX and len(name) > len(SIDECAR_SUFFIX)
+
+
+def sidecar_document(sidecar: Path) -> Path:
+    """The document a sidecar belongs to (`X.pdf.FAX.YAML` -> `X.pdf`)."""
+    return sidecar.with_name(sidecar.name[: -len(SIDECAR_SUFFIX)])
+
+
+# A listing of a directory is reused while the directory's mtime is unchanged, for as long as it is fresh (the
+# lookups of one batch) or once that mtime has settled. Not longer while it is recent: a sidecar created within
+# the same mtime tick as the listing (coarse on some shares) would be missed for good (git's racy-index rule).
+_LISTING_FRESH = 0.5
+_LISTING_SETTLED = 2.0
+_odd_sidecars: dict[Path, tuple[int, float, bool, frozenset[str]]] = {}
+
+
+def find_sidecar(document: Path) -> Path | None:
+    """The sidecar beside `document`, or None: `<name>.fax.yaml` first, else the suffix in another case.
+
+    The other spellings need a listing, reused as above, so a folder of 10,000 documents waiting for sidecars
+    costs one listing, not one per document.
+    """
+    canonical = sidecar_path(document)
+    try:
+        canonical.lstat()
+        return canonical
+    except FileNotFoundError:
+        pass
+    except OSError:  # ENAMETOOLONG for a 255-byte name: no sidecar can exist
+        return None
+    for name in _odd_sidecar_names(document.parent):
+        if name[: -len(SIDECAR_SUFFIX)] == document.name:
+            return document.with_name(name)
+    return None
+
+
+def _odd_sidecar_names(directory: Path) -> frozenset[str]:
+    try:
+        mtime_ns = directory.stat().st_mtime_ns
+    except OSError:
+        return frozenset()
+    cached = _odd_sidecars.get(directory)
+    if cached is not None and cached[0] == mtime_ns and (cached[2] or time.monotonic() - cached[1] < _LISTING_FRESH):
+        return cached[3]
+    listed_at = time.monotonic()
+    settled = time.time() - mtime_ns / 1e9 >= _LISTING_SETTLED
+    try:
+        with os.scandir(directory) as entries:
+            listing = [entry.name for entry in entries]
+    except OSError:
+        return frozenset()
+    odd = frozenset(n for n in listing if is_sidecar(n) and not n.endswith(SIDECAR_SUFFIX))
+    if len(_odd_sidecars) > 1024:  # hot folders are few; a bound keeps `explain` runs over many dirs small
+        _odd_sidecars.clear()
+    _odd_sidecars[directory] = (mtime_ns, listed_at, settled, odd)
+    return odd
 
 
 def check_name(name: str) -> None:

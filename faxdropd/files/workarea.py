@@ -12,7 +12,7 @@ from pathlib import Path
 
 from faxdropd.errors import storage_failure
 from faxdropd.files.fsutil import fsync_dir
-from faxdropd.files.names import RETRIED_DIR, SIDECAR_SUFFIX, WORK_DIR
+from faxdropd.files.names import RETRIED_DIR, WORK_DIR, is_sidecar
 
 
 def work_dir(hot: Path) -> Path:
@@ -42,7 +42,7 @@ def cleanup_work(hot: Path, live_job_ids: set[str]) -> list[Path]:
         and e.name.split("__", 1)[0] not in live_job_ids
     ]
     # A released sidecar must be back before its document, or the document is routed without it.
-    return sorted(left, key=lambda p: (not p.name.endswith(SIDECAR_SUFFIX), os.fsencode(p.name)))
+    return sorted(left, key=lambda p: (not is_sidecar(p.name), os.fsencode(p.name)))
 
 
 def out_of_reach(work_path: Path, exc: BaseException) -> bool:

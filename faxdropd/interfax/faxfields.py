@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePath
 from typing import Protocol
 
+from faxdropd.config.fields import CSID_MAX
 from faxdropd.config.window import SendWindowLike, next_window_opening
 
 SUBJECT_MAX = 60  # InterFAX: Subject up to 60 characters
-CSID_MAX = 20  # InterFAX: CSID up to 20 characters
 POSTPONE_MAX = timedelta(days=30)  # InterFAX: -114 beyond 30 days
 # "Any date in the past" means ASAP; this is the value InterFAX's own samples use.
 ASAP = datetime(2001, 12, 31, tzinfo=UTC)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from faxdropd.config.interfax import CHUNK_SIZE, INLINE_MAX_BYTES
 from faxdropd.errors import PermanentError, TransientError, UploadSessionError
 from faxdropd.interfax.client import InterfaxClient
 
@@ -32,9 +33,18 @@ class Part:
 
 @dataclass(frozen=True)
 class UploadLimits:
-    chunk_size: int = 200_000
-    inline_max_bytes: int = 262_144
+    chunk_size: int = CHUNK_SIZE
+    inline_max_bytes: int = INLINE_MAX_BYTES
     attempts: int = 3
+
+
+def is_inline(parts: Sequence[Part], inline_max_bytes: int) -> bool:
+    """True when the fax's documents travel inside SendfaxEx_2 itself; False when they need an upload session.
+
+    The one place this is decided: the pipeline journals its state by it, `send` shows progress by it, and
+    `submit` acts on it, so they cannot disagree about a fax of exactly `inline_max_bytes`.
+    """
+    return sum(p.size for p in parts) <= inline_max_bytes
 
 
 def _with_last(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
@@ -109,7 +119,7 @@ def submit(
     types = [p.file_type for p in parts]
     total = sum(sizes)
     size_list = ";".join(str(s) for s in sizes)
-    if total <= limits.inline_max_bytes:
+    if is_inline(parts, limits.inline_max_bytes):
         data = b"".join(_all_chunks(parts, limits.chunk_size))
         if len(data) != total:
             raise PermanentError(f"document size changed before sending ({len(data)} != {total})")

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from faxdropd import crashpoints
+from faxdropd.config.model import FAILED_DIR, SENT_DIR
 from faxdropd.document import preflight
 from faxdropd.files import filing
 from faxdropd.jobs import late_originals as twins
@@ -110,8 +111,8 @@ class Finisher:
             return True
         folder = self.rt.folder(job.folder)
         hot = Path(job.hot)
-        sent = folder.sent if folder else hot / "sent"
-        failed = folder.failed if folder else hot / "failed"
+        sent = folder.sent if folder else hot / SENT_DIR
+        failed = folder.failed if folder else hot / FAILED_DIR
         dest_dir = sent if job.outcome.succeeded else failed
         work = Path(job.work_path)
         try:

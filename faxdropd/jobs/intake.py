@@ -12,8 +12,7 @@ import structlog
 
 from faxdropd import crashpoints
 from faxdropd.config import FolderConfig
-from faxdropd.document import routing
-from faxdropd.files import filing
+from faxdropd.files import filing, names
 from faxdropd.jobs.journal import Job, Journal, State, new_job_id
 
 log = structlog.get_logger("faxdropd.jobs.pipeline")  # claims were logged by the pipeline; filters keep working
@@ -28,8 +27,11 @@ def claim_batch(journal: Journal, items: list[tuple[FolderConfig, Path]]) -> lis
     """
     jobs: list[Job] = []
     touched: list[Path] = []
-    for folder, path in items:
-        job = _claim(folder, path)
+    # Sidecars are looked up before any rename: a rename changes the folder's mtime, and with it the
+    # listing that finds a sidecar spelt in another case would be taken again for every document.
+    sidecars = [names.find_sidecar(path) if "sidecar" in folder.to_from else None for folder, path in items]
+    for (folder, path), sidecar_src in zip(items, sidecars, strict=True):
+        job = _claim(folder, path, sidecar_src)
         if job is not None:
             jobs.append(job)
             touched += [Path(job.work_path).parent, path.parent]
@@ -43,7 +45,7 @@ def claim_batch(journal: Journal, items: list[tuple[FolderConfig, Path]]) -> lis
     return jobs
 
 
-def _claim(folder: FolderConfig, path: Path) -> Job | None:
+def _claim(folder: FolderConfig, path: Path, sidecar_src: Path | None) -> Job | None:
     """Rename one document (and its sidecar) into the work area, not yet durable; None if it was not taken."""
     job_id = new_job_id()
     try:
@@ -56,9 +58,8 @@ def _claim(folder: FolderConfig, path: Path) -> Job | None:
     if work is None:
         return None  # another daemon won the rename
     crashpoints.hit("after_claim")
-    sidecar_src = path.with_name(routing.sidecar_name(path.name))
     sidecar = None
-    if "sidecar" in folder.to_from and _exists(sidecar_src):
+    if sidecar_src is not None:
         try:
             sidecar = filing.claim_sidecar(sidecar_src, folder.path, job_id, sync=False)
         except OSError as exc:
@@ -76,12 +77,3 @@ def _claim(folder: FolderConfig, path: Path) -> Job | None:
         sidecar_path=str(sidecar) if sidecar else None,
         state=State.CLAIMED,
     )
-
-
-def _exists(path: Path) -> bool:
-    # Path.exists() raises on ENAMETOOLONG in Python 3.11; that crashed the main loop on a 255-byte name.
-    try:
-        path.lstat()
-    except OSError:
-        return False
-    return True

@@ -30,7 +30,7 @@ from faxdropd.errors import FaxdropError, JournalLocked
 from faxdropd.errors import JournalFailure as JournalFailure
 from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
-from faxdropd.jobs.schema import JSON_COLUMNS, to_sql
+from faxdropd.jobs.schema import JSON_COLUMNS, journal_path, to_sql
 from faxdropd.jobs.schema import NOT_FINAL as NOT_FINAL
 from faxdropd.jobs.schema import RUNNABLE as RUNNABLE
 from faxdropd.jobs.schema import SCHEMA as SCHEMA
@@ -78,7 +78,7 @@ class Journal(JournalReads):
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not read_only:
             self._take_lock()
-        path = state_dir / "journal.sqlite3"
+        path = journal_path(state_dir)
         if read_only:
             uri = f"file:{path}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)

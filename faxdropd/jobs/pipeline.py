@@ -111,7 +111,7 @@ class Pipeline:
                 )
                 # An inline fax has no upload step that could fail on its own: going straight to SUBMITTING
                 # saves one fsync'd commit per fax, and a crash there is settled by reconciliation anyway.
-                inline = sum(p.size for p in parts) <= self.rt.config.interfax.inline_max_bytes
+                inline = upload.is_inline(parts, self.rt.config.interfax.inline_max_bytes)
                 job = jr.transition(
                     job,
                     State.SUBMITTING if inline else State.UPLOADING,
@@ -161,21 +161,11 @@ class Pipeline:
         """Open the cover page as the fax's first document; a problem is the rejection's sentence."""
         if cover is None:
             return None
-        hot = Path(job.hot).resolve()
-        # A sidecar's cover page was proven inside the hot folder; opening it against that folder (not its
-        # own parent) keeps a directory swapped for a symlink since then from leading outside.
-        boundary = hot if cover.is_relative_to(hot) else cover.parent
         limit = self.rt.config.limits.pages_per_fax
-        try:
-            cover_doc = stack.enter_context(preflight.open_document(cover, boundary, max_pages=limit))
-        except preflight.Rejected as exc:
-            return f"cover page {cover.name}: {exc.reason}"
-        except FileNotFoundError:
-            return f"cover page {cover} does not exist"
-        total = (cover_doc.pages or 1) + (checked.pages or 1)
-        if cover_doc.pages is not None and checked.pages is not None and total > limit:
-            return f"{total} pages with the cover page; limits.pages_per_fax is {limit}"
-        parts.insert(0, self._part(cover_doc))
+        opened = policy.open_cover(cover, Path(job.hot), checked.pages, limit, stack)
+        if isinstance(opened, str):
+            return opened
+        parts.insert(0, self._part(opened))
         return None
 
     def _on_purpose(self, job: Job, sha256: str) -> Job:
@@ -216,39 +206,12 @@ class Pipeline:
         return False
 
     def _duplicate(self, job: Job, sha256: str, numbers: list[str], now: float) -> bool:
-        """Same content to an overlapping number within the window, sent or about to be (journal.sends_of
-        counts uploading, submitted, delivered and deferred jobs)."""
         window = self.rt.config.limits.duplicate_window
-        if not window:
-            return False
-        earlier = self.rt.journal.sends_of(sha256, now - window, exclude=job.id)
-        return any(set(numbers) & set(other.numbers) for other in earlier)
+        return policy.duplicate_of(self.rt.journal, sha256, numbers, window, now, exclude=job.id) is not None
 
     def _hourly_wait(self, folder: FolderConfig, now: float) -> float | None:
         cap = self.rt.config.limits.faxes_per_hour
-        # No cap, no query: reading every submission of the last hour per fax grows with the backlog.
-        waits = (
-            []
-            if cap is None
-            else [
-                policy.hourly_decision(
-                    sent_last_hour=len(times), cap=cap, now=now, oldest_in_window=times[0] if times else None
-                )
-                for times in [self.rt.journal.submitted_since(now - 3600)]
-            ]
-        )
-        if folder.faxes_per_hour is not None:
-            times = self.rt.journal.submitted_since(now - 3600, folder=folder.name)
-            waits.append(
-                policy.hourly_decision(
-                    sent_last_hour=len(times),
-                    cap=folder.faxes_per_hour,
-                    now=now,
-                    oldest_in_window=times[0] if times else None,
-                )
-            )
-        found = [w for w in waits if w is not None]
-        return max(found) if found else None
+        return policy.hourly_wait(self.rt.journal, cap, folder.name, folder.faxes_per_hour, now)
 
     def _send(self, job: Job, parts: list[upload.Part], fields: dict[str, Any], folder: FolderConfig) -> None:
         jr = self.rt.journal

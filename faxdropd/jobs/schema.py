@@ -10,7 +10,14 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypedDict
+
+
+def journal_path(state_dir: Path) -> Path:
+    """The journal's database file: `status` and `explain` look for it before opening it read-only."""
+    return state_dir / "journal.sqlite3"
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

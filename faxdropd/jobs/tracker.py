@@ -7,12 +7,11 @@ transaction ids to a FaxQuery IN, least recently polled first so no batch starve
 
 from __future__ import annotations
 
-import collections
 import functools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ import structlog
 from faxdropd.errors import AccountError, InterfaxError, RateLimited
 from faxdropd.interfax import codes
 from faxdropd.interfax.client import MAX_QUERY_ITEMS, FaxItem
+from faxdropd.interfax.ratelimit import QueryBudget
 from faxdropd.jobs import late_originals as twins
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import Job, Journal, Outcome, State
@@ -31,69 +31,10 @@ log = structlog.get_logger("faxdropd.jobs.tracker")
 
 OUT_OF_CREDIT_PAUSE = 600.0
 ACCOUNT_PAUSE = 600.0
-# InterFAX counts status queries over a sliding 60 s; ours is a second wider so that drift between the two
-# clocks' rates can never make a query that is fine for us a -1011 for them.
-QUERY_WINDOW = 61.0
 # Wide on both sides on purpose: a FaxQuery2 window that misses the fax because InterFAX's clock is ahead
 # of ours (or reports in another zone) would read "absent" and cause the one thing we must never do: a resend.
 LOOKUP_MARGIN = timedelta(days=1)
 BUDGET_META = "status_queries"
-
-
-class QueryBudget:
-    """Our own record of status queries, kept to InterFAX's limit of `per_minute` in any `window` seconds.
-
-    A query is counted from when its reply came back, not from when we asked: InterFAX admits it somewhere
-    in between, and only the later bound guarantees that the next query, `window` seconds on, reaches them
-    after the earlier one has left their window however slow the first call was.
-    """
-
-    def __init__(self, per_minute: int, window: float = QUERY_WINDOW) -> None:
-        self.per_minute = per_minute
-        self.window = window
-        self._times: collections.deque[float] = collections.deque()
-        self._blocked_until = 0.0
-
-    def _expire(self, now: float) -> None:
-        while self._times and now - self._times[0] >= self.window:
-            self._times.popleft()
-
-    def take(self, now: float) -> bool:
-        """Reserve a query at `now`; False when the window is full or a -1011 back-off is running."""
-        if now < self._blocked_until:
-            return False
-        self._expire(now)
-        if len(self._times) >= self.per_minute:
-            return False
-        self._times.append(now)
-        return True
-
-    def settle(self, now: float) -> None:
-        """The reserved query ended (reply, error or timeout) at `now`: count it from then."""
-        if self._times:
-            self._times[-1] = max(self._times[-1], now)
-
-    def back_off(self, now: float, seconds: float) -> None:
-        self._blocked_until = max(self._blocked_until, now + seconds)
-
-    def free_at(self, now: float) -> float:
-        """When the next query may go (`now` if it may go now)."""
-        self._expire(now)
-        full = self._times[0] + self.window if len(self._times) >= self.per_minute else now
-        return max(now, full, self._blocked_until)
-
-    def dump(self, now: float, wall: float) -> list[float]:
-        """The counted queries as wall-clock times, for the next process (InterFAX remembers them too)."""
-        self._expire(now)
-        return [round(wall - (now - t), 3) for t in self._times]
-
-    def load(self, stamps: Iterable[float], now: float, wall: float) -> None:
-        for stamp in sorted(stamps):
-            # A stamp from the future (the wall clock went back) counts as now: never as already expired.
-            self._times.append(now - max(0.0, wall - stamp))
-        self._expire(now)
-        while len(self._times) > self.per_minute:
-            self._times.popleft()
 
 
 def _iso(moment: datetime | None) -> str | None:

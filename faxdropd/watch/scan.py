@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+from faxdropd.files.names import is_sidecar
 from faxdropd.watch import mounts
-from faxdropd.watch.stability import FileState, is_sidecar, is_wanted
+from faxdropd.watch.stability import FileState, is_wanted
 
 log = logging.getLogger("faxdropd.watch.watcher")
 

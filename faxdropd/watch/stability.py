@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from faxdropd.files.names import is_sidecar
+
 # Always ignored, whatever the config says: editor/office lock and temp files, half-finished downloads,
 # hidden files, and the droppings of Windows, macOS and Synology NAS shares (as Paperless-ngx's list).
 DEFAULT_IGNORE: tuple[str, ...] = (
     "~$*", "*.tmp", "*.part", ".*", "Thumbs.db", "desktop.ini", ".DS_Store", "._*", "@eaDir",
 )  # fmt: skip
-
-SIDECAR_SUFFIX = ".fax.yaml"
 
 
 def matches(name: str, patterns: Iterable[str]) -> bool:
@@ -42,11 +42,6 @@ def _matcher(patterns: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]
     if not patterns:
         return lambda _name: None
     return re.compile("|".join(fnmatch.translate(pattern.casefold()) for pattern in patterns)).match
-
-
-def is_sidecar(name: str) -> bool:
-    """A ``<document>.fax.yaml`` control file: the daemon reads it rather than faxing it."""
-    return name.casefold().endswith(SIDECAR_SUFFIX) and len(name) > len(SIDECAR_SUFFIX)
 
 
 def is_ignored(name: str, ignore: Iterable[str] = ()) -> bool:

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faxdropd.files.names import is_sidecar
 from faxdropd.watch import mounts
 from faxdropd.watch.scan import Job, Probe, WatchSpec
-from faxdropd.watch.stability import FileState, StabilityTracker, is_sidecar
+from faxdropd.watch.stability import FileState, StabilityTracker
 
 log = logging.getLogger("faxdropd.watch.watcher")
 
