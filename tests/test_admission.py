@@ -23,6 +23,7 @@ from faxdropd.daemon.metrics import NullMetrics
 from faxdropd.document.preflight import make_sample_pdf
 from faxdropd.interfax.client import ClientFactory
 from faxdropd.jobs import intake
+from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import Job, Journal, State, new_job_id
 from faxdropd.jobs.pipeline import Pipeline
 from faxdropd.jobs.runtime import Pause, Runtime
@@ -122,7 +123,7 @@ def test_explain_and_the_pipeline_agree(situation: tuple[Runtime, Path, str]) ->
     said = explain_verdict(lines)
     folder = rt.config.folders[0]
     [job] = intake.claim_batch(rt.journal, [(folder, hot / "doc.pdf")])
-    Pipeline(rt).process(job, folder)
+    Pipeline(rt, Finisher(rt)).process(job, folder)
     done = rt.journal.get(job.id)
     assert done is not None
     assert (said, pipeline_verdict(done)) == (expected, expected), (lines, done.reason)

@@ -127,9 +127,9 @@ def test_the_csid_limit_is_the_same_in_the_config_a_sidecar_and_sendfax(tmp_path
     assert folder.fax.csid == longest
     with pytest.raises(ConfigError, match=f"at most {CSID_MAX} characters"):
         config(tmp_path, fax={"csid": too_long})
-    assert not isinstance(routing.route("x.pdf", folder, {"fax": {"csid": longest}}), routing.Rejection)
-    refused = routing.route("x.pdf", folder, {"fax": {"csid": too_long}})
-    assert isinstance(refused, routing.Rejection) and f"at most {CSID_MAX} characters" in refused.reason
+    assert routing.route("x.pdf", folder, {"fax": {"csid": longest}}).options.csid == longest
+    with pytest.raises(routing.Rejection, match=f"at most {CSID_MAX} characters"):
+        routing.route("x.pdf", folder, {"fax": {"csid": too_long}})
     now = datetime.now(UTC)
     args: dict[str, Any] = {"numbers": ["+12125550100"], "document_name": "x.pdf", "folder_name": "f"}
     assert sendfax_fields(folder.fax, reference="fd-1", now=now, **args)["CSID"] == longest
