@@ -1,6 +1,7 @@
 """The package's shape, kept by a test: subpackages along the flow, imports pointing one way, no cycles.
 
-The flow is cli → daemon → jobs/watch → document → interfax → files/emulator → config → errors/log. A module may
+The flow is cli → daemon → web → ops/notify → jobs/watch → document → interfax → files/emulator → config →
+errors/log. A module may
 import from its own subpackage or from any room further down; never up, never sideways into a peer room. Every
 import counts, including those deferred into a function: a cycle hidden in a function is still a cycle.
 """
@@ -26,9 +27,12 @@ RANK = {
     "document": 4,
     "jobs": 5,
     "watch": 5,
-    "daemon": 6,
-    "cli": 7,
-    "__main__": 8,
+    "ops": 6,  # the operator's operations (queue, show, cancel, hold, release, retry): the console and the web page
+    "notify": 6,  # notifications: the sender of the journal's outbox
+    "web": 7,  # the front-desk page, served inside the daemon
+    "daemon": 8,
+    "cli": 9,
+    "__main__": 10,
 }
 MAX_LINES = 350
 
