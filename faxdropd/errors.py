@@ -88,7 +88,17 @@ class OutcomeUnknown(InterfaxError):
 # return for a dead server, and a dying disk's EIO. Whoever turns a read error into a verdict on a document
 # must let these through as OSError, so the job waits for the share instead of being rejected into failed/.
 STORAGE_ERRNOS = frozenset(
-    {errno.EIO, errno.ENOTCONN, errno.ESTALE, errno.ETIMEDOUT, errno.EHOSTDOWN, errno.EREMOTEIO, errno.ENOMEDIUM}
+    {
+        errno.EIO,
+        errno.ENOTCONN,
+        errno.ECONNABORTED,  # sshfs/FUSE when the transport under a mount dies mid-call
+        errno.ECONNRESET,
+        errno.ESTALE,
+        errno.ETIMEDOUT,
+        errno.EHOSTDOWN,
+        errno.EREMOTEIO,
+        errno.ENOMEDIUM,
+    }
 )
 
 

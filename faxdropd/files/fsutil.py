@@ -6,6 +6,7 @@ Nothing here moves a document (filing.py alone does that); the only rename is of
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import secrets
@@ -90,3 +91,27 @@ def same_file(a: Path, b: Path) -> bool:
     finally:
         os.close(fa)
         os.close(fb)
+
+
+def content_facts(path: Path) -> tuple[str, int] | None:
+    """(sha256, size) of a regular file, never following a symlink; None when it is not one or cannot be read.
+
+    For a receipt whose job ended before pre-flight hashed the document (e.g. an outage gave up first): the receipt
+    must still name the bytes it sits beside.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        digest, size = hashlib.sha256(), 0
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+        return digest.hexdigest(), size
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

@@ -20,7 +20,7 @@ import structlog
 from faxdropd import crashpoints
 from faxdropd.config.model import FAILED_DIR, SENT_DIR
 from faxdropd.document import preflight
-from faxdropd.files import filing
+from faxdropd.files import filing, fsutil
 from faxdropd.jobs import late_originals as twins
 from faxdropd.jobs.journal import FINAL, Job, Outcome
 from faxdropd.jobs.runtime import Runtime
@@ -117,11 +117,14 @@ class Finisher:
         work = Path(job.work_path)
         try:
             if work.exists() or work.is_symlink():
+                facts = receipt(job)
+                if facts["sha256"] is None and (content := fsutil.content_facts(work)) is not None:
+                    facts["sha256"], facts["size"] = content
                 final = filing.file_document(
                     work,
                     dest_dir,
                     job.name,
-                    receipt(job),
+                    facts,
                     hot=hot,
                     resume=resume,
                     sidecar=Path(job.sidecar_path) if job.sidecar_path else None,

@@ -104,7 +104,9 @@ def check(
                 digest = sha(doc.read_bytes())
                 filed[digest] += 1
                 rec = _receipt_for(doc)
-                assert rec.get("sha256") == digest, f"{doc.name}: receipt sha256 missing or not the filed bytes"
+                assert rec.get("sha256") == digest, (
+                    f"{doc.name}: receipt sha256 {rec.get('sha256')} is not the filed bytes' {digest} ({kind}, {rec})"
+                )
                 refs.append(rec["reference"])
                 rep.outcomes[str(rec["outcome"])] += 1
                 if rec["outcome"] in ("delivered", "accepted"):
