@@ -43,7 +43,9 @@ def check_bytes(head: bytes, tail: bytes, size: int) -> str:
     if kind is None:
         return ""  # text and unknown content: no end marker to wait for; pre-flight judges it
     stripped = tail.rstrip(b"\x00")
-    if not stripped or (kind in ("PDF", "JPG", "PNG", "ZIP") and len(stripped) < len(tail) - 16):
+    # Only for types with an end marker: a TIFF's last strip may well be zeros (white, uncompressed); its
+    # pre-allocated case shows as an IFD of zeros or strips past the data written (_tiff).
+    if kind in ("PDF", "JPG", "PNG", "ZIP") and len(stripped) < len(tail) - 16:
         # A PDF may carry a little zero padding after %%EOF; a long zero tail is pre-allocated space.
         return f"{_NAMES[kind]} ends in zeros (pre-allocated, not written yet)"
     if kind == "PDF":
@@ -75,6 +77,8 @@ def _tiff(head: bytes, size: int) -> str:
     if ifd + 2 > len(head):
         return ""  # the IFD lies beyond the head we read: inside the file, good enough for a cheap check
     (count,) = struct.unpack(order + "H", head[ifd : ifd + 2])
+    if count == 0:
+        return "TIFF's first IFD is empty (not written yet)"
     end = ifd + 2 + count * 12
     if end > size:
         return "TIFF's IFD runs past the end of the file"
