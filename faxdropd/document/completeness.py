@@ -14,7 +14,9 @@ as complete unless empty.
 from __future__ import annotations
 
 import os
+import stat
 import struct
+import time
 from pathlib import Path
 
 from faxdropd.document.sniff import _MAGIC
@@ -113,3 +115,17 @@ def check_file(path: Path, size: int | None = None) -> str:
     finally:
         os.close(fd)
     return check_bytes(head, tail, real)
+
+
+def waiting_until(path: Path, grace: float) -> tuple[str, float] | None:
+    """(reason, epoch seconds) when ``path`` still waits for its content, as the watcher would hold it: cut
+    off or empty, and its mtime less than ``grace`` ago. None: it goes on to pre-flight. For explain."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    reason = check_file(path, st.st_size)
+    until = st.st_mtime + grace
+    return (reason, until) if reason and time.time() < until else None
