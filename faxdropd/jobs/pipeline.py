@@ -8,6 +8,7 @@ which the restart knows exactly what may have happened (see `recovery.py`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from faxdropd.interfax import upload
 from faxdropd.interfax.faxfields import sendfax_fields
 from faxdropd.jobs import admission as policy
 from faxdropd.jobs import late_originals as twins
+from faxdropd.jobs import settle
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import Job, State
 from faxdropd.jobs.runtime import Runtime
@@ -81,6 +83,10 @@ class Pipeline:
             self.finisher.finish(job, "rejected", None, reason)
             return
         job = jr.transition(job, job.state, "processing", delivery={**job.delivery, "processing_starts": starts})
+        waiting = settle.still_changing(Path(job.work_path), job.delivery, folder.incomplete_grace)
+        if waiting is not None:  # kept claimed, re-checked after the retry backoff (jobs/settle.py)
+            self._defer(dataclasses.replace(job, delivery={**job.delivery, settle.KEY: waiting[1]}), waiting[0])
+            return
         limits = self.rt.config.limits
         try:
             checked = preflight.open_document(
