@@ -53,6 +53,8 @@ def write_config(
         "retry": {"initial": 0.5, "factor": 2, "cap": 5, "lifetime": "1h"},
         "defaults": {
             "stable_seconds": 0.5,
+            # Broken test documents (no %%EOF, no IEND) are held as incomplete this long before pre-flight.
+            "incomplete_grace": 2,
             "rescan_interval": 2,
             "poll_interval": 0.5,
             "allow": ["+9999999*", "+1*", "+44*"],

@@ -136,3 +136,13 @@ def test_a_released_file_whose_name_was_taken_meanwhile_gets_a_new_name(tmp_path
     back = filing.release(work, hot)
     assert back.name != "scan.pdf" and back.read_bytes() == b"old"
     assert (hot / "scan.pdf").read_bytes() == b"new"
+
+
+def test_the_claim_records_the_state_it_took_for_the_growth_check(setup: tuple[FolderConfig, Journal]) -> None:
+    folder, journal = setup
+    path = drop(folder, "scan.pdf")
+    st = path.lstat()
+    [job] = intake.claim_batch(journal, [(folder, path)])
+    stored = journal.get(job.id)
+    assert stored is not None
+    assert stored.delivery["claimed_as"] == {"size": st.st_size, "mtime_ns": st.st_mtime_ns}  # jobs/settle.py

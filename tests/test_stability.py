@@ -206,7 +206,7 @@ def test_next_check_is_the_earliest_pending_observation_and_ignores_confirmed_fi
     assert t.next_check() == float("inf")
     t.observe(Path("a"), st(), 100.0)
     t.observe(Path("b"), st(ino=8), 102.0)
-    t.observe(Path("empty"), st(size=0, ino=9), 90.0)  # not eligible: never checked
+    t.observe(Path("empty"), st(size=0, ino=9), 90.0)  # a placeholder: checked after incomplete_grace (300 s)
     assert t.next_check() == 105.0
     t.observe(Path("a"), st(), 105.5)  # confirmed: ready, no longer waiting for a check
     assert t.next_check() == 107.0

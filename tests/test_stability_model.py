@@ -41,8 +41,9 @@ class _Model:
     """The specification: every query walks every entry. ``_changed`` is part of the semantics (ready() reports
     nothing unless something was observed, retimed, unreported or cleared since the last ready())."""
 
-    def __init__(self, stable_seconds: float, cooldown: float) -> None:
+    def __init__(self, stable_seconds: float, cooldown: float, incomplete_grace: float = 300.0) -> None:
         self.stable_seconds, self.cooldown = stable_seconds, cooldown
+        self.incomplete_grace = incomplete_grace
         self.entries: dict[Path, _ModelEntry] = {}
         self.changed = False
 
@@ -79,27 +80,24 @@ class _Model:
         self.changed = True
 
     def target(self, entry: _ModelEntry) -> float:
-        target = entry.since + self.stable_seconds
+        wait = max(self.stable_seconds, self.incomplete_grace) if entry.state.unfinished else self.stable_seconds
+        target = entry.since + wait
         if entry.reported is not None:
             target = max(target, entry.reported + self.cooldown)
         return target
 
     def needs_check(self, now: float) -> list[Path]:
-        return [
-            path
-            for path, entry in self.entries.items()
-            if entry.state.eligible and now >= self.target(entry) > entry.seen
-        ]
+        return [path for path, entry in self.entries.items() if now >= self.target(entry) > entry.seen]
 
     def next_check(self) -> float:
-        waiting = (self.target(e) for e in self.entries.values() if e.state.eligible and self.target(e) > e.seen)
+        waiting = (self.target(e) for e in self.entries.values() if self.target(e) > e.seen)
         return min(waiting, default=math.inf)
 
     def would_report(self) -> list[Path]:
         """What ready() would return now, without marking anything."""
         if not self.changed:
             return []
-        return [p for p, e in self.entries.items() if e.state.eligible and e.seen >= self.target(e)]
+        return [p for p, e in self.entries.items() if e.seen >= self.target(e)]
 
     def ready(self, now: float) -> list[Path]:
         out = self.would_report()
@@ -126,9 +124,10 @@ STATES = [
     FileState(10, 2, 1, True),  # mtime changed
     FileState(20, 2, 1, True),  # grew
     FileState(10, 1, 2, True),  # replaced by rename: same size and mtime, new inode
-    FileState(0, 3, 3, True),  # empty regular file: not eligible
+    FileState(0, 3, 3, True),  # empty regular file: waits incomplete_grace
     FileState(0, 1, 4, False),  # a FIFO or symlink: eligible whatever its size
     FileState(5, 2, 5, False),
+    FileState(10, 3, 6, True, "PDF has no %%EOF yet"),  # content cut off: waits incomplete_grace
 ]
 SECONDS = [0.0, 0.5, 1.0, 3.0]
 # Cooldown 0 is left out of the differential run: the daemon passes rescan_interval (> 0, watch_scan.py), and
@@ -232,7 +231,8 @@ def _mtime(tracker: _Model, path: Path) -> int:
 
 def run_differential(make_model: Callable[[float, float], Any], stable: float, cooldown: float, ops: list[Op]) -> None:
     model = make_model(stable, cooldown)
-    real = StabilityTracker(stable, cooldown)
+    model.incomplete_grace = 2.0
+    real = StabilityTracker(stable, cooldown, 2.0)
     now = 0.0
     disk: dict[int, FileState] = {}
     for i, op in enumerate(ops):

@@ -157,7 +157,7 @@ def test_scan_once_lists_wanted_top_level_non_directories(tmp_path: Path) -> Non
 
 
 def test_file_present_before_start_is_reported_after_stable_seconds(tmp_path: Path, make: Any) -> None:
-    (tmp_path / "early.pdf").write_bytes(b"%PDF-1.4 early")
+    (tmp_path / "early.pdf").write_bytes(b"%PDF-1.4 early\n%%EOF\n")
     t0 = time.monotonic()
     w = make([spec(tmp_path)])
     got = wait_for(w, lambda s: len(s) >= 1)
@@ -194,10 +194,10 @@ def test_slowly_written_file_is_reported_once_after_it_stops_growing(tmp_path: P
 def test_rename_into_place_is_reported(tmp_path: Path, make: Any) -> None:
     w = make([spec(tmp_path)])
     tmp = tmp_path / ".upload-123"
-    tmp.write_bytes(b"%PDF-1.4 done")
+    tmp.write_bytes(b"%PDF-1.4 done\n%%EOF\n")
     tmp.rename(tmp_path / "final.pdf")
     outside = tmp_path.parent / f"{tmp_path.name}-staging.pdf"
-    outside.write_bytes(b"%PDF-1.4 moved in")
+    outside.write_bytes(b"%PDF-1.4 moved in\n%%EOF\n")
     outside.rename(tmp_path / "moved-in.pdf")
     got = wait_for(w, lambda s: len(s) >= 2)
     assert sorted(names(got)) == ["final.pdf", "moved-in.pdf"]
@@ -556,7 +556,7 @@ def test_single_file_latency_via_the_wake_event(tmp_path: Path, make: Any) -> No
     w.ready()
     wake.clear()
     with (tmp_path / "fast.pdf").open("wb") as f:
-        f.write(b"%PDF-1.4 " + b"x" * 50_000)
+        f.write(b"%PDF-1.4 " + b"x" * 50_000 + b"\n%%EOF\n")
     closed = time.monotonic()
     calls = drive(w, wake, lambda seen: len(seen) >= 1, timeout=5.0)
     latency = calls[-1][0] - closed

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from faxdropd.config import Config, FolderConfig
 from faxdropd.config.window import next_window_opening
-from faxdropd.document import preflight, routing
+from faxdropd.document import completeness, preflight, routing
 from faxdropd.files import filing, names
 from faxdropd.interfax.faxfields import FaxOptionsLike, sendfax_fields
 from faxdropd.jobs import admission as policy
@@ -38,6 +38,11 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
     ]
     if not is_wanted(path.name, folder.include, folder.ignore):  # the watcher never picks such a name up
         lines.append("name:        IGNORED — it matches an ignore pattern or no include pattern; it stays put")
+        return lines, 1
+    held = completeness.waiting_until(path, folder.incomplete_grace)  # as the watcher holds it
+    if held is not None:
+        until = datetime.fromtimestamp(held[1], UTC).isoformat(timespec="seconds")
+        lines.append(f"waiting:     content incomplete ({held[0]}); will be checked until {until}")
         return lines, 1
     try:
         with preflight.open_document(path, folder.path, max_pages=cfg.limits.pages_per_fax) as checked:

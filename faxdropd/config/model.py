@@ -126,6 +126,9 @@ class FolderSettings(StrictModel):
         Field(min_length=1),
     ] = ["sidecar", "filename", "folder"]
     stable_seconds: Duration = 5.0
+    # How long content that looks cut off (or an empty placeholder) may wait to be completed before pre-flight
+    # judges it anyway (watch/stability.py, document/completeness.py).
+    incomplete_grace: Duration = 300.0
     watch: Annotated[Literal["auto", "events", "poll"], BeforeValidator(choice("auto", "events", "poll"))] = "auto"
     poll_interval: PositiveDuration = 2.0
     rescan_interval: PositiveDuration = 60.0

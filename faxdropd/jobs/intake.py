@@ -13,6 +13,7 @@ import structlog
 from faxdropd import crashpoints
 from faxdropd.config import FolderConfig
 from faxdropd.files import filing, names
+from faxdropd.jobs import settle
 from faxdropd.jobs.journal import Job, Journal, State, new_job_id
 
 log = structlog.get_logger("faxdropd.jobs.pipeline")  # claims were logged by the pipeline; filters keep working
@@ -48,6 +49,7 @@ def claim_batch(journal: Journal, items: list[tuple[FolderConfig, Path]]) -> lis
 def _claim(folder: FolderConfig, path: Path, sidecar_src: Path | None) -> Job | None:
     """Rename one document (and its sidecar) into the work area, not yet durable; None if it was not taken."""
     job_id = new_job_id()
+    seen = settle.observe(path)  # what a writer still holding the file would change (jobs/settle.py)
     try:
         work = filing.claim(path, folder.path, job_id, sync=False)
     except OSError as exc:
@@ -76,4 +78,5 @@ def _claim(folder: FolderConfig, path: Path, sidecar_src: Path | None) -> Job | 
         work_path=str(work),
         sidecar_path=str(sidecar) if sidecar else None,
         state=State.CLAIMED,
+        delivery={"claimed_as": seen} if seen else {},
     )

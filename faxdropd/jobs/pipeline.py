@@ -8,6 +8,7 @@ which the restart knows exactly what may have happened (see `recovery.py`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from faxdropd.interfax import upload
 from faxdropd.interfax.faxfields import sendfax_fields
 from faxdropd.jobs import admission as policy
 from faxdropd.jobs import late_originals as twins
+from faxdropd.jobs import settle
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import UNSENT, Job, Outcome, State
 from faxdropd.jobs.runtime import Runtime
@@ -86,6 +88,10 @@ class Pipeline:
             self.finisher.finish(job, Outcome.REJECTED, None, reason)
             return
         job = jr.update(job, "processing", delivery={**job.delivery, "processing_starts": starts})
+        waiting = settle.still_changing(Path(job.work_path), job.delivery, folder.incomplete_grace)
+        if waiting is not None:  # kept claimed, re-checked after the retry backoff (jobs/settle.py)
+            self.retry_later(dataclasses.replace(job, delivery={**job.delivery, "claimed_as": waiting[1]}), waiting[0])
+            return
         with contextlib.ExitStack() as stack:
             # What is known of the document when a check refuses it goes into its receipt.
             facts: dict[str, Any] = {}

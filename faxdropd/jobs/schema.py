@@ -126,6 +126,13 @@ class LateOriginal(TypedDict, total=False):
     sent_twice: bool
 
 
+class FileSeen(TypedDict):
+    """A claimed file's size and modification time when last looked at (jobs/settle.py)."""
+
+    size: int
+    mtime_ns: int
+
+
 class Delivery(TypedDict, total=False):
     """The job's `delivery` column: bookkeeping beside the state, stored as JSON.
 
@@ -139,6 +146,7 @@ class Delivery(TypedDict, total=False):
     resent_after_absence: bool  # late_originals.WATCH
     own_parent: int  # late_originals.OWN
     late_originals: dict[str, LateOriginal]  # late_originals.TWINS, by transaction id
+    claimed_as: FileSeen  # settle.py: the file as claimed (or last re-checked), to tell a writer still at work
 
 
 # Jobs that count as "this content went to this number" for the duplicate window. UPLOADING and DEFERRED

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from faxdropd.watch import mounts
-from faxdropd.watch.scan import Job, Pool, Probe, Ready, WatchSpec, probe
+from faxdropd.watch.scan import ContentCache, Job, Pool, Probe, Ready, WatchSpec, probe
 from faxdropd.watch.schedule import Alarm, DueHeap
 from faxdropd.watch.stability import StabilityTracker, is_wanted
 from faxdropd.watch.state import INLINE_WAIT, MOUNT_CHECK, Folder
@@ -77,7 +77,7 @@ class FolderCycle:
         for path, spec in wanted.items():
             folder = self._folders.get(path)
             if folder is None:
-                tracker = StabilityTracker(spec.stable_seconds, spec.rescan_interval)
+                tracker = StabilityTracker(spec.stable_seconds, spec.rescan_interval, spec.incomplete_grace)
                 self._folders[path] = Folder(spec, tracker, spec.watch)
             elif folder.spec != spec:
                 if folder.spec.watch != spec.watch:
@@ -85,7 +85,7 @@ class FolderCycle:
                     folder.mode = spec.watch
                 folder.spec = spec
                 folder.names = {}  # the names' verdicts were the old patterns'; a running probe keeps its own
-                folder.tracker.retime(spec.stable_seconds, spec.rescan_interval)
+                folder.tracker.retime(spec.stable_seconds, spec.rescan_interval, spec.incomplete_grace)
                 folder.next_full = 0.0  # patterns may have changed: re-list; sync drops what is now unwanted
                 self._dirty[path] = None
             else:
@@ -233,8 +233,9 @@ class FolderCycle:
         # Wake the daemon when it finishes if it may change what is reported or the folder's health.
         eager = not folder.up or folder.identity is None or folder.tracker.next_check() < math.inf
         done = functools.partial(self._probe_finished, spec.path)
-        names = folder.names
-        folder.job = Job(lambda: self._run_probe(spec, full, paths, mount, tbl, names), full, done, eager)
+        names, content = folder.names, folder.content
+        run = functools.partial(self._run_probe, spec, full, paths, mount, tbl, names, content)
+        folder.job = Job(run, full, done, eager)
         pool.submit(folder.job)
         return folder.job if paths and folder.up else None
 
@@ -246,8 +247,9 @@ class FolderCycle:
         mount: str,
         table: list[mounts.Mount],
         names: dict[str, Path | None] | None = None,
+        content: ContentCache | None = None,
     ) -> Probe:  # runs on a scan worker; a seam for tests that need a folder to hang
-        return probe(spec, full, paths, mount, table, self._clock, names)
+        return probe(spec, full, paths, mount, table, self._clock, names, content)
 
     def _probe_finished(self, path: Path, job: Job) -> None:  # runs on the scan worker that ran the probe
         self._finished.put(path)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+from faxdropd.document import completeness
 from faxdropd.files.names import is_sidecar
 from faxdropd.watch import mounts
 from faxdropd.watch.stability import FileState, is_wanted
@@ -57,6 +58,7 @@ class WatchSpec:
     poll_interval: float = 2.0
     rescan_interval: float = 60.0
     stable_seconds: float = 5.0
+    incomplete_grace: float = 300.0
     include: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
 
@@ -74,6 +76,7 @@ class WatchSpec:
             path=Path(folder.path), name=folder.name, watch=str(folder.watch),
             poll_interval=float(folder.poll_interval), rescan_interval=float(folder.rescan_interval),
             stable_seconds=float(folder.stable_seconds),
+            incomplete_grace=float(getattr(folder, "incomplete_grace", 300.0)),  # test doubles may lack it
             include=list(folder.include), ignore=list(folder.ignore),
         )  # fmt: skip
 
@@ -157,9 +160,27 @@ class Probe:
         return bool(self.problem or self.stats or self.listing)
 
 
+# Per folder: path -> (the state last judged, its completeness verdict), so an unchanged file is read once.
+ContentCache = dict[Path, tuple[FileState, str]]
+
+
+def with_content(path: Path, state: FileState | None, cache: ContentCache) -> FileState | None:
+    """``state`` with its content verdict (document.completeness): a head and tail read, only when the file's
+    size, mtime or inode changed since the last verdict."""
+    if state is None or not state.regular or state.size == 0:
+        return state
+    cached = cache.get(path)
+    if cached is not None and cached[0] == state:
+        reason = cached[1]
+    else:
+        reason = completeness.check_file(path, state.size)
+        cache[path] = (state, reason)
+    return state._replace(incomplete=reason) if reason else state
+
+
 def probe(
     spec: WatchSpec, full: bool, paths: list[Path], expected_mount: str, table: list[mounts.Mount],
-    clock: Callable[[], float], known: dict[str, Path | None] | None = None,
+    clock: Callable[[], float], known: dict[str, Path | None] | None = None, content: ContentCache | None = None,
 ) -> Probe:  # fmt: skip
     result = Probe(start=clock())
     try:
@@ -176,6 +197,12 @@ def probe(
             result.identity = (st.st_dev, st.st_ino)
             result.listing = list_folder(spec, known) if full else None
             result.stats = {path: lstat_state(path) for path in paths}
+            cache: ContentCache = {} if content is None else content
+            if result.listing is not None:
+                for gone in [p for p in cache if p not in result.listing]:
+                    del cache[gone]
+                result.listing = {p: with_content(p, st, cache) or st for p, st in result.listing.items()}
+            result.stats = {p: with_content(p, st, cache) for p, st in result.stats.items()}
     except FileNotFoundError:
         result.problem = "missing"
     except OSError as exc:

@@ -66,16 +66,20 @@ class FileState(NamedTuple):
     mtime_ns: int
     ino: int
     regular: bool
+    # Why the content looks unfinished ("" = looks complete), from document.completeness via the probe:
+    # a state, so a file that completes later (new size/mtime anyway) is a new observation.
+    incomplete: str = ""
 
     @classmethod
     def from_stat(cls, st: os.stat_result) -> FileState:
         return cls(st.st_size, st.st_mtime_ns, st.st_ino, stat.S_ISREG(st.st_mode))
 
     @property
-    def eligible(self) -> bool:
-        # An empty regular file is a writer that has not written yet. Symlinks, FIFOs and devices are reported
-        # whatever their size so the daemon can reject them into failed/ instead of leaving them unexplained.
-        return self.size > 0 or not self.regular
+    def unfinished(self) -> bool:
+        """Waits ``incomplete_grace`` rather than ``stable_seconds``: an empty placeholder (a writer that has
+        not written yet; symlinks, FIFOs and devices count whatever their size, so pre-flight rejects them
+        soon) or content that looks cut off (a scanner pausing mid-file, a pre-allocated tail of zeros)."""
+        return bool(self.incomplete) or (self.regular and self.size == 0)
 
 
 @dataclass
@@ -101,16 +105,19 @@ class StabilityTracker:
     targets still waiting for an observation sit in a heap (stale items are skipped when they surface).
     """
 
-    def __init__(self, stable_seconds: float, cooldown: float) -> None:
+    def __init__(self, stable_seconds: float, cooldown: float, incomplete_grace: float = 300.0) -> None:
         self.stable_seconds = stable_seconds
         self.cooldown = cooldown
+        self.incomplete_grace = incomplete_grace
         self._entries: dict[Path, _Entry] = {}
         self._touched: set[Path] = set()  # may be ready now: observed, unreported or retimed since ready()
         self._heap: list[tuple[float, int, Path]] = []  # (target, key, path)
         self._keys = itertools.count()
 
-    def retime(self, stable_seconds: float, cooldown: float) -> None:
+    def retime(self, stable_seconds: float, cooldown: float, incomplete_grace: float | None = None) -> None:
         self.stable_seconds, self.cooldown = stable_seconds, cooldown
+        if incomplete_grace is not None:
+            self.incomplete_grace = incomplete_grace
         self._heap.clear()
         for path, entry in self._entries.items():
             self._push(path, entry)
@@ -123,15 +130,19 @@ class StabilityTracker:
         return path in self._entries
 
     def _target(self, entry: _Entry) -> float:
-        target = entry.since + self.stable_seconds
+        # Unfinished content waits until it completes (a new state) or stays as it is for incomplete_grace;
+        # then pre-flight decides (an empty or genuinely broken file is filed in failed/ with its reason).
+        wait = self.stable_seconds
+        if entry.state.unfinished:
+            wait = max(wait, self.incomplete_grace)
+        target = entry.since + wait
         if entry.reported is not None:
             target = max(target, entry.reported + self.cooldown)
         return target
 
     def _push(self, path: Path, entry: _Entry) -> None:
         entry.key = next(self._keys)
-        if entry.state.eligible:
-            heapq.heappush(self._heap, (self._target(entry), entry.key, path))
+        heapq.heappush(self._heap, (self._target(entry), entry.key, path))
 
     def _waiting(self, item: tuple[float, int, Path]) -> _Entry | None:
         """The entry behind a heap item if that item is live and still waits for an observation."""
@@ -202,7 +213,7 @@ class StabilityTracker:
         out: list[Path] = []
         for path in self._touched:
             entry = self._entries[path]
-            if entry.state.eligible and entry.seen >= self._target(entry):
+            if entry.seen >= self._target(entry):
                 entry.reported = now
                 self._push(path, entry)  # its cooldown target
                 out.append(path)

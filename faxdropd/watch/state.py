@@ -52,6 +52,8 @@ class Folder:
     watch_retry: float = 0.0
     # The last listing's names (name -> Path, None when unwanted), reused by the next one: watch_scan.list_folder.
     names: dict[str, Path | None] = field(default_factory=dict)
+    # Content verdicts of the files listed (watch_scan.with_content), so unchanged files are not re-read.
+    content: dict[Path, tuple[FileState, str]] = field(default_factory=dict)
 
     def health_interval(self) -> float:
         events = self.up and self.mode == "events"
