@@ -174,6 +174,19 @@ def test_explain_a_denied_number_says_which_pattern(tmp_path: Path, cfg: Path, h
     assert doc.exists() and not (hot / "failed").exists()
 
 
+def test_explain_shows_the_text_read_as_the_number(cfg: Path, hot: Path) -> None:
+    doc = hot / "(212) 555-0100 memo.pdf"
+    doc.write_bytes(make_sample_pdf())
+    proc = cli(cfg, "explain", str(doc))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'number from file name: "(212) 555-0100" → +12125550100' in proc.stdout
+    bad = hot / "fax=abc memo.pdf"
+    bad.write_bytes(make_sample_pdf())
+    proc = cli(cfg, "explain", str(bad))
+    assert proc.returncode == 1
+    assert "REJECTED — file name says fax=abc, which is not a fax number" in proc.stdout
+
+
 def test_explain_a_symlink_outside_and_missing_files(tmp_path: Path, cfg: Path, hot: Path) -> None:
     target = tmp_path / "secret.pdf"
     target.write_bytes(make_sample_pdf())

@@ -166,7 +166,6 @@ def test_filename_token_forms(hot: Path, name: str, numbers: list[str]) -> None:
         "2024-01-15 scan.pdf",
         "scan 2125550100.pdf",
         "invoicefax=12125550100.pdf",
-        "0044 20 7946 0000_x.pdf",
     ],
 )
 def test_names_without_a_token(hot: Path, name: str) -> None:

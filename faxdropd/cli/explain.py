@@ -75,6 +75,8 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
         lines.append(f"routing:     REJECTED — {exc.reason} (it would be filed in {folder.failed})")
         return lines, 1
     lines += [f"routing:     {line}" for line in decided.explain_lines()]
+    if decided.source == "filename":  # which text of the name was read, and what it became
+        lines += [f'number from file name: "{d.raw}" → {d.e164}' for d in decided.decisions]
     cover = _cover_line(decided.options, folder, pages, cfg.limits.pages_per_fax)
     if cover is not None:
         lines.append(cover)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 from faxdropd.config.fields import CSID_MAX
 from faxdropd.config.yamlfile import load_yaml
-from faxdropd.document.faxnumbers import NumberDecision, normalise
+from faxdropd.document.faxnumbers import INVALID, NumberDecision, normalise
+from faxdropd.document.namenumbers import NameNumber, numbers_in_name
 from faxdropd.errors import ConfigError, Rejected, storage_failure
 from faxdropd.interfax.faxfields import FaxOptionsLike
 
@@ -43,12 +43,6 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "rendering": ("standard", "fine"),
 }
 _TEXT_KEYS = ("csid", "page_header", "subject", "contact", "reply_address")
-
-_FAX_EQ = re.compile(r"(?:^|[\s_])fax=(\+?[0-9][0-9().\-]*)", re.IGNORECASE)
-_LEADING = re.compile(r"(\+?[0-9][0-9().\-]*)(?:[ _]|$)")
-# Scanners name files "20240115_093012.pdf": a date is not a destination, however many digits it has.
-_DATE_LIKE = re.compile(r"(?:19|20)\d\d[-.]?(?:0[1-9]|1[0-2])[-.]?(?:0[1-9]|[12]\d|3[01])")
-MIN_TOKEN_DIGITS = 7
 
 
 class FolderLike(Protocol):
@@ -134,18 +128,8 @@ def load_sidecar(path: Path) -> dict[str, Any]:
 
 
 def filename_numbers(document_name: str) -> list[str]:
-    """Numbers named by the file name: every `fax=NUMBER`, else a leading token with ≥ 7 digits."""
-    stem = PurePath(document_name).stem
-    explicit = _FAX_EQ.findall(stem)
-    if explicit:
-        return list(explicit)
-    match = _LEADING.match(stem)
-    if match is None:
-        return []
-    token = match.group(1)
-    if sum(ch.isdigit() for ch in token) < MIN_TOKEN_DIGITS or _DATE_LIKE.match(token):
-        return []
-    return [token]
+    """The text the file name gives as numbers (rules in namenumbers), unparsed."""
+    return [found.text for found in numbers_in_name(document_name)]
 
 
 def _sidecar_numbers(sidecar: Mapping[str, Any]) -> list[str] | Rejection:
@@ -251,7 +235,10 @@ def _route(document_name: str, folder: FolderLike, sidecar: dict[str, Any] | Non
         if source == "sidecar":
             raw = _sidecar_numbers(sidecar) if use_sidecar and sidecar is not None else []
         elif source == "filename":
-            raw = filename_numbers(document_name)
+            found = numbers_in_name(document_name)
+            if found:  # a marker or number-like token that is no number rejects: never the folder's number
+                return _decide_name(found, folder, options)
+            raw = []
         elif source == "folder":
             raw = list(folder.to)
         else:
@@ -274,3 +261,14 @@ def _decide(raw: list[str], source: str, folder: FolderLike, options: FaxOptions
         return Rejection(f"destination refused ({source}): {why}", decisions)
     numbers = list(dict.fromkeys(d.e164 for d in decisions if d.e164 is not None))
     return Route(numbers=numbers, source=source, decisions=decisions, options=options)
+
+
+def _decide_name(found: list[NameNumber], folder: FolderLike, options: FaxOptionsLike) -> Route | Rejection:
+    decided = _decide([f.text for f in found], "filename", folder, options)
+    if not isinstance(decided, Rejection):
+        return decided
+    unreadable = [(f, d) for f, d in zip(found, decided.decisions, strict=True) if d.rule == INVALID]
+    if not unreadable:  # valid numbers refused by deny/allow: that reason already names the number
+        return decided
+    why = "; ".join(f"file name says {f.quoted}, which is not a fax number ({d.reason})" for f, d in unreadable)
+    return Rejection(why, decided.decisions)
