@@ -15,6 +15,15 @@ from faxdropd.document import routing
 from faxdropd.document.namenumbers import numbers_in_name
 from faxdropd.document.routing import Rejection, Route
 
+
+def decide(name: str, folder: Any, sidecar: dict[str, Any] | None) -> Route | Rejection:
+    """routing.route's answer either way: the route, or the Rejection it raised."""
+    try:
+        return routing.route(name, folder, sidecar)
+    except Rejection as exc:
+        return exc
+
+
 NY = "+12125550100"
 DEFAULT = "+442079460000"
 HOT = Path("/srv/fax/hot")
@@ -48,7 +57,7 @@ US = Folder()
 )
 def test_human_forms_route_to_the_number(name: str, read: str) -> None:
     assert [n.text for n in numbers_in_name(name)] == [read]
-    r = routing.route(name, US, None)
+    r = decide(name, US, None)
     assert isinstance(r, Route), r
     assert (r.numbers, r.source) == ([NY], "filename")
 
@@ -66,7 +75,7 @@ def test_human_forms_route_to_the_number(name: str, read: str) -> None:
     ],
 )
 def test_unreadable_marker_or_token_is_rejected_quoting_it(name: str, quoted: str) -> None:
-    r = routing.route(name, US, None)
+    r = decide(name, US, None)
     assert isinstance(r, Rejection), r
     assert f"file name says {quoted}, which is not a fax number" in r.reason
 
@@ -87,20 +96,20 @@ def test_unreadable_marker_or_token_is_rejected_quoting_it(name: str, quoted: st
     ],
 )
 def test_ordinary_names_route_to_the_folder(name: str) -> None:
-    r = routing.route(name, US, None)
+    r = decide(name, US, None)
     assert isinstance(r, Route) and (r.numbers, r.source) == ([DEFAULT], "folder")
 
 
 def test_simulator_numbers_pass_where_an_allow_pattern_names_them() -> None:
     folder = Folder(allow=["+9999999*"])
     for name in ("+99999996017 x.pdf", "+9999999 6017 x.pdf", "x fax=+9999999-6017.pdf"):
-        r = routing.route(name, folder, None)
+        r = decide(name, folder, None)
         assert isinstance(r, Route) and r.numbers == ["+99999996017"], (name, r)
-    assert isinstance(routing.route("+99999996017 x.pdf", US, None), Rejection)
+    assert isinstance(decide("+99999996017 x.pdf", US, None), Rejection)
 
 
 def test_denied_number_keeps_the_policy_reason() -> None:
-    r = routing.route("(212) 555-0100 memo.pdf", Folder(deny=["+1212*"]), None)
+    r = decide("(212) 555-0100 memo.pdf", Folder(deny=["+1212*"]), None)
     assert isinstance(r, Rejection) and "deny" in r.reason and NY in r.reason
 
 
@@ -160,7 +169,7 @@ def test_any_valid_number_in_any_common_format_routes_to_exactly_it(
     written = _written(number, style)
     name = f"{rest} fax={written}.pdf" if as_marker else f"{written} {rest}.pdf"
     expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    r = routing.route(name, Folder(region=region), None)
+    r = decide(name, Folder(region=region), None)
     assert isinstance(r, Route), (name, r)
     assert (r.numbers, r.source) == ([expected], "filename"), name
 
@@ -191,7 +200,7 @@ def garbage_names(draw: st.DrawFn) -> str:
 @settings(max_examples=400, deadline=None)
 @given(name=garbage_names())
 def test_garbage_never_routes_to_a_number_from_the_name(name: str) -> None:
-    r = routing.route(name, US, None)
+    r = decide(name, US, None)
     if isinstance(r, Route):
         assert (r.numbers, r.source) == ([DEFAULT], "folder"), name
 
@@ -199,7 +208,7 @@ def test_garbage_never_routes_to_a_number_from_the_name(name: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(value=st.text(st.sampled_from("0123456789abc+-.() x"), max_size=20))
 def test_a_marker_routes_to_its_own_digits_or_is_rejected(value: str) -> None:
-    r = routing.route(f"memo fax={value}.pdf", US, None)
+    r = decide(f"memo fax={value}.pdf", US, None)
     assert not (isinstance(r, Route) and r.source == "folder"), value
     if isinstance(r, Route):
         digits = "".join(ch for ch in value if ch.isdigit())
