@@ -21,6 +21,7 @@ POINTS = (
     "after_receipt",  # filing.py: receipt in place, document still in the work area
     "after_file",
     "after_final",
+    "after_command_read",  # ops/apply.py: an operator's command read from the journal, not yet applied
 )
 
 _lock = threading.Lock()
