@@ -21,7 +21,7 @@ from faxdropd.jobs.journal import Journal
 from faxdropd.jobs.runtime import Pause, Runtime
 from faxdropd.jobs.schema import journal_path
 from faxdropd.ops.apply import Applier
-from faxdropd.ops.journal import NoJournal
+from faxdropd.ops.journal import NoJournal, daemon_state
 
 WAIT_SECONDS = 10.0  # how long a command waits for the running daemon to apply it
 BUSY_TIMEOUT = 10.0  # seconds SQLite waits for the daemon's commit in progress before our insert
@@ -87,7 +87,9 @@ def _through_daemon(cfg: Config, verb: str, targets: list[str], reason: str, wai
         deadline = time.monotonic() + wait
         while True:
             found = [controls.get_command(conn, i) for i in ids]
-            if all(c is not None and c.done_at is not None for c in found) or time.monotonic() > deadline:
+            settled = all(c is not None and c.done_at is not None for c in found)
+            # A daemon that died meanwhile applies the rows at its next start: no point waiting for it.
+            if settled or time.monotonic() > deadline or not daemon_state(cfg.state_dir).running:
                 return [_result(c, t) for c, t in zip(found, targets, strict=True)]
             time.sleep(POLL)
     finally:
@@ -96,5 +98,7 @@ def _through_daemon(cfg: Config, verb: str, targets: list[str], reason: str, wai
 
 def _result(command: controls.Command | None, target: str) -> Result:
     if command is None or command.done_at is None:
-        return Result(target, None, "recorded; the daemon applies it when it can (see `faxdropd queue`)")
+        return Result(
+            target, None, "recorded, not applied yet: the daemon applies it when it can (or at its next start)"
+        )
     return Result(target, bool(command.ok), command.result or "")
