@@ -241,3 +241,59 @@ def test_ops_commands_work_without_the_password(
     for args in (["run"], ["send", str(failed), "--to", NUMBER]):
         refused = cli(nopass, *args)
         assert refused.returncode == 78 and "does not exist" in refused.stderr, (args, refused.stderr)
+
+
+def test_retry_filters_by_reason_and_age_and_can_dry_run(
+    tmp_path: Path, hot: Path, emulator: EmulatorServer, start: Callable[..., DaemonProcess]
+) -> None:
+    cfg = config(tmp_path, emulator.url, hot)
+    d = start(cfg)
+    drop(hot, "denied.pdf", make_sample_pdf(text="denied"))
+    (hot / "denied.pdf.fax.yaml").write_text("to: '+19005550100'\n")
+    wait_for(lambda: documents(hot / "failed"), 60, what="a failed document")
+    assert d.stop() == 0
+    failed = hot / "failed" / "denied.pdf"
+    other = cli(cfg, "retry", "--all-failed", "--force", "--reason", "no such reason")
+    assert other.returncode == 0 and "no failed documents" in other.stdout
+    old = cli(cfg, "retry", "--all-failed", "--force", "--since", "0s")
+    assert old.returncode == 0 and "no failed documents" in old.stdout
+    dry = cli(cfg, "retry", "--all-failed", "--force", "--reason", "deny pattern", "--since", "1h", "--dry-run")
+    assert dry.returncode == 0 and "would requeue" in dry.stdout and "1 document would" in dry.stdout
+    assert documents(hot / "failed") == [failed]  # a dry run moves nothing
+    forced = cli(cfg, "retry", str(failed), "--force")
+    assert forced.returncode == 0 and "requeued" in forced.stdout
+    assert documents(hot / "failed") == []
+
+
+def test_queue_shows_files_waiting_in_the_folder_and_why(tmp_path: Path, hot: Path, emulator: EmulatorServer) -> None:
+    from faxdropd.jobs.journal import Journal
+
+    cfg = config(tmp_path, emulator.url, hot)
+    Journal(tmp_path / "state").close()  # a journal, and no daemon
+    drop(hot, "waiting.pdf", make_sample_pdf(text="waiting"))
+    proc = cli(cfg, "queue")
+    assert proc.returncode == 0, proc.stderr
+    assert "0 jobs not final" in proc.stdout and "1 file waiting in hot folders" in proc.stdout
+    assert "hot/waiting.pdf" in proc.stdout and "the daemon is not running" in proc.stdout
+    assert cli(cfg, "queue", "--json").stdout.strip() == "[]"
+
+
+def test_help_completion_and_man_page_come_from_the_parser(tmp_path: Path) -> None:
+    from faxdropd.cli.parser import build_parser
+
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if a.dest == "command"]
+    assert {"queue", "show", "hold", "release", "cancel", "completion", "man"} <= set(commands.choices)
+    for name, sub in commands.choices.items():
+        assert sub.description, name
+        undocumented = [a.dest for a in sub._actions if not a.help]
+        assert undocumented == [], (name, undocumented)
+    helped = cli(None, "--help")
+    assert "exit codes:" in helped.stdout and "78" in helped.stdout
+    assert "exit codes:" in cli(None, "queue", "--help").stdout
+    for shell in ("bash", "zsh"):
+        script = cli(None, "completion", shell)
+        assert script.returncode == 0 and "queue" in script.stdout and "--all-failed" in script.stdout
+    page = cli(None, "man")
+    assert page.returncode == 0 and page.stdout.startswith(".TH FAXDROPD 8")
+    assert ".SS queue" in page.stdout and ".SH EXIT STATUS" in page.stdout
