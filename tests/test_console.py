@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 import yaml
 from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_for, write_config
 from test_cli import cli, ledger
+from test_service import NotifySocket
 
 from faxdropd.document.preflight import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
@@ -81,6 +84,40 @@ def held_jobs(cfg: Path, count: int) -> dict[str, dict[str, Any]]:
 
     found: dict[str, dict[str, Any]] = wait_for(ready, 60, interval=0.2, what=f"{count} held jobs")
     return found
+
+
+def test_concurrent_commands_and_the_systemd_status_line(
+    tmp_path: Path, hot: Path, emulator: EmulatorServer, daemons: list[DaemonProcess]
+) -> None:
+    cfg = config(tmp_path, emulator.url, hot)
+    notify = NotifySocket()
+    try:
+        d = DaemonProcess(cfg, tmp_path / "daemon.log", env={"NOTIFY_SOCKET": notify.path})
+        daemons.append(d)
+        d.start()
+        # Several commands at once beside the daemon's own writes: each gets its answer, none is locked out.
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "faxdropd", "hold", "-c", str(cfg), "--folder", "hot", "--reason", f"r{n}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(6)
+        ]
+        outputs = [p.communicate(timeout=60) for p in procs]
+        assert [p.returncode for p in procs] == [0] * 6, outputs
+        assert all("held folder hot" in out for out, _ in outputs)
+        status = json.loads(cli(cfg, "status", "--json").stdout)
+        assert status["held_folders"] == ["hot"]
+        wait_for(
+            lambda: any("HELD: 0 jobs, 1 folder (hot)" in line for line in notify.lines()),
+            10,
+            what="the hold on the systemd status line",
+        )
+        assert d.stop() == 0
+    finally:
+        notify.close()
 
 
 def test_hold_and_release_of_a_folder_and_a_job_while_faxes_flow(
