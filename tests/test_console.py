@@ -5,6 +5,7 @@ across a crash between a command and its effect, and with the InterFAX password 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sqlite3
 import subprocess
@@ -272,6 +273,8 @@ def test_ops_commands_work_without_the_password(
         proc = cli(nopass, *args)
         assert proc.returncode in (0, 1) and "does not exist" not in proc.stderr, (args, proc.stdout, proc.stderr)
     assert cli(nopass, "status").returncode == 1  # degraded by the failure, not refused for the password
+    checked = cli(nopass, "check-config")
+    assert checked.returncode == 0 and "note: the password is not readable here" in checked.stdout
     retried = cli(nopass, "retry", "--all-failed")
     assert retried.returncode == 0 and "would fail the same way" in retried.stdout  # a denied number repeats
     assert documents(hot / "failed") == [failed]
@@ -334,3 +337,24 @@ def test_help_completion_and_man_page_come_from_the_parser(tmp_path: Path) -> No
     page = cli(None, "man")
     assert page.returncode == 0 and page.stdout.startswith(".TH FAXDROPD 8")
     assert ".SS queue" in page.stdout and ".SH EXIT STATUS" in page.stdout
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("no_color", ["", "1"])
+def test_no_color_turns_off_colours_in_the_console_log(monkeypatch: pytest.MonkeyPatch, no_color: str) -> None:
+    from faxdropd import log
+
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    monkeypatch.setenv("NO_COLOR", no_color)
+    out = _Terminal()
+    try:
+        log.configure("console", "info", stream=out)
+        log.get_logger("faxdropd.test").info("console.colour", folder="hot")
+    finally:
+        log.configure("json", "info")
+    assert "console.colour" in out.getvalue()
+    assert ("\x1b[" in out.getvalue()) is (not no_color)

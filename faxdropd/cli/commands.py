@@ -11,7 +11,8 @@ from pathlib import Path
 
 from faxdropd.cli.context import load_or_report, start_embedded
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, EXIT_USAGE
-from faxdropd.errors import FaxdropError
+from faxdropd.config import load_config
+from faxdropd.errors import ConfigError, FaxdropError
 
 
 def run(args: argparse.Namespace, path: Path) -> int:
@@ -48,6 +49,10 @@ def check_config(args: argparse.Namespace, path: Path) -> int:
     print(f"{path}: OK")
     for warning in [*cfg.warnings, *check_paths(cfg)]:
         print(f"warning: {warning}")
+    try:
+        load_config(path)  # the password too, but only to say so: a credential may exist only in the service
+    except ConfigError as exc:
+        print(f"note: the password is not readable here ({exc}); only `run` and `send` need it")
     print(render_routing_table(cfg))
     return EXIT_OK
 
