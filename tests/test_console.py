@@ -199,6 +199,26 @@ def test_cancel_before_and_after_submission(tmp_path: Path, hot: Path, start: Ca
         assert d.stop() == 0
 
 
+def test_cancel_with_the_daemon_stopped_files_the_document_itself(
+    tmp_path: Path, hot: Path, emulator: EmulatorServer, start: Callable[..., DaemonProcess]
+) -> None:
+    cfg = config(tmp_path, emulator.url, hot)
+    d = start(cfg)
+    assert cli(cfg, "hold", "--folder", "hot").returncode == 0
+    doc = make_sample_pdf(text="offline")
+    drop(hot, "offline.pdf", doc)
+    job = held_jobs(cfg, 1)["offline.pdf"]
+    assert d.stop() == 0
+    cancel = cli(cfg, "cancel", job["job_id"], "--reason", "sent by post")
+    assert cancel.returncode == 0 and "not running" in cancel.stdout, cancel.stderr
+    [receipt] = receipts(hot / "failed")
+    assert receipt["reason"] == "cancelled by operator: sent by post"
+    assert (hot / "failed" / "offline.pdf").read_bytes() == doc
+    assert queue(cfg) == [] and submitted(emulator) == []
+    again = cli(cfg, "cancel", job["job_id"])
+    assert again.returncode == 1 and "already failed" in again.stderr
+
+
 def test_a_crash_between_a_command_and_its_effect_applies_it_once(
     tmp_path: Path, hot: Path, emulator: EmulatorServer, start: Callable[..., DaemonProcess]
 ) -> None:
