@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from faxdropd.config import Config, FolderConfig
-from faxdropd.config.durations import format_duration
+from faxdropd.config.durations import format_duration, plural
 from faxdropd.config.window import next_window_opening
 from faxdropd.document import preflight, routing
 from faxdropd.files import filing, names
@@ -151,7 +151,7 @@ def _policy_lines(cfg: Config, folder: FolderConfig, sha: str, numbers: list[str
         )
     else:
         lines.append("duplicate:   " + ("yes, but retried on purpose" if hit is not None else "no"))
-    hour = f"{len(overall)} faxes submitted in the last hour ({len(mine)} from this folder)"
+    hour = f"{plural(len(overall), 'fax', 'faxes')} submitted in the last hour ({len(mine)} from this folder)"
     if wait is not None:
         until = datetime.fromtimestamp(wait, UTC).isoformat()
         lines.append(f"hourly cap:  {hour}; it would be held back (deferred, not dropped) until {until}")
