@@ -378,3 +378,28 @@ def test_no_color_turns_off_colours_in_the_console_log(monkeypatch: pytest.Monke
         log.configure("json", "info")
     assert "console.colour" in out.getvalue()
     assert ("\x1b[" in out.getvalue()) is (not no_color)
+
+
+def test_a_command_that_raises_fails_once_and_the_others_still_apply(tmp_path: Path) -> None:
+    from faxdropd.jobs import controls
+    from faxdropd.jobs.journal import Journal
+    from faxdropd.ops.apply import Applier
+
+    journal = Journal(tmp_path / "state", exit_on_failure=False)
+
+    def commands(conn: sqlite3.Connection) -> None:
+        controls.add_command(conn, "hold", "folder:hot", "")
+        controls.add_command(conn, "hold", "no-such-job", "")
+
+    def broken() -> set[str]:
+        raise RuntimeError("a bug")
+
+    try:
+        journal.write("test", commands)
+        applier = Applier(journal, folders=broken)
+        applier.step()
+        applier.step()  # nothing is left to apply: the failed command is not retried every pass
+        rows = journal.read(lambda conn: conn.execute("SELECT ok, result FROM commands ORDER BY id").fetchall())
+        assert [tuple(r) for r in rows] == [(0, "internal error: a bug"), (0, "no job no-such-job")]
+    finally:
+        journal.close()

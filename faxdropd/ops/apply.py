@@ -11,11 +11,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import structlog
 
 from faxdropd import crashpoints
-from faxdropd.errors import InterfaxError
+from faxdropd.errors import InterfaxError, JournalFailure
 from faxdropd.jobs import controls
 from faxdropd.jobs.journal import FINAL, Job, Journal, State
 
@@ -52,7 +53,11 @@ class Applier:
         self.released = []
         for command in self.journal.read(controls.pending_commands):
             crashpoints.hit("after_command_read")
-            effect = self._effect(command)
+            try:
+                effect = self._effect(command)
+            except Exception as exc:  # a bug must not stop the main loop, nor come back every pass
+                log.exception("operator.command_failed", verb=command.verb, target=command.target)
+                effect = Effect(False, f"internal error: {exc}")
             if effect is None:
                 continue  # its job is being processed right now: the next step tries again
 
@@ -60,7 +65,14 @@ class Applier:
                 e.statements(conn)
                 controls.finish_command(conn, cid, e.ok, e.message)
 
-            self.journal.write("command", statements)
+            try:
+                self.journal.write("command", statements)
+            except JournalFailure:
+                raise
+            except Exception as exc:  # its statements failed (rolled back alone): the command fails, once
+                log.exception("operator.command_failed", verb=command.verb, target=command.target)
+                self.journal.write("command", partial(statements, e=Effect(False, f"internal error: {exc}")))
+                continue
             log.info("operator.command", verb=command.verb, target=command.target, ok=effect.ok, result=effect.message)
             if command.verb == CANCEL and effect.ok:
                 job = self.journal.get(command.target)
