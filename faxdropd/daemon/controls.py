@@ -8,12 +8,13 @@ job that is running. So a hold or cancel either lands before the worker looks, o
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from faxdropd.jobs import controls
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import RUNNABLE, Job
+from faxdropd.jobs.journal import RUNNABLE, Job, State
 from faxdropd.jobs.runtime import Runtime
 from faxdropd.ops.apply import Applier
 
@@ -40,10 +41,16 @@ class Controls:
             released = self.applier.step()
         jobs = [self.rt.journal.get(job_id) for job_id in released]
         holds = self.holds()
+        now = time.time()
         return [
             j
             for j in jobs
-            if j is not None and j.state in RUNNABLE and j.outcome is None and not holds.holds(j.id, j.folder)
+            if j is not None
+            and j.state in RUNNABLE
+            and j.outcome is None
+            and not holds.holds(j.id, j.folder)
+            # A deferred job keeps its backoff or send window: the scheduler takes it when it is due.
+            and not (j.state is State.DEFERRED and (j.next_attempt_at or 0.0) > now)
         ]
 
     @contextmanager
