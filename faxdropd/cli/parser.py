@@ -13,6 +13,7 @@ from faxdropd import __version__
 from faxdropd.cli.exits import EXIT_CODES_HELP
 
 CONFIG_HELP = "config file (default $FAXDROPD_CONFIG or /etc/faxdropd/faxdropd.yaml)"
+JOB_HELP = "job ids (as `faxdropd queue` shows them), references or file names"
 STATES = ("claimed", "uploading", "submitting", "submitted", "deferred", "unknown")
 
 
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("release", "let held jobs or folders be submitted again"),
     ):
         verb = command(name, summary)
-        verb.add_argument("jobs", nargs="*", metavar="JOB", help="job ids (as `faxdropd queue` shows them)")
+        verb.add_argument("jobs", nargs="*", metavar="JOB", help=JOB_HELP)
         verb.add_argument("--folder", action="append", metavar="NAME", help="a hot folder by name (repeatable)")
         verb.add_argument("--reason", default="", metavar="TEXT", help="why, kept with the hold")
 
@@ -114,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "submitted and still in progress is cancelled with CancelFax and filed by its final status (this needs "
         "the running daemon or the InterFAX password). The document is never lost.",
     )
-    cancel.add_argument("jobs", nargs="+", metavar="JOB", help="job ids (as `faxdropd queue` shows them)")
+    cancel.add_argument("jobs", nargs="+", metavar="JOB", help=JOB_HELP)
     cancel.add_argument("--reason", default="", metavar="TEXT", help="why; written into the receipt's reason")
 
     retry = command("retry", "put failed documents back into their hot folder")
