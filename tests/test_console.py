@@ -132,8 +132,8 @@ def test_hold_and_release_of_a_folder_and_a_job_while_faxes_flow(
     drop(hot, "a.pdf", a)
     drop(hot, "b.pdf", b)
     jobs = held_jobs(cfg, 2)
-    # Claimed, not routed yet: the numbers are known once a worker takes the job up.
-    assert all(set(j) >= QUEUE_KEYS and j["state"] == "claimed" for j in jobs.values())
+    # Claimed, not routed yet: queue shows the numbers routing would choose now.
+    assert all(set(j) >= QUEUE_KEYS and j["state"] == "claimed" and j["to"] == [NUMBER] for j in jobs.values())
     text = cli(cfg, "queue")
     assert "2 jobs not final" in text.stdout and "HELD (paper jam)" in text.stdout
     status = cli(cfg, "status", "--json")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from faxdropd.config import Config, FolderConfig
 from faxdropd.config.durations import format_duration
+from faxdropd.document import routing
 from faxdropd.files import names
 from faxdropd.jobs import controls
 from faxdropd.jobs.journal import NOT_FINAL, Job, Journal, State
@@ -47,15 +48,29 @@ class Queue:
     holds: controls.Holds
 
 
-def queued_job(job: Job, holds: controls.Holds, now: float) -> QueuedJob:
+def expected_numbers(cfg: Config, job: Job) -> list[str]:
+    """The numbers of a job not routed yet (claimed, or held before a worker took it up), as routing would
+    decide them now; empty when routing would reject the document (the worker files it then)."""
+    folder = next((f for f in cfg.folders if f.name == job.folder), None)
+    if folder is None:
+        return []
+    try:
+        sidecar = routing.load_sidecar(Path(job.sidecar_path)) if job.sidecar_path else None
+        return list(routing.route(job.name, folder, sidecar).numbers)
+    except (routing.Rejection, OSError):
+        return []
+
+
+def queued_job(job: Job, holds: controls.Holds, now: float, cfg: Config | None = None) -> QueuedJob:
     reason = holds.jobs.get(job.id, holds.folders.get(job.folder))
+    numbers = list(job.numbers) or (expected_numbers(cfg, job) if cfg is not None else [])
     return QueuedJob(
         job_id=job.id,
         reference=job.reference,
         state=str(job.state),
         folder=job.folder,
         file=job.name,
-        to=list(job.numbers),
+        to=numbers,
         age_seconds=round(now - job.created_at, 1),
         reason=job.reason,
         # Only a deferred job has a next attempt; other states keep a stale value from an earlier deferral.
@@ -78,7 +93,7 @@ def read_queue(
     now = time.time() if now is None else now
     holds = journal.read(controls.read_holds)
     states = [State(state)] if state else list(NOT_FINAL)
-    jobs = [queued_job(j, holds, now) for j in journal.by_state(*states) if folder is None or j.folder == folder]
+    jobs = [queued_job(j, holds, now, cfg) for j in journal.by_state(*states) if folder is None or j.folder == folder]
     waiting: list[WaitingFile] = []
     if state is None:
         until = float(journal.get_meta("paused_until") or 0)
