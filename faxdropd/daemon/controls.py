@@ -30,6 +30,7 @@ class Controls:
             busy=lambda job_id: job_id in self._running,
             cancel_fax=lambda tid: rt.clients.client().cancel_fax(tid),
             refile=finisher.refile,
+            guard=lambda: self._gate,
         )
 
     def holds(self) -> controls.Holds:
@@ -37,8 +38,7 @@ class Controls:
 
     def step(self) -> list[Job]:
         """Apply pending commands; returns the jobs a release made runnable, for the pool."""
-        with self._gate:
-            released = self.applier.step()
+        released = self.applier.step()  # each command under the gate; filing and logging outside it
         jobs = [self.rt.journal.get(job_id) for job_id in released]
         holds = self.holds()
         now = time.time()

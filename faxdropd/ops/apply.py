@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -46,6 +47,8 @@ class Applier:
     busy: Callable[[str], bool] = lambda job_id: False
     cancel_fax: Callable[[int], None] | None = None
     refile: Callable[[Job], object] = lambda job: None
+    # Held around each command's decision and commit (the daemon's gate against its workers, Controls.taking).
+    guard: Callable[[], AbstractContextManager[object]] = nullcontext
     released: list[str] = field(default_factory=list)  # job ids a release made runnable again
 
     def step(self) -> list[str]:
@@ -53,32 +56,40 @@ class Applier:
         self.released = []
         for command in self.journal.read(controls.pending_commands):
             crashpoints.hit("after_command_read")
-            try:
-                effect = self._effect(command)
-            except Exception as exc:  # a bug must not stop the main loop, nor come back every pass
-                log.exception("operator.command_failed", verb=command.verb, target=command.target)
-                effect = Effect(False, f"internal error: {exc}")
+            with self.guard():
+                effect = self._apply(command)
             if effect is None:
                 continue  # its job is being processed right now: the next step tries again
-
-            def statements(conn: sqlite3.Connection, e: Effect = effect, cid: int = command.id) -> None:
-                e.statements(conn)
-                controls.finish_command(conn, cid, e.ok, e.message)
-
-            try:
-                self.journal.write("command", statements)
-            except JournalFailure:
-                raise
-            except Exception as exc:  # its statements failed (rolled back alone): the command fails, once
-                log.exception("operator.command_failed", verb=command.verb, target=command.target)
-                self.journal.write("command", partial(statements, e=Effect(False, f"internal error: {exc}")))
-                continue
             log.info("operator.command", verb=command.verb, target=command.target, ok=effect.ok, result=effect.message)
             if command.verb == CANCEL and effect.ok:
                 job = self.journal.get(command.target)
                 if job is not None and job.outcome is not None:
                     self.refile(job)
         return self.released
+
+    def _apply(self, command: controls.Command) -> Effect | None:
+        """Decide `command`'s effect and commit it with the command's done mark; None: not now."""
+        try:
+            effect = self._effect(command)
+        except Exception as exc:  # a bug must not stop the main loop, nor come back every pass
+            log.exception("operator.command_failed", verb=command.verb, target=command.target)
+            effect = Effect(False, f"internal error: {exc}")
+        if effect is None:
+            return None
+
+        def statements(conn: sqlite3.Connection, e: Effect = effect) -> None:
+            e.statements(conn)
+            controls.finish_command(conn, command.id, e.ok, e.message)
+
+        try:
+            self.journal.write("command", statements)
+        except JournalFailure:
+            raise
+        except Exception as exc:  # its statements failed (rolled back alone): the command fails, once
+            log.exception("operator.command_failed", verb=command.verb, target=command.target)
+            effect = Effect(False, f"internal error: {exc}")
+            self.journal.write("command", partial(statements, e=effect))
+        return effect
 
     def _effect(self, command: controls.Command) -> Effect | None:
         verb, target, reason = command.verb, command.target, command.reason
