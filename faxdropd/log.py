@@ -271,7 +271,9 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         # Render tracebacks as text *before* redaction; ConsoleRenderer's rich formatter would show locals.
         exceptions = structlog.processors.format_exc_info
         render = structlog.dev.ConsoleRenderer(
-            colors=_isatty(out) and not journald, exception_formatter=structlog.dev.plain_traceback
+            # NO_COLOR (no-color.org): any non-empty value turns colours off, even on a terminal.
+            colors=_isatty(out) and not journald and not os.environ.get("NO_COLOR"),
+            exception_formatter=structlog.dev.plain_traceback,
         )
     if journald:
         render = _journal_priority(render)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from faxdropd.config import Config, FolderConfig
+from faxdropd.config.durations import format_duration, plural
 from faxdropd.config.window import next_window_opening
 from faxdropd.document import completeness, preflight, routing
 from faxdropd.files import filing, names
@@ -34,7 +35,8 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
         lines.append("folder:      none — the file is not in any configured hot folder; it would be ignored")
         return lines, 1
     lines += [
-        f"folder:      {folder.name} ({folder.path}), watch={folder.watch}, stable after {folder.stable_seconds:g} s"
+        f"folder:      {folder.name} ({folder.path}), watch={folder.watch}, "
+        f"stable after {format_duration(folder.stable_seconds)}"
     ]
     if not is_wanted(path.name, folder.include, folder.ignore):  # the watcher never picks such a name up
         lines.append("name:        IGNORED — it matches an ignore pattern or no include pattern; it stays put")
@@ -129,7 +131,7 @@ def _policy_lines(cfg: Config, folder: FolderConfig, sha: str, numbers: list[str
         cap += f", {folder.faxes_per_hour}/hour for this folder"
     lines = [
         f"limits:      faxes_per_hour {cap}; pages_per_fax {limits.pages_per_fax}; "
-        f"duplicate_window {limits.duplicate_window:g} s"
+        f"duplicate_window {format_duration(limits.duplicate_window)}"
     ]
     retried = filing.retried_receipts(folder.path, sha)
     if retried:
@@ -156,7 +158,7 @@ def _policy_lines(cfg: Config, folder: FolderConfig, sha: str, numbers: list[str
         )
     else:
         lines.append("duplicate:   " + ("yes, but retried on purpose" if hit is not None else "no"))
-    hour = f"{len(overall)} faxes submitted in the last hour ({len(mine)} from this folder)"
+    hour = f"{plural(len(overall), 'fax', 'faxes')} submitted in the last hour ({len(mine)} from this folder)"
     if wait is not None:
         until = datetime.fromtimestamp(wait, UTC).isoformat()
         lines.append(f"hourly cap:  {hour}; it would be held back (deferred, not dropped) until {until}")

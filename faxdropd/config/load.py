@@ -30,8 +30,12 @@ from faxdropd.errors import ConfigError
 # Loading
 
 
-def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
-    """Read, parse and validate the config file; relative paths in it are relative to its directory."""
+def load_config(path: Path, *, env: Mapping[str, str] | None = None, need_password: bool = True) -> Config:
+    """Read, parse and validate the config file; relative paths in it are relative to its directory.
+
+    `need_password=False` validates everything but does not read password_file/password_env (the password
+    stays empty): for commands that never call InterFAX.
+    """
     path = Path(path)
     try:
         with path.open("rb") as handle:
@@ -48,16 +52,18 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
     if isinstance(interfax, dict) and interfax.get("password") is not None and mode & 0o004:
         # Checked on the descriptor we read, so the answer is about this very file.
         raise ConfigError("refusing a world-readable config that holds a password; chmod o-r", "interfax.password")
-    return parse_config(data, base_dir=path.parent, env=env)
+    return parse_config(data, base_dir=path.parent, env=env, need_password=need_password)
 
 
-def parse_config(data: Any, *, base_dir: Path, env: Mapping[str, str] | None = None) -> Config:
+def parse_config(
+    data: Any, *, base_dir: Path, env: Mapping[str, str] | None = None, need_password: bool = True
+) -> Config:
     """Validate an already-parsed document. `env` defaults to `os.environ` (password_env, credentials, TZ)."""
     if data is None:
         raise ConfigError("the configuration is empty: it needs at least interfax: and folders:")
     if not isinstance(data, Mapping):
         raise ConfigError("the configuration must be a mapping of keys (interfax:, state_dir:, folders:, …)")
-    ctx = Ctx(base_dir=Path(base_dir).absolute(), env=os.environ if env is None else env)
+    ctx = Ctx(base_dir=Path(base_dir).absolute(), env=os.environ if env is None else env, need_password=need_password)
     problems: list[Problem] = []
 
     raw = dict(data)

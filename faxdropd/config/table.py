@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from faxdropd.config.durations import format_duration
+from faxdropd.config.durations import format_duration, plural
 from faxdropd.config.fields import SOURCES
 from faxdropd.config.interfax import EMBEDDED
 from faxdropd.config.model import Config, FolderConfig
@@ -73,7 +73,7 @@ def render_routing_table(cfg: Config) -> str:
 
 
 def _per_hour(count: int | None) -> str:
-    return f"{count} faxes an hour" if count else "no hourly cap"
+    return f"{plural(count, 'fax', 'faxes')} an hour" if count else "no hourly cap"
 
 
 def _destinations(folder: FolderConfig) -> str:

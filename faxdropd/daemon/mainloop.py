@@ -22,7 +22,9 @@ import structlog
 from faxdropd import config as configmod
 from faxdropd import log as logmod
 from faxdropd.config import Config, FolderConfig
+from faxdropd.config.durations import plural
 from faxdropd.daemon import sdnotify, wiring
+from faxdropd.daemon.controls import Controls
 from faxdropd.daemon.health import Health
 from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.daemon.signals import SignalFlags
@@ -94,6 +96,7 @@ class MainLoop:
         # documents whose sidecar has not settled wait aside until the watcher reports the sidecar.
         self._backlog: OrderedDict[Path, str] = OrderedDict()
         self._awaiting_sidecar: dict[Path, str] = {}
+        self.controls = Controls(self.rt, self.finisher, lambda: {f.name for f in self.cfg.folders})
         self.pool = WorkerPool(cfg.workers, max(4, cfg.workers * 4), handle=self._handle, on_done=self._wake.set)
         self.watcher = Watcher([WatchSpec.from_folder(f) for f in cfg.folders], wake=self._wake)
         self._tracker_stop = threading.Event()
@@ -129,6 +132,8 @@ class MainLoop:
             self._intake()
             self._watch_folders()
             self._schedule_due()
+            for job in self.controls.step():  # the operator's hold/release/cancel (ops/apply.py)
+                self.pool.submit(job)
             if now - last_refile > 5.0:
                 last_refile = now
                 self._refile()
@@ -193,8 +198,9 @@ class MainLoop:
     def _schedule_due(self) -> None:
         now = time.time()
         cap = self.cfg.retry.cap
+        holds = self.controls.holds()
         for job in self.rt.journal.by_state(State.DEFERRED):
-            if job.outcome is not None:
+            if job.outcome is not None or holds.holds(job.id, job.folder):
                 # Decided, only not filed yet (its share was down): the refile pass owns it. Processing it
                 # again would send a document already given up on, or overwrite its outcome.
                 continue
@@ -211,7 +217,9 @@ class MainLoop:
         folder = self._folder(job.folder)
         # A job with an outcome is only waiting to be filed (its share was down): _refile owns it.
         if fresh is not None and fresh.outcome is None and fresh.state in RUNNABLE and folder is not None:
-            self.pipeline.process(fresh, folder)
+            with self.controls.taking(fresh) as free:  # a held job waits for its release
+                if free:
+                    self.pipeline.process(fresh, folder)
 
     def _refile(self) -> None:
         for job in self.rt.journal.by_state(*NOT_FINAL):
@@ -250,11 +258,18 @@ class MainLoop:
         counts = self.rt.journal.counts()
         waiting = sum(counts.get(s, 0) for s in (State.CLAIMED, State.DEFERRED, State.UPLOADING, State.SUBMITTING))
         down = self.health.down()
-        folders = f"{len(self.cfg.folders)} folders" + (f" ({len(down)} down: {', '.join(down[:3])})" if down else "")
+        folders = plural(len(self.cfg.folders), "folder") + (
+            f" ({len(down)} down: {', '.join(down[:3])})" if down else ""
+        )
         text = (
             f"{folders}; {waiting} waiting, {self.pool.busy} in flight, {counts.get('submitted', 0)} submitted, "
             f"{counts.get('unknown', 0)} unknown"
         )
+        holds = self.controls.holds()
+        if holds:
+            text += f"; HELD: {plural(len(holds.jobs), 'job')}, {plural(len(holds.folders), 'folder')}"
+            if holds.folders:
+                text += f" ({', '.join(sorted(holds.folders)[:3])})"
         if self.rt.pause.active():
             text = f"PAUSED: {self.rt.pause.reason}; " + text
         return text

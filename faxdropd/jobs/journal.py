@@ -28,6 +28,7 @@ import structlog
 
 from faxdropd.errors import FaxdropError, JournalLocked
 from faxdropd.errors import JournalFailure as JournalFailure
+from faxdropd.jobs.controls import CONTROL_SCHEMA
 from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
 from faxdropd.jobs.schema import JSON_COLUMNS, journal_path, to_sql
@@ -92,6 +93,7 @@ class Journal(JournalReads):
             if check != "ok":
                 raise FaxdropError(f"journal {path} failed its integrity check: {check}")
             self._db.executescript(SCHEMA)
+            self._db.executescript(CONTROL_SCHEMA)
 
     def _take_lock(self) -> None:
         fd = os.open(self.state_dir / "faxdropd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -286,6 +288,10 @@ class Journal(JournalReads):
         for key, value in fields.items():
             setattr(job, key, value)
         return job
+
+    def write(self, what: str, apply: Callable[[sqlite3.Connection], None]) -> None:
+        """Run `apply(connection)` in a group commit: statements outside the job model (controls.py's tables)."""
+        self._write(what, lambda: apply(self._db))
 
     def set_meta(self, key: str, value: str | None) -> None:
         def apply() -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from faxdropd.jobs.schema import FINAL, SENT_LIKE, Job, State, from_sql, row_to_job
+
+T = TypeVar("T")
 
 
 def _marks(values: Iterable[object]) -> str:
@@ -22,6 +24,11 @@ def _marks(values: Iterable[object]) -> str:
 class JournalReads:
     _db: sqlite3.Connection
     _lock: threading.RLock
+
+    def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `query(connection)` under the lock: reads of controls.py's tables, the console's look-ups."""
+        with self._lock:
+            return query(self._db)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
