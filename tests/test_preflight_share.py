@@ -76,4 +76,5 @@ def test_a_broken_document_is_still_rejected(tmp_path: Path) -> None:
         preflight.open_document(bad, tmp_path)
     unreadable = tmp_path / "x.pdf.fax.yaml"
     unreadable.mkdir()  # EISDIR on read: the sidecar's own problem
-    assert isinstance(routing.load_sidecar(unreadable), routing.Rejection)
+    with pytest.raises(routing.Rejection, match="cannot be read"):
+        routing.load_sidecar(unreadable)
