@@ -1,0 +1,1 @@
+"""Reusable real services (PostgreSQL, SMTP, webhook receiver, headless browser) for pytest."""
