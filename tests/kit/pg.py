@@ -47,6 +47,8 @@ class PgCluster:
 
     The data folder lives in a temporary folder that `cleanup()` removes. The port stays the same across
     `stop()`/`start()`, so a client configured once can see the outage and the recovery.
+    A `base_dir` of your own must be reachable by the `postgres` OS user when running as root
+    (pytest's tmp_path is not: its parents are private to root).
     """
 
     def __init__(self, base_dir: Path | None = None, port: int | None = None, os_user: str = "postgres") -> None:
@@ -101,9 +103,12 @@ class PgCluster:
             user = pwd.getpwnam(self._run_as)
             for path in (self.base_dir, self.socket_dir):
                 os.chown(path, user.pw_uid, user.pw_gid)
-            # mkdtemp makes a 0700 folder owned by root; the postgres user must be able to enter the parents.
-            self.base_dir.chmod(0o700)
-        self._run("initdb", "-D", str(self.data_dir), "--auth=trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        self._run(
+            "initdb",
+            *("-D", str(self.data_dir), "--auth=trust", "-U", "postgres"),
+            # A fixed encoding and the C locale, so sorting and encoding do not depend on the machine's LANG.
+            *("-E", "UTF8", "--no-locale", "--no-sync"),
+        )
         self._initialised = True
 
     # -- public API ----------------------------------------------------------------------------------------------
@@ -113,8 +118,9 @@ class PgCluster:
             self._prepare()
         server_opts = (
             f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
-            # Durability does not matter for a throwaway cluster, and fsync on a busy CI disk is slow.
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            # fsync only guards against the machine losing power, which no test simulates, and it is slow on a
+            # busy CI disk. synchronous_commit stays on: a committed row must survive an `immediate` stop.
+            " -c fsync=off -c full_page_writes=off"
         )
         self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", server_opts, "-w", "start")
         self.running = True

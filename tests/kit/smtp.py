@@ -268,7 +268,9 @@ class _Handler:
         if fault is not None:
             return fault
         raw = envelope.original_content or b""
-        message = cast(EmailMessage, message_from_bytes(raw, policy=email_policy.default))
+        # SMTP carries CRLF line ends; the parser would keep them inside text parts, so the parsed message uses
+        # Python's LF convention while `raw` keeps the bytes exactly as received.
+        message = cast(EmailMessage, message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email_policy.default))
         auth = session.auth_data
         login = auth.login.decode(errors="replace") if isinstance(auth, LoginPassword) else None
         self.owner._record(
