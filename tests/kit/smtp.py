@@ -147,7 +147,7 @@ class SmtpServer:
         async def _cut() -> None:
             for proto in list(self._live):
                 if proto.transport is not None:
-                    proto.transport.abort()
+                    cast(asyncio.Transport, proto.transport).abort()
 
         # Aborting on the server's own loop thread, because asyncio transports are not thread-safe.
         with contextlib.suppress(Exception):
@@ -232,7 +232,7 @@ class SmtpServer:
     def _fault_reply(self, server: SMTP) -> str | None:
         if self.drop:
             if server.transport is not None:
-                server.transport.abort()
+                cast(asyncio.Transport, server.transport).abort()
             return "421 4.3.0 Connection dropped"
         if self.refuse:
             return REFUSE_REPLY
@@ -270,7 +270,7 @@ class _Handler:
         raw = envelope.original_content or b""
         # SMTP carries CRLF line ends; the parser would keep them inside text parts, so the parsed message uses
         # Python's LF convention while `raw` keeps the bytes exactly as received.
-        message = cast(EmailMessage, message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email_policy.default))
+        message = message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email_policy.default)
         auth = session.auth_data
         login = auth.login.decode(errors="replace") if isinstance(auth, LoginPassword) else None
         self.owner._record(
@@ -320,7 +320,7 @@ if Controller is not None:
         def _trigger_server(self) -> None:
             # In drop mode the probe connection is cut on purpose; the listener is up all the same.
             with contextlib.suppress(OSError):
-                super()._trigger_server()
+                super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 def _new_server(**kwargs: Any) -> SmtpServer:
