@@ -116,7 +116,7 @@ def file_document(
             if not _write_receipt(receipt_path(final), receipt, tag):
                 final = None  # another filer reserved the name between our look and our link
                 continue
-        crashpoints.hit("after_receipt")  # the reliability suite kills here: receipt placed, document not
+        crashpoints.hit("after_receipt", name)  # the reliability suite kills here: receipt placed, document not
         if side is not None and side != sidecar_path(final):
             if not _place(side, sidecar_path(final), tag):
                 _abandon(final)

@@ -38,7 +38,7 @@ def claim_batch(journal: Journal, items: list[tuple[FolderConfig, Path]]) -> lis
     filing.sync_dirs(touched)
     journal.create_many(jobs)
     for job in jobs:
-        crashpoints.hit("after_create")
+        crashpoints.hit("after_create", job.name)
         log.info("job.claimed", job_id=job.id, folder=job.folder, file=job.name, reference=job.reference)
     return jobs
 
@@ -55,7 +55,7 @@ def _claim(folder: FolderConfig, path: Path) -> Job | None:
         return None
     if work is None:
         return None  # another daemon won the rename
-    crashpoints.hit("after_claim")
+    crashpoints.hit("after_claim", path.name)
     sidecar_src = path.with_name(routing.sidecar_name(path.name))
     sidecar = None
     if "sidecar" in folder.to_from and _exists(sidecar_src):

@@ -51,11 +51,17 @@ class Rig:
         defaults: dict[str, Any] | None = None,
         hot: Path | None = None,
         state_dir: Path | None = None,
+        folders: list[dict[str, Any]] | None = None,
     ) -> None:
         self.root = root
         self.emulator = emulator
         self.hot = hot or root / "hot"
         self.hot.mkdir(exist_ok=True)
+        # More hot folders (their config entries, `path` included) for paths one folder cannot take: a broadcast
+        # folder with several numbers, a folder with a cover page. Every check covers all of them.
+        self.hots = [self.hot] + [Path(f["path"]) for f in folders or []]
+        for extra_hot in self.hots[1:]:
+            extra_hot.mkdir(exist_ok=True)
         self.state_dir = state_dir or root / "state"
         self.inputs: list[bytes] = []
         self.kills = 0
@@ -68,7 +74,7 @@ class Rig:
         self.config = write_config(
             root,
             emulator.url,
-            [{"path": str(self.hot), "to": "+99999990"}],
+            [{"path": str(self.hot), "to": "+99999990"}, *(folders or [])],
             extra=cfg_extra,
             defaults={"stable_seconds": 0.3, **(defaults or {})},
         )
@@ -103,8 +109,8 @@ class Rig:
 
     # -- inputs -------------------------------------------------------------------------------------------
 
-    def drop(self, name: str, data: bytes) -> None:
-        drop(self.hot, name, data)
+    def drop(self, name: str, data: bytes, hot: Path | None = None) -> None:
+        drop(hot or self.hot, name, data)
         self.inputs.append(data)
 
     def fault(self, **spec: Any) -> None:
@@ -123,16 +129,16 @@ class Rig:
         expected = len(self.inputs)
         try:
             wait_for(
-                lambda: quiescent([self.hot], self.state_dir, expected) or not self.running,
+                lambda: quiescent(self.hots, self.state_dir, expected) or not self.running,
                 timeout,
                 interval=0.5,
                 what=f"{expected} inputs filed",
             )
         except AssertionError:
             raise AssertionError(
-                f"not quiescent: {filed_count([self.hot])}/{expected} filed\n{self.daemon.log_text()[-4000:]}"
+                f"not quiescent: {filed_count(self.hots)}/{expected} filed\n{self.daemon.log_text()[-4000:]}"
             ) from None
         assert self.running, f"daemon died while quiescing:\n{self.daemon.log_text()[-4000:]}"
 
     def check(self, *, all_sent: bool = False) -> Report:
-        return check([self.hot], self.state_dir, self.inputs, self.emulator, all_sent=all_sent)
+        return check(self.hots, self.state_dir, self.inputs, self.emulator, all_sent=all_sent)
