@@ -73,6 +73,24 @@ def quiescent(hots: list[Path], state_dir: Path, expected: int) -> bool:
     return all(state in FINAL_STATES for _, state, _ in rows)
 
 
+def settled(hots: list[Path], state_dir: Path) -> bool:
+    """Nothing left that could still be filed: no document in a hot folder or work area, every job final.
+
+    Quiescence with inputs missing: the daemon has nothing more to do, so waiting longer cannot find them, and
+    check() reports them as lost at once instead of after the quiesce timeout.
+    """
+    for hot in hots:
+        if any((hot / ".faxdropd").glob("*__*")):
+            return False
+        if any(p.is_file() and not p.name.startswith(".") for p in hot.iterdir()):
+            return False
+    try:
+        rows = journal_rows(state_dir)
+    except sqlite3.Error:
+        return False
+    return all(state in FINAL_STATES for _, state, _ in rows)
+
+
 def check(
     hots: list[Path],
     state_dir: Path,

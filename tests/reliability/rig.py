@@ -17,7 +17,7 @@ from daemonkit import PASSWORD, DaemonProcess, drop, wait_for, write_config
 
 from faxdropd.document.preflight import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
-from reliability.invariants import Report, check, filed_count, quiescent
+from reliability.invariants import Report, check, filed_count, quiescent, settled
 
 # Generous: 2 shared cores, other engineers' suites running beside ours.
 QUIESCE_TIMEOUT = float(os.environ.get("FAXDROPD_QUIESCE_TIMEOUT", "600"))
@@ -65,6 +65,7 @@ class Rig:
         self.state_dir = state_dir or root / "state"
         self.inputs: list[bytes] = []
         self.kills = 0
+        self._settled_once = False
         cfg_extra: dict[str, Any] = {
             "state_dir": str(self.state_dir),
             "delivery": {"track": track, "poll_interval": 0.5, "reconcile_grace": 0.5, "query_limit_per_minute": 600},
@@ -129,7 +130,7 @@ class Rig:
         expected = len(self.inputs)
         try:
             wait_for(
-                lambda: quiescent(self.hots, self.state_dir, expected) or not self.running,
+                lambda: quiescent(self.hots, self.state_dir, expected) or self._settled() or not self.running,
                 timeout,
                 interval=0.5,
                 what=f"{expected} inputs filed",
@@ -139,6 +140,12 @@ class Rig:
                 f"not quiescent: {filed_count(self.hots)}/{expected} filed\n{self.daemon.log_text()[-4000:]}"
             ) from None
         assert self.running, f"daemon died while quiescing:\n{self.daemon.log_text()[-4000:]}"
+
+    def _settled(self) -> bool:
+        """Settled with inputs missing, twice a poll apart (a claim between two looks is not missed)."""
+        now = settled(self.hots, self.state_dir)
+        seen, self._settled_once = self._settled_once, now
+        return now and seen
 
     def check(self, *, all_sent: bool = False) -> Report:
         return check(self.hots, self.state_dir, self.inputs, self.emulator, all_sent=all_sent)
