@@ -73,22 +73,23 @@ def quiescent(hots: list[Path], state_dir: Path, expected: int) -> bool:
     return all(state in FINAL_STATES for _, state, _ in rows)
 
 
-def settled(hots: list[Path], state_dir: Path) -> bool:
-    """Nothing left that could still be filed: no document in a hot folder or work area, every job final.
+def settled(hots: list[Path], state_dir: Path) -> frozenset[str] | None:
+    """The unfinished jobs when no document is left in any hot folder or work area; None while some are.
 
-    Quiescence with inputs missing: the daemon has nothing more to do, so waiting longer cannot find them, and
-    check() reports them as lost at once instead of after the quiesce timeout.
+    With no document in flight, an unfinished job has nothing left to file: when the same set stays unfinished
+    across several looks (Rig.quiesce), waiting longer cannot help, and check() reports what is wrong at once
+    (inputs lost, jobs not final) instead of after the quiesce timeout.
     """
     for hot in hots:
         if any((hot / ".faxdropd").glob("*__*")):
-            return False
+            return None
         if any(p.is_file() and not p.name.startswith(".") for p in hot.iterdir()):
-            return False
+            return None
     try:
         rows = journal_rows(state_dir)
     except sqlite3.Error:
-        return False
-    return all(state in FINAL_STATES for _, state, _ in rows)
+        return None
+    return frozenset(job_id for job_id, state, _ in rows if state not in FINAL_STATES)
 
 
 def check(

@@ -211,15 +211,19 @@ def run(mutation: Mutation, timeout: float) -> Result:
             return Result(mutation.name, mutation.tests, False, time.monotonic() - started, f"timeout after {timeout}s")
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     summary = lines[-1] if lines else done.stderr.strip()[-200:]
+    # What the failing test said, so the table shows a mutation caught for its reason and not by accident.
+    said = next((line[1:].strip() for line in lines if line.startswith("E ")), "")
+    summary = f"{summary}: {said[:200]}" if said else summary
     return Result(mutation.name, mutation.tests, done.returncode == 1, time.monotonic() - started, summary)
 
 
 def table(results: list[Result]) -> str:
-    rows = ["| mutation | tests run | caught | time |", "|---|---|---|---|"]
+    rows = ["| mutation | tests run | caught | time | how |", "|---|---|---|---|---|"]
     for r in results:
-        caught = "skipped: " + r.detail if r.caught is None else ("yes" if r.caught else f"**no** ({r.detail})")
+        caught = "skipped: " + r.detail if r.caught is None else ("yes" if r.caught else "**no**")
+        detail = "" if r.caught is None else r.detail.replace("|", "\\|")
         tests = "<br>".join(f"`{t}`" for t in r.tests) or "-"
-        rows.append(f"| `{r.name}` | {tests} | {caught} | {r.seconds:.0f} s |")
+        rows.append(f"| `{r.name}` | {tests} | {caught} | {r.seconds:.0f} s | {detail} |")
     return "\n".join(rows) + "\n"
 
 

@@ -21,6 +21,7 @@ from reliability.invariants import Report, check, filed_count, quiescent, settle
 
 # Generous: 2 shared cores, other engineers' suites running beside ours.
 QUIESCE_TIMEOUT = float(os.environ.get("FAXDROPD_QUIESCE_TIMEOUT", "600"))
+SETTLED_LOOKS = 10
 
 
 def make_emulator(store: Path, status_delay: float = 0.2) -> EmulatorServer:
@@ -65,7 +66,7 @@ class Rig:
         self.state_dir = state_dir or root / "state"
         self.inputs: list[bytes] = []
         self.kills = 0
-        self._settled_once = False
+        self._settled_looks: list[frozenset[str] | None] = []
         cfg_extra: dict[str, Any] = {
             "state_dir": str(self.state_dir),
             "delivery": {"track": track, "poll_interval": 0.5, "reconcile_grace": 0.5, "query_limit_per_minute": 600},
@@ -142,10 +143,11 @@ class Rig:
         assert self.running, f"daemon died while quiescing:\n{self.daemon.log_text()[-4000:]}"
 
     def _settled(self) -> bool:
-        """Settled with inputs missing, twice a poll apart (a claim between two looks is not missed)."""
+        """Nothing in flight and the same jobs unfinished for SETTLED_LOOKS looks in a row (0.5 s apart): a healthy
+        daemon finishes a job within one commit of filing it, so only a stuck one stays."""
         now = settled(self.hots, self.state_dir)
-        seen, self._settled_once = self._settled_once, now
-        return now and seen
+        self._settled_looks = [*self._settled_looks[-(SETTLED_LOOKS - 1) :], now]
+        return len(self._settled_looks) == SETTLED_LOOKS and now is not None and len(set(self._settled_looks)) == 1
 
     def check(self, *, all_sent: bool = False) -> Report:
         return check(self.hots, self.state_dir, self.inputs, self.emulator, all_sent=all_sent)
