@@ -102,7 +102,7 @@ class Finisher:
             completed_at=time.time(),
             **facts,
         )
-        crashpoints.hit("after_outcome")
+        crashpoints.hit("after_outcome", job.name)
         self.refile(job, resume=False)
 
     def refile(self, job: Job, *, resume: bool = True) -> bool:
@@ -153,10 +153,10 @@ class Finisher:
                 reason=f"{exc.strerror or type(exc).__name__} (errno {exc.errno})",
             )
             return False
-        crashpoints.hit("after_file")
+        crashpoints.hit("after_file", job.name)
         outcome = job.outcome
         self.rt.journal.transition(job, outcome.state, f"filed {final}", final_path=str(final) if final else None)
-        crashpoints.hit("after_final")
+        crashpoints.hit("after_final", job.name)
         self.rt.metrics.job_finished(job.folder, str(outcome))
         log.info(
             _EVENT[outcome],

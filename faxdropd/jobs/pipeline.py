@@ -126,7 +126,7 @@ class Pipeline:
                     options=_jsonable(fields),
                     **facts,
                 )
-            crashpoints.hit("after_uploading")
+            crashpoints.hit("after_uploading", job.name)
             log.info("job.uploading", size=checked.size, pages=checked.pages, numbers=decided.numbers)
             self._send(job, parts, fields, folder)
 
@@ -227,7 +227,7 @@ class Pipeline:
         def uploaded(session_id: str | None) -> None:
             if job.state is not State.SUBMITTING:
                 jr.transition(job, State.SUBMITTING, f"session {session_id}" if session_id else "inline")
-            crashpoints.hit("before_send")
+            crashpoints.hit("before_send", job.name)
 
         started = time.monotonic()
         try:
@@ -246,7 +246,7 @@ class Pipeline:
         except TransientError as exc:
             self.retry_later(job, str(exc))
             return
-        crashpoints.hit("after_send")
+        crashpoints.hit("after_send", job.name)
         self.rt.pause.clear()
         self.rt.metrics.uploaded(sum(p.size for p in parts), time.monotonic() - started)
         sent: dict[str, Any] = {"transaction_ids": [tid], "attempts": job.attempts + 1, "submitted_at": time.time()}
@@ -254,12 +254,12 @@ class Pipeline:
             sent["delivery"] = twins.pin(job.delivery, tid)
         if not self.rt.config.delivery.track:
             # Nothing is left to wait for: one commit records the transaction and the outcome together.
-            crashpoints.hit("after_submitted")
+            crashpoints.hit("after_submitted", job.name)
             log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
             self.finisher.finish(job, Outcome.ACCEPTED, None, "accepted by InterFAX; delivery is not tracked", **sent)
             return
         job = jr.transition(job, State.SUBMITTED, f"transaction {tid}", **sent)
-        crashpoints.hit("after_submitted")
+        crashpoints.hit("after_submitted", job.name)
         log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
 
     def retry_later(self, job: Job, reason: str, *, give_up: bool = True) -> None:
