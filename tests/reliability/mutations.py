@@ -60,7 +60,7 @@ MUTATIONS = (
             Patch(
                 PIPELINE,
                 "        except OutcomeUnknown as exc:\n",
-                "        except OutcomeUnknown as exc:\n            self._defer(job, str(exc))\n            return\n",
+                "        except OutcomeUnknown as exc:\n            self.retry_later(job, str(exc))\n            return\n",
             ),
         ),
         ("tests/test_delivery.py::test_lost_reply_is_reconciled_and_sent_exactly_once",),
@@ -83,8 +83,8 @@ MUTATIONS = (
         (
             Patch(
                 "faxdropd/watch/stability.py",
-                "if entry.state.eligible and entry.seen >= self._target(entry):",
-                "if entry.state.eligible:",
+                "            if entry.seen >= self._target(entry):\n                entry.reported = now",
+                "            if True:\n                entry.reported = now",
             ),
         ),
         ("tests/test_stability.py::test_ready_needs_two_equal_observations_stable_seconds_apart",),
@@ -153,7 +153,7 @@ MUTATIONS = (
         (
             Patch(
                 "faxdropd/jobs/finish.py",
-                'dest_dir = sent if job.outcome in ("delivered", "accepted") else failed',
+                "dest_dir = sent if job.outcome.succeeded else failed",
                 "dest_dir = sent",
             ),
         ),
