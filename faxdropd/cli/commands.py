@@ -108,6 +108,7 @@ def status(args: argparse.Namespace, path: Path) -> int:
 
 def _status_report(state_dir: Path) -> dict[str, Any]:
     """Everything `status` shows, read from the journal read-only: no lock, so it works beside the daemon."""
+    from faxdropd.jobs.figures import IN_FLIGHT, journal_figures, queue_figures
     from faxdropd.jobs.journal import Journal, State
 
     journal = Journal(state_dir, read_only=True)
@@ -115,7 +116,8 @@ def _status_report(state_dir: Path) -> dict[str, Any]:
         now = time.time()
         counts = journal.counts()
         oldest = journal.oldest_pending()
-        in_flight = journal.by_state(State.UPLOADING, State.SUBMITTING, State.SUBMITTED, State.UNKNOWN)
+        in_flight = journal.by_state(*IN_FLIGHT)  # the same states as faxdropd_in_flight
+        stored = journal_figures(journal)
         failures = journal.recent((State.FAILED, State.REJECTED), 10)
         until = float(journal.get_meta("paused_until") or 0)
         paused = journal.get_meta("paused_reason") if until > now else None
@@ -127,6 +129,13 @@ def _status_report(state_dir: Path) -> dict[str, Any]:
         "paused": paused,
         "paused_until": datetime.fromtimestamp(until, UTC).isoformat() if paused else None,
         "oldest_pending_age_s": round(now - oldest, 1) if oldest else None,
+        "queued": queue_figures(counts).queued,
+        "journal": {
+            "size_bytes": stored["size_bytes"],
+            "oldest_job": datetime.fromtimestamp(stored["oldest_job_at"], UTC).isoformat()
+            if stored["oldest_job_at"]
+            else None,
+        },
         "in_flight": [
             {
                 "job_id": j.id,
@@ -161,6 +170,7 @@ def _print_status(report: dict[str, Any]) -> None:
         print(f"SENDING PAUSED until {report['paused_until']}: {report['paused']}")
     if report["oldest_pending_age_s"] is not None:
         print(f"oldest pending job: {report['oldest_pending_age_s']} s old")
+    print(f"journal: {report['journal']['size_bytes']} bytes, oldest job kept {report['journal']['oldest_job'] or '-'}")
     print(f"in flight: {len(report['in_flight'])}")
     for item in report["in_flight"]:
         print(f"  {item['state']:<10} {item['age_s']:>8} s  {item['folder']}/{item['file']}  {item['transaction_ids']}")

@@ -23,6 +23,7 @@ from faxdropd import config as configmod
 from faxdropd import log as logmod
 from faxdropd.config import Config, FolderConfig
 from faxdropd.daemon import sdnotify, wiring
+from faxdropd.daemon.endpoints import Probes
 from faxdropd.daemon.health import Health
 from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.daemon.signals import SignalFlags
@@ -31,6 +32,7 @@ from faxdropd.daemon.workers import WorkerPool, join_within
 from faxdropd.errors import ConfigError
 from faxdropd.files import names
 from faxdropd.jobs import intake
+from faxdropd.jobs.figures import queue_figures
 from faxdropd.jobs.journal import NOT_FINAL, RUNNABLE, Job, State
 from faxdropd.jobs.recovery import recover
 from faxdropd.watch.watcher import Watcher, WatchSpec
@@ -71,7 +73,9 @@ class Daemon:
         try:
             parts = wiring.build(cfg, metrics)
             try:
-                MainLoop(cfg, self.config_path, parts, self.flags).run()
+                loop = MainLoop(cfg, self.config_path, parts, self.flags)
+                metrics.probes = loop.probes
+                loop.run()
             finally:
                 parts.close()
         finally:
@@ -102,6 +106,7 @@ class MainLoop:
         )
         self.health = Health()
         self.health.tracker, self.health.workers, self.health.watcher = self._tracker, self.pool.threads, self.watcher
+        self.probes = Probes(self.not_ready)
 
     def run(self) -> None:
         cfg = self.cfg
@@ -124,6 +129,7 @@ class MainLoop:
         last_ping = last_status = last_refile = 0.0
         while not self.flags.should_exit:
             now = time.monotonic()
+            self.probes.tick()  # /healthz: the loop is making progress
             if self.flags.take_reload():
                 self._do_reload()
             self._intake()
@@ -246,13 +252,25 @@ class MainLoop:
             logmod.configure(new.log.format, new.log.level)
         log.info("daemon.reloaded", folders=len(new.folders), needs_restart=needs_restart)
 
+    def not_ready(self) -> list[str]:
+        """/readyz's causes (HTTP thread): only in-memory state and the journal's own cheap check."""
+        causes = []
+        if self.rt.pause.active():
+            causes.append(f"sending paused: {self.rt.pause.reason}")
+        causes += [f"folder {name} is down" for name in self.health.down()]
+        problem = self.rt.journal.check()
+        if problem:
+            causes.append(problem)
+        return causes
+
     def _status(self) -> str:
         counts = self.rt.journal.counts()
-        waiting = sum(counts.get(s, 0) for s in (State.CLAIMED, State.DEFERRED, State.UPLOADING, State.SUBMITTING))
+        figures = queue_figures(counts)
         down = self.health.down()
         folders = f"{len(self.cfg.folders)} folders" + (f" ({len(down)} down: {', '.join(down[:3])})" if down else "")
         text = (
-            f"{folders}; {waiting} waiting, {self.pool.busy} in flight, {counts.get('submitted', 0)} submitted, "
+            f"{folders}; {figures.queued} waiting, {figures.in_flight} in flight, "
+            f"{counts.get('submitted', 0)} submitted, "
             f"{counts.get('unknown', 0)} unknown"
         )
         if self.rt.pause.active():
@@ -261,7 +279,10 @@ class MainLoop:
 
     def _report(self) -> None:
         oldest = self.rt.journal.oldest_pending()
-        self.rt.metrics.set_queue(self.pool.pending, self.pool.busy, time.time() - oldest if oldest else 0.0)
+        counts = self.rt.journal.counts()
+        figures = queue_figures(counts)  # what `faxdropd status` counts
+        self.rt.metrics.set_queue(figures.queued, figures.in_flight, time.time() - oldest if oldest else 0.0)
+        self.rt.metrics.set_jobs(counts)
         self.rt.metrics.paused(self.rt.pause.active())
         for name, up in self.health.folder_up.items():
             self.rt.metrics.folder_health(name, up)

@@ -154,7 +154,7 @@ class Finisher:
         outcome = job.outcome
         self.rt.journal.transition(job, outcome.state, f"filed {final}", final_path=str(final) if final else None)
         crashpoints.hit("after_final")
-        self.rt.metrics.job_finished(job.folder, str(outcome))
+        self.rt.metrics.job_finished(job.folder, str(outcome), job.pages)
         log.info(
             _EVENT[outcome],
             job_id=job.id,

@@ -75,6 +75,7 @@ class Journal(JournalReads):
         self._queue: list[_Pending] = []
         self._leader: int | None = None  # thread id of the writer committing a batch now
         self._lock_fd: int | None = None
+        self.failure = ""  # why the last write failed (readiness: "the journal is failing")
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not read_only:
             self._take_lock()
@@ -218,7 +219,24 @@ class Journal(JournalReads):
                     for pending in batch:
                         pending.error = failure
 
+    def check(self) -> str:
+        """Why the journal is failing ("" when it is not): a write that failed, or a read that fails now.
+
+        For /readyz, on the HTTP thread: a plain read of one small table, under the lock like every read.
+        """
+        if self.failure:
+            return self.failure
+        if not journal_path(self.state_dir).exists():
+            return f"journal {journal_path(self.state_dir)} is gone"
+        try:
+            with self._lock:
+                self._db.execute("SELECT COUNT(*) FROM meta").fetchone()
+        except sqlite3.Error as exc:
+            return f"journal cannot be read: {type(exc).__name__}: {exc}"
+        return ""
+
     def _fail(self, what: str, exc: BaseException) -> NoReturn:
+        self.failure = f"journal write failed ({what}): {type(exc).__name__}: {exc}"
         # The error text names the database and the errno, never a job's document contents.
         # Runs on the batch leader's thread, whose bound job context is not (only) the failed writers': blank it.
         log.critical(

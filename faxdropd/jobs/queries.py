@@ -58,6 +58,12 @@ class JournalReads:
             ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
+    def oldest_job(self) -> float | None:
+        """Creation time of the oldest job kept (any state): what retention has not pruned yet."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(created_at) FROM jobs").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def recent(self, states: tuple[State, ...], limit: int = 10) -> list[Job]:
         marks = _marks(states)
         with self._lock:
