@@ -35,6 +35,7 @@ from faxdropd.jobs import intake
 from faxdropd.jobs.figures import queue_figures
 from faxdropd.jobs.journal import NOT_FINAL, RUNNABLE, Job, State
 from faxdropd.jobs.recovery import recover
+from faxdropd.jobs.retention import Retention
 from faxdropd.watch.watcher import Watcher, WatchSpec
 
 log = structlog.get_logger("faxdropd.daemon.mainloop")
@@ -107,6 +108,8 @@ class MainLoop:
         self.health = Health()
         self.health.tracker, self.health.workers, self.health.watcher = self._tracker, self.pool.threads, self.watcher
         self.probes = Probes(self.not_ready)
+        self.retention = Retention(self.rt)
+        self._retention = threading.Thread(target=self.retention.run, name="retention", daemon=True)
 
     def run(self) -> None:
         cfg = self.cfg
@@ -116,6 +119,7 @@ class MainLoop:
         self.watcher.start()
         self.pool.start()
         self._tracker.start()
+        self._retention.start()  # a pass now, then hourly; never holds up the loop
         self._watch_folders()
         sdnotify.ready(self._status())
         log.info("daemon.ready", folders=len(cfg.folders), workers=cfg.workers, url=cfg.interfax.url, pid=os.getpid())
@@ -293,12 +297,13 @@ class MainLoop:
         sdnotify.stopping()
         log.info("daemon.stopping", in_flight=self.pool.busy)
         self._tracker_stop.set()
+        self.retention.stopping.set()  # it stops between two files or two batches
         self.watcher.stop()
         self.pool.close()  # queued jobs stay in the journal and resume on the next start
         if self.pool.busy:
             sdnotify.extend_timeout(STOP_GRACE + 15)  # a chunked upload may need the whole grace
         abandoned = self.pool.drain(STOP_GRACE, abort=self._forced)
-        join_within([self._tracker], TRACKER_GRACE, abort=self._forced)
+        join_within([self._tracker, self._retention], TRACKER_GRACE, abort=self._forced)
         self._exit_if_forced()
         log.info("daemon.stopped", abandoned=abandoned)
 

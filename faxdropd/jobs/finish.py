@@ -20,7 +20,7 @@ import structlog
 from faxdropd import crashpoints
 from faxdropd.config.model import FAILED_DIR, SENT_DIR
 from faxdropd.document import preflight
-from faxdropd.files import filing
+from faxdropd.files import archive, filing
 from faxdropd.jobs import late_originals as twins
 from faxdropd.jobs.journal import FINAL, Job, Outcome
 from faxdropd.jobs.runtime import Runtime
@@ -114,6 +114,9 @@ class Finisher:
         sent = folder.sent if folder else hot / SENT_DIR
         failed = folder.failed if folder else hot / FAILED_DIR
         dest_dir = sent if job.outcome.succeeded else failed
+        if folder is not None and self.rt.config.retention_for(folder).archive == "dated":
+            # The month of the recorded completion: a retry after a crash or a share outage files it alike.
+            dest_dir = archive.month_dir(dest_dir, job.completed_at or job.updated_at)
         work = Path(job.work_path)
         try:
             if work.exists() or work.is_symlink():

@@ -87,6 +87,12 @@ class Journal(JournalReads):
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         if not read_only:
+            # Retention frees pages with an incremental vacuum (jobs/retention.py): a new journal gets
+            # auto_vacuum before its first table exists; an older one is converted once by a full VACUUM.
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            if self.pragma("auto_vacuum") != 2:
+                log.info("journal.converting", action="enabling incremental vacuum (once; rewrites the journal)")
+                self._db.execute("VACUUM")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             check = self._db.execute("PRAGMA integrity_check").fetchone()[0]
@@ -304,6 +310,12 @@ class Journal(JournalReads):
         for key, value in fields.items():
             setattr(job, key, value)
         return job
+
+    def write_batch(self, what: str, apply: Callable[[sqlite3.Connection], int]) -> int:
+        """Run `apply(connection)` as one group-committed write and return its result (retention's batches)."""
+        result: list[int] = []
+        self._write(what, lambda: result.append(apply(self._db)))
+        return result[0] if result else 0
 
     def set_meta(self, key: str, value: str | None) -> None:
         def apply() -> None:
