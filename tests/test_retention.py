@@ -224,6 +224,8 @@ def test_month_folders_and_a_missing_share(tmp_path: Path) -> None:
     _filed(tmp_path / "sent" / "2026-11", "b.pdf", 20 * DAY)
     done = archive.expire(tmp_path / "sent", datetime.now(UTC).timestamp() - 90 * DAY)
     assert (done.documents, done.months) == (1, 1) and not old.parent.exists()
+    assert archive.filed_dirs(tmp_path / "sent") == [tmp_path / "sent", tmp_path / "sent" / "2026-11"]
+    assert archive.dest_of(tmp_path / "sent" / "2026-11") == archive.dest_of(tmp_path / "sent") == tmp_path / "sent"
     assert archive.expire(tmp_path / "gone" / "sent", 0.0) == archive.Expired()  # creates nothing
     assert not (tmp_path / "gone").exists()
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from faxdropd.files.names import RECEIPT_SUFFIX, document_of, sidecar_path
 
-__all__ = ["Expired", "expire", "month_dir"]
+__all__ = ["Expired", "dest_of", "expire", "filed_dirs", "month_dir"]
 
 _MONTH = re.compile(r"\d{4}-\d{2}")
 
@@ -33,6 +33,20 @@ _MONTH = re.compile(r"\d{4}-\d{2}")
 def month_dir(dest_dir: Path, when: float) -> Path:
     """`dest_dir/YYYY-MM` for the UTC month of `when` (Unix seconds)."""
     return dest_dir / datetime.fromtimestamp(when, UTC).strftime("%Y-%m")
+
+
+def filed_dirs(dest_dir: Path) -> list[Path]:
+    """`dest_dir` and its month folders, oldest month first: where a sent/ or failed/ keeps documents."""
+    try:
+        months = sorted(p for p in dest_dir.iterdir() if _MONTH.fullmatch(p.name) and p.is_dir())
+    except OSError:
+        months = []
+    return [dest_dir, *months]
+
+
+def dest_of(directory: Path) -> Path:
+    """The sent/ or failed/ a document's directory belongs to: its parent for a month folder, else itself."""
+    return directory.parent if _MONTH.fullmatch(directory.name) else directory
 
 
 @dataclass
