@@ -77,9 +77,12 @@ class Retention:
             counts.receipts += done.receipts
             counts.months += done.months
         keep = cfg.retention.journal
-        if keep > 0:
-            counts.jobs = self._prune(now - max(keep, cfg.limits.duplicate_window))
-        counts.vacuumed_pages = self._vacuum()
+        cutoff = now - max(keep, cfg.limits.duplicate_window)
+        # Read first, write only when there is work: an idle pass adds no commit to the journal.
+        if keep > 0 and self.rt.journal.final_before(cutoff):
+            counts.jobs = self._prune(cutoff)
+        if int(self.rt.journal.pragma("freelist_count")):
+            counts.vacuumed_pages = self._vacuum()
         metrics = self.rt.metrics
         metrics.retention_deleted("document", counts.documents)
         metrics.retention_deleted("receipt", counts.receipts)
