@@ -158,11 +158,16 @@ def test_hundred_thousand_documents_over_thirteen_months(
     assert now - jobs[1] < 250 * DAY and now - jobs[1] > 200 * DAY  # inside the window: kept past journal:
     assert events == 2 * jobs[0]
     assert free == 0  # incremental vacuum gave every freed page back
-    assert _journal_bytes(state) < journal_before
+    assert _journal_bytes(state) < journal_before * (1 - 0.8 * done["jobs"] / SEEDED)  # shrank with what went
 
     # Memory: the pass streams directories and batches the journal; peak RSS stays that of a small daemon.
     assert d.proc is not None
-    assert _vm(d.proc.pid, "VmHWM") < 200 * 1024 * 1024
+    peak = _vm(d.proc.pid, "VmHWM")
+    print(
+        f"retention pass over {SEEDED} documents: {done['seconds']} s, {deleted} deleted, {done['jobs']} jobs pruned, "
+        f"journal {journal_before} -> {_journal_bytes(state)} bytes, daemon peak RSS {peak / 2**20:.0f} MiB"
+    )
+    assert peak < 128 * 1024 * 1024  # a daemon at rest is about 80 MiB
 
     # archive: dated files a new fax into this month's folder, receipt beside it.
     drop(dated, "new.pdf", make_sample_pdf(text="filed by month"))

@@ -119,7 +119,8 @@ class Journal(JournalReads):
                 self._lock_fd = None
 
     def pragma(self, name: str) -> Any:
-        return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+        with self._lock:  # never inside another thread's group commit
+            return self._db.execute(f"PRAGMA {name}").fetchone()[0]
 
     def create(self, job: Job) -> Job:
         return self.create_many([job])[0]
@@ -310,6 +311,15 @@ class Journal(JournalReads):
         for key, value in fields.items():
             setattr(job, key, value)
         return job
+
+    def checkpoint(self) -> None:
+        """Truncate the WAL (retention, after freeing space); gives up at once rather than wait for a reader."""
+        with self._lock:
+            self._db.execute("PRAGMA busy_timeout=0")  # a `status` reading now: skip, the next pass retries
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                self._db.execute("PRAGMA busy_timeout=30000")  # as connect(timeout=30) set it
 
     def write_batch(self, what: str, apply: Callable[[sqlite3.Connection], int]) -> int:
         """Run `apply(connection)` as one group-committed write and return its result (retention's batches)."""

@@ -83,6 +83,9 @@ class Retention:
             counts.jobs = self._prune(cutoff)
         if int(self.rt.journal.pragma("freelist_count")):
             counts.vacuumed_pages = self._vacuum()
+        if counts.jobs or counts.vacuumed_pages:
+            # The WAL keeps the size it grew to while pruning: truncate it, so the disk space really comes back.
+            self.rt.journal.checkpoint()
         metrics = self.rt.metrics
         metrics.retention_deleted("document", counts.documents)
         metrics.retention_deleted("receipt", counts.receipts)
