@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import uuid
 from collections import Counter
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from daemonkit import DaemonProcess, drop, wait_for, write_config
+from prometheus_client.parser import text_string_to_metric_families
 
-from faxdropd.config import parse_config
+from faxdropd.config import parse_config, render_routing_table
 from faxdropd.document.preflight import make_sample_pdf
 from faxdropd.files import archive
 from faxdropd.jobs.journal import Journal
@@ -105,6 +108,9 @@ def test_hundred_thousand_documents_over_thirteen_months(
     half = SEEDED // 2
     seeded = _seed_folder(flat, False, half, now, 0) + _seed_folder(dated, True, SEEDED - half, now, 1)
     state = tmp_path / "state"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     job_ages = [(i + 0.5) * SPAN_DAYS * DAY / SEEDED for i in range(SEEDED)]
     _seed_journal(state, job_ages, now)
     journal_before = _journal_bytes(state)
@@ -120,6 +126,7 @@ def test_hundred_thousand_documents_over_thirteen_months(
         extra={
             "retention": {"sent": "90d", "failed": "365d", "journal": "200d"},
             "limits": {"duplicate_window": "250d"},
+            "metrics": {"listen": f"127.0.0.1:{port}"},
         },
     )
     d = DaemonProcess(cfg, tmp_path / "daemon.log")
@@ -139,6 +146,14 @@ def test_hundred_thousand_documents_over_thirteen_months(
     deleted = SEEDED - len(expected_kept)
     assert done["documents"] == deleted and done["receipts"] == deleted
     assert 0 < len(expected_kept) < SEEDED  # both kinds exist: the test is not vacuous
+    scraped = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    counted_by_kind = {
+        s.labels["kind"]: s.value
+        for f in text_string_to_metric_families(scraped)
+        if f.name == "faxdropd_retention_deleted"
+        for s in f.samples
+    }
+    assert counted_by_kind == {"document": deleted, "receipt": deleted, "job": done["jobs"]}
 
     # Folder sizes stay bounded: flat folders hold only their retention's worth; dated ones a month a folder.
     per_month = SEEDED / 2 / 13
@@ -253,6 +268,10 @@ def test_retention_overrides_inherit_key_by_key(tmp_path: Path) -> None:
     assert (a.sent, a.failed, a.archive) == (30 * DAY, 30 * DAY, "dated")
     assert (b.sent, b.failed, b.archive) == (0.0, 30 * DAY, "delete")  # 0 keeps forever
     assert cfg.retention.journal == 700 * DAY
+    table = render_routing_table(cfg)  # check-config shows each folder's retention
+    assert "retention     sent kept 30d, failed kept 30d, month folders (sent/YYYY-MM/)" in table
+    assert "retention     sent kept forever, failed kept 30d, flat" in table
+    assert "final jobs kept 700d" in table
 
 
 def test_an_older_journal_is_converted_to_incremental_vacuum(tmp_path: Path) -> None:
