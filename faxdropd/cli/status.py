@@ -57,6 +57,8 @@ def _print(report: Status, data: dict[str, Any]) -> None:
         print(f"degraded: {problem}")
     if report.oldest_pending is not None:
         print(f"oldest pending job: {format_duration(report.now - report.oldest_pending)} old")
+    stored = data["journal"]
+    print(f"journal: {stored['size_bytes'] / 1e6:.1f} MB, oldest job kept {stored['oldest_job'] or '-'}")
     print(f"in flight: {len(report.in_flight)}")
     for item in data["in_flight"]:
         age = format_duration(item["age_s"])

@@ -25,6 +25,7 @@ from faxdropd.config.model import (
     LimitsConfig,
     LogConfig,
     MetricsConfig,
+    RetentionConfig,
     RetryConfig,
     SendWindow,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "LimitsConfig",
     "LogConfig",
     "MetricsConfig",
+    "RetentionConfig",
     "RetryConfig",
     "SendWindow",
     "check_paths",

@@ -151,12 +151,13 @@ def _clean_defaults(raw: object, ctx: Ctx, problems: list[Problem]) -> dict[str,
 
 
 def _merge(defaults: Mapping[str, Any], folder: Mapping[str, Any]) -> dict[str, Any]:
-    """A folder's own keys over `defaults:`; `fax:` is merged key by key (a folder overrides one option)."""
+    """A folder's own keys over `defaults:`; `fax:` and `retention:` are merged key by key (a folder overrides
+    one option)."""
     merged = copy.deepcopy(dict(defaults))
     for key, value in folder.items():
-        if key == "fax" and isinstance(merged.get("fax"), dict) and isinstance(value, Mapping):
-            merged["fax"] = {**merged["fax"], **value}
-        elif key == "fax" and value is None:
+        if key in ("fax", "retention") and isinstance(merged.get(key), dict) and isinstance(value, Mapping):
+            merged[key] = {**merged[key], **value}
+        elif key in ("fax", "retention") and value is None:
             continue  # a bare `fax:` line inherits everything
         else:
             merged[key] = value

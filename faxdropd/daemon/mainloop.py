@@ -25,6 +25,7 @@ from faxdropd.config import Config, FolderConfig
 from faxdropd.config.durations import plural
 from faxdropd.daemon import sdnotify, wiring
 from faxdropd.daemon.controls import Controls
+from faxdropd.daemon.endpoints import Probes
 from faxdropd.daemon.health import Health
 from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.daemon.signals import SignalFlags
@@ -33,8 +34,10 @@ from faxdropd.daemon.workers import WorkerPool, join_within
 from faxdropd.errors import ConfigError
 from faxdropd.files import names
 from faxdropd.jobs import intake
+from faxdropd.jobs.figures import queue_figures
 from faxdropd.jobs.journal import NOT_FINAL, RUNNABLE, Job, State
 from faxdropd.jobs.recovery import recover
+from faxdropd.jobs.retention import Retention
 from faxdropd.watch.watcher import Watcher, WatchSpec
 
 log = structlog.get_logger("faxdropd.daemon.mainloop")
@@ -73,7 +76,9 @@ class Daemon:
         try:
             parts = wiring.build(cfg, metrics)
             try:
-                MainLoop(cfg, self.config_path, parts, self.flags).run()
+                loop = MainLoop(cfg, self.config_path, parts, self.flags)
+                metrics.probes = loop.probes
+                loop.run()
             finally:
                 parts.close()
         finally:
@@ -105,6 +110,9 @@ class MainLoop:
         )
         self.health = Health()
         self.health.tracker, self.health.workers, self.health.watcher = self._tracker, self.pool.threads, self.watcher
+        self.probes = Probes(self.not_ready)
+        self.retention = Retention(self.rt)
+        self._retention = threading.Thread(target=self.retention.run, name="retention", daemon=True)
 
     def run(self) -> None:
         cfg = self.cfg
@@ -114,6 +122,7 @@ class MainLoop:
         self.watcher.start()
         self.pool.start()
         self._tracker.start()
+        self._retention.start()  # a pass now, then hourly; never holds up the loop
         self._watch_folders()
         sdnotify.ready(self._status())
         log.info("daemon.ready", folders=len(cfg.folders), workers=cfg.workers, url=cfg.interfax.url, pid=os.getpid())
@@ -127,6 +136,7 @@ class MainLoop:
         last_ping = last_status = last_refile = 0.0
         while not self.flags.should_exit:
             now = time.monotonic()
+            self.probes.tick()  # /healthz: the loop is making progress
             if self.flags.take_reload():
                 self._do_reload()
             self._intake()
@@ -254,15 +264,27 @@ class MainLoop:
             logmod.configure(new.log.format, new.log.level)
         log.info("daemon.reloaded", folders=len(new.folders), needs_restart=needs_restart)
 
+    def not_ready(self) -> list[str]:
+        """/readyz's causes (HTTP thread): only in-memory state and the journal's own cheap check."""
+        causes = []
+        if self.rt.pause.active():
+            causes.append(f"sending paused: {self.rt.pause.reason}")
+        causes += [f"folder {name} is down" for name in self.health.down()]
+        problem = self.rt.journal.check()
+        if problem:
+            causes.append(problem)
+        return causes
+
     def _status(self) -> str:
         counts = self.rt.journal.counts()
-        waiting = sum(counts.get(s, 0) for s in (State.CLAIMED, State.DEFERRED, State.UPLOADING, State.SUBMITTING))
+        figures = queue_figures(counts)
         down = self.health.down()
         folders = plural(len(self.cfg.folders), "folder") + (
             f" ({len(down)} down: {', '.join(down[:3])})" if down else ""
         )
         text = (
-            f"{folders}; {waiting} waiting, {self.pool.busy} in flight, {counts.get('submitted', 0)} submitted, "
+            f"{folders}; {figures.queued} waiting, {figures.in_flight} in flight, "
+            f"{counts.get('submitted', 0)} submitted, "
             f"{counts.get('unknown', 0)} unknown"
         )
         holds = self.controls.holds()
@@ -276,7 +298,10 @@ class MainLoop:
 
     def _report(self) -> None:
         oldest = self.rt.journal.oldest_pending()
-        self.rt.metrics.set_queue(self.pool.pending, self.pool.busy, time.time() - oldest if oldest else 0.0)
+        counts = self.rt.journal.counts()
+        figures = queue_figures(counts)  # what `faxdropd status` counts
+        self.rt.metrics.set_queue(figures.queued, figures.in_flight, time.time() - oldest if oldest else 0.0)
+        self.rt.metrics.set_jobs(counts)
         self.rt.metrics.paused(self.rt.pause.active())
         for name, up in self.health.folder_up.items():
             self.rt.metrics.folder_health(name, up)
@@ -287,12 +312,13 @@ class MainLoop:
         sdnotify.stopping()
         log.info("daemon.stopping", in_flight=self.pool.busy)
         self._tracker_stop.set()
+        self.retention.stopping.set()  # it stops between two files or two batches
         self.watcher.stop()
         self.pool.close()  # queued jobs stay in the journal and resume on the next start
         if self.pool.busy:
             sdnotify.extend_timeout(STOP_GRACE + 15)  # a chunked upload may need the whole grace
         abandoned = self.pool.drain(STOP_GRACE, abort=self._forced)
-        join_within([self._tracker], TRACKER_GRACE, abort=self._forced)
+        join_within([self._tracker, self._retention], TRACKER_GRACE, abort=self._forced)
         self._exit_if_forced()
         log.info("daemon.stopped", abandoned=abandoned)
 

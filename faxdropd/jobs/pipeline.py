@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import random
 import threading
 import time
 from datetime import UTC, datetime
@@ -32,8 +33,8 @@ from faxdropd.files import filing
 from faxdropd.interfax import upload
 from faxdropd.interfax.faxfields import sendfax_fields
 from faxdropd.jobs import admission as policy
+from faxdropd.jobs import jitter, settle
 from faxdropd.jobs import late_originals as twins
-from faxdropd.jobs import settle
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import UNSENT, Job, Outcome, State
 from faxdropd.jobs.runtime import Runtime
@@ -52,6 +53,7 @@ class Pipeline:
         self.rt = rt
         self.finisher = finisher
         self._admission = threading.Lock()
+        self.rng = random.Random()  # back-off jitter; a test seeds its own
 
     # -- processing (worker threads) ------------------------------------------------------------------
 
@@ -207,7 +209,8 @@ class Pipeline:
             log.info("job.deferred", reason="faxes_per_hour", until=wait_until)
             return True
         if self.rt.pause.active():
-            self.rt.journal.defer(job, self.rt.pause.until, self.rt.pause.reason, "paused", **facts)
+            until = jitter.after_pause(self.rt.pause.until, now, self.rng)
+            self.rt.journal.defer(job, until, self.rt.pause.reason, "paused", **facts)
             return True
         return False
 
@@ -238,7 +241,7 @@ class Pipeline:
             return
         except AccountError as exc:
             self.rt.pause.set(str(exc), PAUSE_SECONDS.get(exc.code or 0, DEFAULT_PAUSE))
-            jr.defer(job, self.rt.pause.until, str(exc), "account")
+            jr.defer(job, jitter.after_pause(self.rt.pause.until, time.time(), self.rng), str(exc), "account")
             return
         except PermanentError as exc:
             self.finisher.finish(job, Outcome.FAILED, None, exc.sentence, code=exc.code)
@@ -263,15 +266,15 @@ class Pipeline:
         log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
 
     def retry_later(self, job: Job, reason: str, *, give_up: bool = True) -> None:
-        """Transient trouble: retry later with exponential backoff, or give up after the retry lifetime
-        (never with ``give_up=False``: a share outage is not the fax's failure)."""
+        """Transient trouble: retry later with exponential backoff (±20% jitter: jobs.jitter), or give up after
+        the retry lifetime (never with ``give_up=False``: a share outage is not the fax's failure)."""
         retry = self.rt.config.retry
         attempts = job.attempts + 1
         now = time.time()
         if give_up and now - job.created_at > retry.lifetime:
             self.finisher.finish(job, Outcome.FAILED, None, f"gave up after {attempts} attempts: {reason}")
             return
-        delay = min(retry.cap, retry.initial * retry.factor ** (attempts - 1))
+        delay = jitter.backoff(attempts, retry.initial, retry.factor, retry.cap, self.rng)
         self.rt.journal.defer(job, now + delay, reason, attempts=attempts)
         log.info("job.deferred", reason=reason, retry_in_s=round(delay, 1), attempts=attempts)
 

@@ -65,6 +65,21 @@ class JournalReads:
             ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
+    def oldest_job(self) -> float | None:
+        """Creation time of the oldest job kept (any state): what retention has not pruned yet."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(created_at) FROM jobs").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def final_before(self, cutoff: float) -> bool:
+        """Whether any final job was last updated before `cutoff`: retention's prune has work to do."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT 1 FROM jobs WHERE state IN ({_marks(FINAL)}) AND updated_at < ? LIMIT 1",  # noqa: S608
+                [*[str(s) for s in FINAL], cutoff],
+            ).fetchone()
+        return row is not None
+
     def recent(self, states: tuple[State, ...], limit: int = 10) -> list[Job]:
         marks = _marks(states)
         with self._lock:

@@ -12,11 +12,11 @@ from typing import Any
 
 from faxdropd.config import Config
 from faxdropd.jobs import controls
+from faxdropd.jobs.figures import IN_FLIGHT, journal_figures, queue_figures
 from faxdropd.jobs.journal import Job, Journal, State
 from faxdropd.ops.journal import DaemonState
 
 RECENT_FAILURES = 3600.0  # a failure this recent makes the status degraded
-IN_FLIGHT = (State.UPLOADING, State.SUBMITTING, State.SUBMITTED, State.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Status:
     paused_until: float
     holds: controls.Holds
     folders_down: list[str]
+    stored: dict[str, Any]  # journal size and oldest kept job (jobs/figures.py)
 
     @property
     def failures_last_hour(self) -> int:
@@ -64,6 +65,7 @@ def read_status(cfg: Config, journal: Journal, daemon: DaemonState, now: float |
         holds=journal.read(controls.read_holds),
         # Seen from here, not from the daemon: a folder this process cannot reach is worth a look either way.
         folders_down=[f.name for f in cfg.folders if not f.path.is_dir()],
+        stored=journal_figures(journal),
     )
 
 
@@ -87,6 +89,8 @@ def as_dict(status: Status) -> dict[str, Any]:
         "folders_down": status.folders_down,
         "failures_last_hour": status.failures_last_hour,
         "degraded": status.degraded,
+        "queued": queue_figures(status.counts).queued,
+        "journal": {"size_bytes": status.stored["size_bytes"], "oldest_job": iso(status.stored["oldest_job_at"])},
         "in_flight": [
             {
                 "job_id": j.id,

@@ -60,7 +60,9 @@ MUTATIONS = (
             Patch(
                 PIPELINE,
                 "        except OutcomeUnknown as exc:\n",
-                "        except OutcomeUnknown as exc:\n            self.retry_later(job, str(exc))\n            return\n",
+                "        except OutcomeUnknown as exc:\n"
+                "            self.retry_later(job, str(exc))\n"
+                "            return\n",
             ),
         ),
         ("tests/test_delivery.py::test_lost_reply_is_reconciled_and_sent_exactly_once",),
