@@ -24,7 +24,7 @@ from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_f
 
 from faxdropd.cli.send import FIRST_CHECK, MAX_INTERVAL, QueryPacer
 from faxdropd.config.model import FaxOptions
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
 from faxdropd.interfax.faxfields import sendfax_fields
 

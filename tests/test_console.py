@@ -20,7 +20,7 @@ from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_f
 from test_cli import cli, ledger
 from test_service import NotifySocket
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
 
 NUMBER = "+12125550100"

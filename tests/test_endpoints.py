@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from faxdropd.daemon.endpoints import Probes, Server, make_app
 from faxdropd.daemon.metrics import Metrics
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.jobs.journal import Journal
 
 

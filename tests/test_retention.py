@@ -18,7 +18,7 @@ from daemonkit import DaemonProcess, drop, wait_for, write_config
 from prometheus_client.parser import text_string_to_metric_families
 
 from faxdropd.config import parse_config, render_routing_table
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.files import archive
 from faxdropd.jobs.journal import Journal
 from faxdropd.jobs.schema import SCHEMA, journal_path

@@ -23,7 +23,7 @@ from daemonkit import PASSWORD, DaemonProcess, documents, drop, ledger, receipts
 from daemonkit import arm_fault as fault
 from daemonkit import emulator_admin as admin
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
 
 

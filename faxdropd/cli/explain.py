@@ -15,6 +15,7 @@ from faxdropd.config import Config, FolderConfig
 from faxdropd.config.durations import format_duration, plural
 from faxdropd.config.window import next_window_opening
 from faxdropd.document import completeness, preflight, routing
+from faxdropd.errors import Rejected
 from faxdropd.files import filing, names
 from faxdropd.interfax.faxfields import FaxOptionsLike, sendfax_fields
 from faxdropd.jobs import admission as policy
@@ -53,7 +54,7 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
                 f"{checked.pages if checked.pages is not None else '?'} pages, sha256 {checked.sha256}"
             )
             sha, pages = checked.sha256, checked.pages
-    except preflight.Rejected as exc:
+    except Rejected as exc:
         lines.append(f"pre-flight:  REJECTED — {exc.reason} (it would be filed in {folder.failed})")
         return lines, 1
     found = names.find_sidecar(path) if "sidecar" in folder.to_from else None

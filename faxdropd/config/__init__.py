@@ -15,7 +15,6 @@ hide input values, and our own sentences only quote values that cannot be secret
 from faxdropd.config.durations import parse_duration
 from faxdropd.config.interfax import InterfaxConfig
 from faxdropd.config.load import load_config, parse_config
-from faxdropd.config.messages import ConfigProblems
 from faxdropd.config.model import (
     Config,
     DeliveryConfig,
@@ -30,6 +29,7 @@ from faxdropd.config.model import (
     SendWindow,
 )
 from faxdropd.config.table import check_paths, render_routing_table
+from faxdropd.errors import ConfigProblems
 
 __all__ = [
     "Config",

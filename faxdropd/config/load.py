@@ -10,12 +10,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from faxdropd.config.durations import format_duration as format_duration
-from faxdropd.config.fields import KEY_PROBLEMS as KEY_PROBLEMS
-from faxdropd.config.fields import SOURCES as SOURCES
 from faxdropd.config.fields import Ctx
-from faxdropd.config.interfax import EMBEDDED as EMBEDDED
-from faxdropd.config.messages import ConfigProblems, Problem, problems_from
+from faxdropd.config.messages import problems_from
 from faxdropd.config.model import (
     FOLDER_ONLY_KEYS,
     Config,
@@ -24,7 +20,7 @@ from faxdropd.config.model import (
     Settings,
 )
 from faxdropd.config.yamlfile import load_yaml
-from faxdropd.errors import ConfigError
+from faxdropd.errors import ConfigError, ConfigProblems, Problem
 
 # ----------------------------------------------------------------------------------------------------
 # Loading

@@ -29,7 +29,6 @@ from faxdropd.daemon.endpoints import Probes
 from faxdropd.daemon.health import Health
 from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.daemon.signals import SignalFlags
-from faxdropd.daemon.wiring import client_settings as client_settings
 from faxdropd.daemon.workers import WorkerPool, join_within
 from faxdropd.errors import ConfigError
 from faxdropd.files import names

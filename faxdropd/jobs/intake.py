@@ -16,7 +16,7 @@ from faxdropd.files import filing, names
 from faxdropd.jobs import settle
 from faxdropd.jobs.journal import Job, Journal, State, new_job_id
 
-log = structlog.get_logger("faxdropd.jobs.pipeline")  # claims were logged by the pipeline; filters keep working
+log = structlog.get_logger(__name__)
 
 
 def claim_batch(journal: Journal, items: list[tuple[FolderConfig, Path]]) -> list[Job]:

@@ -15,7 +15,7 @@ from faxdropd.interfax.client import ClientFactory
 from faxdropd.jobs import jitter
 from faxdropd.jobs.journal import Journal
 
-log = structlog.get_logger("faxdropd")
+log = structlog.get_logger(__name__)
 
 
 class Pause:

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 from daemonkit import PASSWORD, DaemonProcess, drop, wait_for, write_config
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
 from reliability.invariants import Report, check, filed_count, quiescent, settled
 

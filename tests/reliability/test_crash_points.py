@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from faxdropd import crashpoints
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from reliability.rig import Rig, content, make_emulator
 
 pytestmark = pytest.mark.reliability
