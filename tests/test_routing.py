@@ -18,6 +18,7 @@ from faxdropd.config.model import FaxOptions as FaxOptionsModel
 from faxdropd.config.model import SendWindow as SendWindowModel
 from faxdropd.config.window import next_window_opening
 from faxdropd.document import routing
+from faxdropd.document.namenumbers import numbers_in_name
 from faxdropd.document.routing import Rejection, Route
 from faxdropd.files import names
 from faxdropd.interfax import faxfields
@@ -169,7 +170,7 @@ def test_filename_token_forms(hot: Path, name: str, numbers: list[str]) -> None:
     ],
 )
 def test_names_without_a_token(hot: Path, name: str) -> None:
-    assert routing.filename_numbers(name) == []
+    assert numbers_in_name(name) == []
     assert ok(routing.route(name, Folder(hot, to=[LDN]), None)).source == "folder"
 
 

@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 
 from faxdropd.cli.context import load_or_report, start_embedded
@@ -103,7 +102,3 @@ def emulator(args: argparse.Namespace, path: Path) -> int:
         print(f"faxdropd emulator: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return EXIT_FAIL
     return EXIT_OK
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

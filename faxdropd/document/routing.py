@@ -127,11 +127,6 @@ def load_sidecar(path: Path) -> dict[str, Any]:
     return cast(dict[str, Any], loaded)
 
 
-def filename_numbers(document_name: str) -> list[str]:
-    """The text the file name gives as numbers (rules in namenumbers), unparsed."""
-    return [found.text for found in numbers_in_name(document_name)]
-
-
 def _sidecar_numbers(sidecar: Mapping[str, Any]) -> list[str] | Rejection:
     to = sidecar.get("to")
     if to is None:

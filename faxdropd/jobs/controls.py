@@ -70,10 +70,6 @@ def _missing_table(exc: sqlite3.OperationalError) -> bool:
     return "no such table" in str(exc)
 
 
-def ensure_tables(conn: sqlite3.Connection) -> None:
-    conn.executescript(CONTROL_SCHEMA)
-
-
 def add_command(conn: sqlite3.Connection, verb: str, target: str, reason: str) -> int:
     cur = conn.execute(
         "INSERT INTO commands (at, verb, target, reason) VALUES (?, ?, ?, ?)", (time.time(), verb, target, reason)

@@ -23,7 +23,6 @@ from faxdropd.config import FolderConfig
 from faxdropd.document import preflight, routing
 from faxdropd.errors import (
     AccountError,
-    InterfaxError,
     OutcomeUnknown,
     PermanentError,
     Rejected,
@@ -281,7 +280,3 @@ class Pipeline:
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()}
-
-
-def error_text(exc: InterfaxError) -> str:
-    return exc.sentence
