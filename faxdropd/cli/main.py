@@ -61,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("paths", nargs="*", metavar="PATH")
     retry.add_argument("--all-failed", action="store_true")
 
+    adopt = sub.add_parser("adopt", help="take over the work of a peer host that died for good")
+    adopt.add_argument("instance", metavar="INSTANCE", help="the dead peer's instance id")
+    adopt.add_argument("--force", action="store_true", help="adopt even though the peer was active recently")
+
     emu = sub.add_parser("emulator", help="run the InterFAX emulator as its own server")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=_port, default=8080, help="TCP port, 0 = any free port (default 8080)")
@@ -76,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from faxdropd.cli import commands  # deferred: `--help` should not pay for importing zeep
+    from faxdropd.cli.adopt import adopt as adopt_command
 
     handler = {
         "run": commands.run,
@@ -86,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status": commands.status,
         "retry": commands.retry,
         "emulator": commands.emulator,
+        "adopt": adopt_command,
     }[args.command]
     try:
         return handler(args, config_path(args))

@@ -17,6 +17,7 @@ from faxdropd.config.interfax import InterfaxConfig
 from faxdropd.config.load import load_config, parse_config
 from faxdropd.config.messages import ConfigProblems
 from faxdropd.config.model import (
+    INSTANCE_RE,
     Config,
     DeliveryConfig,
     FaxOptions,
@@ -31,6 +32,7 @@ from faxdropd.config.model import (
 from faxdropd.config.table import check_paths, render_routing_table
 
 __all__ = [
+    "INSTANCE_RE",
     "Config",
     "ConfigProblems",
     "DeliveryConfig",

@@ -30,7 +30,7 @@ from faxdropd.daemon.wiring import client_settings as client_settings
 from faxdropd.daemon.workers import WorkerPool, join_within
 from faxdropd.document import routing
 from faxdropd.errors import ConfigError
-from faxdropd.jobs import intake
+from faxdropd.jobs import adoption, intake
 from faxdropd.jobs.journal import NOT_FINAL, RUNNABLE, Job, State
 from faxdropd.jobs.recovery import recover
 from faxdropd.watch.watcher import Watcher, WatchSpec
@@ -122,6 +122,7 @@ class MainLoop:
     def _loop(self) -> None:
         ping_every = sdnotify.watchdog_interval()
         last_ping = last_status = last_refile = 0.0
+        last_beat = time.monotonic()  # recovery beat once at start
         while not self.flags.should_exit:
             now = time.monotonic()
             if self.flags.take_reload():
@@ -132,6 +133,10 @@ class MainLoop:
             if now - last_refile > 5.0:
                 last_refile = now
                 self._refile()
+                adoption.take_adopted(self.rt.journal, self.cfg.folders)  # `faxdropd adopt` ran meanwhile
+            if now - last_beat >= adoption.heartbeat_interval(self.cfg.peer_timeout):
+                last_beat = now
+                adoption.heartbeat(self.cfg.folders)
             if now - last_status > 2.0:
                 last_status = now
                 self._report()
