@@ -145,3 +145,49 @@ def test_a_returning_host_ends_its_adopted_jobs_without_sending(tmp_path: Path, 
     adoption.settle_taken(journal)
     job = journal.get("a1b2c3d4e5f60718")
     assert job is not None and job.state is State.ADOPTED and "adopted by another host" in (job.reason or "")
+
+
+def _adopt_config(tmp_path: Path) -> Path:
+    import yaml
+
+    path = tmp_path / "faxdropd.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "interfax": {"url": "http://127.0.0.1:9/dfs.asmx", "username": "u", "password_env": "PW"},
+                "state_dir": str(tmp_path / "state"),
+                "instance": "me",
+                "peer_timeout": "10m",
+                "folders": [{"path": str(tmp_path / "hot"), "to": "+12125550100"}],
+            }
+        )
+    )
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize("age", [30.0, 3600.0])
+def test_adopt_refuses_a_recent_peer_and_takes_a_silent_one(
+    tmp_path: Path, journal: Journal, age: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faxdropd.cli.main import main
+
+    monkeypatch.setenv("PW", "not-a-real-password")
+    cfg_path = _adopt_config(tmp_path)
+    instances.resolve(journal, config(tmp_path, instance="me"))
+    dead = tmp_path / "hot" / ".faxdropd" / "dead"
+    dead.mkdir(parents=True)
+    (dead / "0123456789abcdef__d.pdf").write_bytes(b"x")
+    (dead / workarea.ALIVE).touch()
+    then = time.time() - age
+    for p in (dead / workarea.ALIVE, dead):
+        os.utime(p, (then, then))
+    code = main(["-c", str(cfg_path), "adopt", "dead"])
+    if age < 600:
+        assert code == 1 and dead.is_dir()
+        assert main(["-c", str(cfg_path), "adopt", "dead", "--force"]) == 0
+    else:
+        assert code == 0
+    assert not dead.exists()
+    [area] = (tmp_path / "hot" / ".faxdropd" / "me").iterdir()
+    assert area.name.startswith("adopted-dead-") and (area / "0123456789abcdef__d.pdf").exists()
