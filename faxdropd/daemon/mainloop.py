@@ -41,7 +41,7 @@ LOOP_INTERVAL = 0.2
 STOP_GRACE = 60.0  # seconds uploads in flight get to finish after SIGTERM (unit: TimeoutStopSec=90s)
 TRACKER_GRACE = 5.0  # seconds a status query under way gets at shutdown
 # Settings read once at start; a reload that changes them says so instead of pretending to apply them.
-RESTART_ONLY = ("state_dir", "workers", "metrics")
+RESTART_ONLY = ("state_dir", "workers", "metrics", "instance")  # instance: the work areas are chosen at start
 
 
 class Daemon:
