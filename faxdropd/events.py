@@ -43,8 +43,14 @@ EVENTS: dict[str, Event] = {
     "job.release_postponed": _e("warning", "orphans in a folder that is unavailable stay until the next start"),
     "job.twin_cancelled": _e("warning", "a late original of a resent fax was cancelled before it went out"),
     "job.sent_twice": _e("error", "a late original of a resent fax went out: the fax was sent twice"),
+    "job.adopted": _e("warning", "a document from a dead peer's adopted area is journaled and settled by reference"),
+    "job.adopted_away": _e("warning", "another host adopted this job's work area: this host sends and files nothing"),
     # the daemon
     "daemon.ready": _e("info", "the daemon started and watches its folders"),
+    "instance.created": _e("info", "first start: this host's instance id is chosen and kept in the journal"),
+    "instance.ready": _e("info", "this host's instance id and work areas are in use"),
+    "workarea.migrated": _e("info", "a 0.1 work file this journal knows was moved into the instance's area"),
+    "workarea.legacy_left": _e("warning", "0.1 work files this journal does not know were left (another host's?)"),
     "daemon.failed": _e("critical", "the daemon stopped on an error"),
     "daemon.reloading": _e("info", "SIGHUP: the config is read again"),
     "daemon.reloaded": _e("info", "the new config is in force"),
@@ -87,6 +93,7 @@ EVENTS: dict[str, Event] = {
     "upload.cancel_failed": _e("info", "CancelFileUpload of an abandoned session failed (InterFAX expires it)"),
     "tracker.query_failed": _e("warning", "a status query failed; it is repeated within the budget"),
     "tracker.rate_limited": _e("warning", "InterFAX refused a status query for the rate limit; the tracker backs off"),
+    "tracker.rate_restored": _e("info", "the status-query rate halved after a -1011 is back to its full budget"),
     "tracker.crashed": _e("exception", "the delivery tracker hit an unexpected error; it goes on"),
     # the emulator (a test and demo server, not the daemon)
     "emulator.request": _e("debug", "one HTTP request to the emulator"),

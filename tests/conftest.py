@@ -49,3 +49,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not any(allowed in reason for allowed in IMPOSSIBLE_ON_CI):
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, where .ci/run provides every capability: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _no_instance_leaks() -> Iterator[None]:
+    """An in-process daemon sets the process's instance (workarea.set_instance): no test may see another's."""
+    from faxdropd.files import workarea
+
+    yield
+    workarea.set_instance(None)

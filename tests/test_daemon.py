@@ -61,7 +61,7 @@ def test_small_and_5mb_pdfs_are_delivered_once(tmp_path: Path, emulator: Any, da
     assert {s["sha256"] for s in subs} == {hashlib.sha256(small).hexdigest(), hashlib.sha256(big).hexdigest()}
     assert [s for s in subs if s["session_id"]], "the 5 MB document must go through a chunked upload"
     assert sorted(p.name for p in documents(hot / "sent")) == ["big.pdf", "small.pdf"]
-    assert list((hot / ".faxdropd").glob("*__*")) == []
+    assert list((hot / ".faxdropd").rglob("*__*")) == []
     assert d.stop() == 0
 
 
@@ -125,7 +125,7 @@ def test_sigkill_during_upload_or_submission(
     wait_for(lambda: len(receipts(hot / "sent")) + len(receipts(hot / "failed")) == 1, 60, what="filing")
     assert len(ledger(emulator)["submissions"]) <= 1
     assert len(documents(hot / "sent")) + len(documents(hot / "failed")) == 1
-    assert list((hot / ".faxdropd").glob("*__*")) == []
+    assert list((hot / ".faxdropd").rglob("*__*")) == []
 
 
 def test_two_daemons_on_one_folder_send_each_file_once(

@@ -34,7 +34,7 @@ from faxdropd.interfax.ratelimit import QueryBudget
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import Job, Journal, State, new_job_id
 from faxdropd.jobs.runtime import Pause, Runtime
-from faxdropd.jobs.tracker import Tracker, poll_batches
+from faxdropd.jobs.tracker import SLOW_DOWN, Tracker, poll_batches
 
 QUERY_OPS = ("FaxQuery", "FaxQuery2")
 
@@ -459,3 +459,26 @@ def test_budget_survives_a_restart(runtime: Runtime) -> None:
     second = Tracker(rt, Finisher(rt))
     assert second._ask(list) is None
     assert second.budget.free_at(second.clock()) > second.clock() + 50
+
+
+def test_peers_share_the_accounts_status_queries(runtime: Runtime) -> None:
+    rt = runtime
+    limit = rt.config.delivery.query_limit_per_minute
+    rt.config.delivery.peers = 3
+    assert Tracker(rt, Finisher(rt)).budget.per_minute == max(1, limit // 3)
+
+
+def test_a_1011_halves_the_rate_for_a_while_and_never_fails_the_job(runtime: Runtime, emulator: Any) -> None:
+    rt = runtime
+    clock = [1000.0]
+    tracker = Tracker(rt, Finisher(rt), clock=lambda: clock[0])
+    full = tracker.budget.per_minute
+    job = submitted_job(rt, [1])
+    arm(emulator, op="FaxQuery", kind="error", code=-1011, count=1)
+    tracker.step()
+    assert tracker.budget.per_minute == max(1, full // 2)
+    held = rt.journal.get(job.id)
+    assert held is not None and held.state is State.SUBMITTED and held.outcome is None
+    clock[0] += SLOW_DOWN + 1
+    tracker.step()
+    assert tracker.budget.per_minute == full

@@ -27,7 +27,7 @@ def new_job(journal: Journal) -> Job:
 
 
 def test_final_and_not_final_split_the_states() -> None:
-    assert {State.DELIVERED, State.FAILED, State.REJECTED} == FINAL
+    assert {State.DELIVERED, State.FAILED, State.REJECTED, State.ADOPTED} == FINAL
     assert set(NOT_FINAL) | FINAL == set(State) and not set(NOT_FINAL) & FINAL
 
 

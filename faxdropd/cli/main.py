@@ -34,6 +34,10 @@ def _handler(command: str) -> Handler:
         from faxdropd.cli import retry
 
         return retry.retry
+    if command == "adopt":
+        from faxdropd.cli import adopt
+
+        return adopt.adopt
     if command in ("completion", "man"):
         from faxdropd.cli import manual
 

@@ -126,6 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--dry-run", action="store_true", help="say what would be retried, move nothing")
     retry.add_argument("--force", action="store_true", help="also retry failures that would certainly repeat")
 
+    adopt = command(
+        "adopt",
+        "take over the work of a peer host that died for good",
+        "Move a dead peer's work areas into this host's area (one atomic rename per hot folder). This host's "
+        "daemon then settles every adopted document by its reference with InterFAX before anything is sent. "
+        "Refused while the peer was active within peer_timeout, unless --force.",
+    )
+    adopt.add_argument("instance", metavar="INSTANCE", help="the dead peer's instance id (its work area's name)")
+    adopt.add_argument("--force", action="store_true", help="adopt even though the peer was active recently")
+
     emu = command("emulator", "run the InterFAX emulator as its own server")
     emu.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     emu.add_argument("--port", type=_port, default=8080, help="TCP port, 0 = any free port (default 8080)")

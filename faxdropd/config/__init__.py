@@ -16,6 +16,7 @@ from faxdropd.config.durations import parse_duration
 from faxdropd.config.interfax import InterfaxConfig
 from faxdropd.config.load import load_config, parse_config
 from faxdropd.config.model import (
+    INSTANCE_RE,
     Config,
     DeliveryConfig,
     FaxOptions,
@@ -32,6 +33,7 @@ from faxdropd.config.table import check_paths, render_routing_table
 from faxdropd.errors import ConfigProblems
 
 __all__ = [
+    "INSTANCE_RE",
     "Config",
     "ConfigProblems",
     "DeliveryConfig",

@@ -10,6 +10,7 @@ password must never reach a log through an error).
 from __future__ import annotations
 
 import os
+import re
 import string
 from collections.abc import Callable
 from pathlib import Path
@@ -220,6 +221,19 @@ class MetricsConfig(StrictModel):
         return int(self.listen.rpartition(":")[2])
 
 
+# A directory name on every share (SMB included): no separators, no leading dot (hidden) or dash (an option).
+INSTANCE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
+
+
+def _instance_name(value: object) -> str:
+    if not isinstance(value, str) or not INSTANCE_RE.fullmatch(value):
+        raise ValueError("must be 1-64 characters of letters, digits, '.', '_' or '-', not starting with '.' or '-'")
+    return value
+
+
+InstanceName = Annotated[str, BeforeValidator(_instance_name)]
+
+
 class DeliveryConfig(StrictModel):
     track: Annotated[bool, Strict()] = True
     poll_interval: PositiveDuration = 20.0
@@ -228,6 +242,8 @@ class DeliveryConfig(StrictModel):
     reconcile_grace: Duration = 60.0
     # InterFAX allows 6 status queries a minute; more is only useful against the emulator.
     query_limit_per_minute: Annotated[int, Strict(), Field(ge=1, le=600)] = 6
+    # Hosts sharing one InterFAX account: the limit is per account, so each host takes its share of it.
+    peers: Annotated[int, Strict(), Field(ge=1, le=100)] = 1
 
 
 class RetryConfig(StrictModel):
@@ -257,6 +273,10 @@ class Settings(StrictModel):
 
     interfax: InterfaxConfig
     state_dir: AbsPath = Path("/var/lib/faxdropd")
+    # This host's name for its work areas `<hot>/.faxdropd/<instance>/`; None: `<hostname>-<hash of state_dir>`.
+    instance: InstanceName | None = None
+    # A peer whose heartbeat is older than this may be adopted without --force.
+    peer_timeout: PositiveDuration = 600.0
     workers: Annotated[int, Strict(), Field(ge=1, le=64)] = 4
     log: LogConfig = Field(default_factory=LogConfig)
     metrics: MetricsConfig | None = None

@@ -32,7 +32,7 @@ from faxdropd.daemon.signals import SignalFlags
 from faxdropd.daemon.workers import WorkerPool, join_within
 from faxdropd.errors import ConfigError
 from faxdropd.files import names
-from faxdropd.jobs import intake
+from faxdropd.jobs import adoption, intake
 from faxdropd.jobs.figures import queue_figures
 from faxdropd.jobs.journal import NOT_FINAL, RUNNABLE, Job, State
 from faxdropd.jobs.recovery import recover
@@ -45,7 +45,7 @@ LOOP_INTERVAL = 0.2
 STOP_GRACE = 60.0  # seconds uploads in flight get to finish after SIGTERM (unit: TimeoutStopSec=90s)
 TRACKER_GRACE = 5.0  # seconds a status query under way gets at shutdown
 # Settings read once at start; a reload that changes them says so instead of pretending to apply them.
-RESTART_ONLY = ("state_dir", "workers", "metrics")
+RESTART_ONLY = ("state_dir", "workers", "metrics", "instance")  # instance: the work areas are chosen at start
 
 
 class Daemon:
@@ -133,6 +133,7 @@ class MainLoop:
     def _loop(self) -> None:
         ping_every = sdnotify.watchdog_interval()
         last_ping = last_status = last_refile = 0.0
+        last_beat = time.monotonic()  # recovery beat once at start
         while not self.flags.should_exit:
             now = time.monotonic()
             self.probes.tick()  # /healthz: the loop is making progress
@@ -146,6 +147,10 @@ class MainLoop:
             if now - last_refile > 5.0:
                 last_refile = now
                 self._refile()
+                adoption.take_adopted(self.rt.journal, self.cfg.folders)  # `faxdropd adopt` ran meanwhile
+            if now - last_beat >= adoption.heartbeat_interval(self.cfg.peer_timeout):
+                last_beat = now
+                adoption.heartbeat(self.cfg.folders)
             if now - last_status > 2.0:
                 last_status = now
                 self._report()

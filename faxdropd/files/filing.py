@@ -39,6 +39,7 @@ from faxdropd.files.receipts import write_receipt as _write_receipt
 from faxdropd.files.workarea import cleanup_work as cleanup_work
 from faxdropd.files.workarea import out_of_reach as out_of_reach
 from faxdropd.files.workarea import work_dir as work_dir
+from faxdropd.files.workarea import work_root
 
 _CHUNK = 1024 * 1024
 _ATTEMPTS = 20
@@ -149,7 +150,7 @@ def requeue(document: Path, hot: Path) -> Path:
         raise FileNotFoundError(errno.ENOENT, "no such document", str(document))
     receipt = receipt_path(document)
     if os.path.lexists(receipt):
-        retried = work_dir(hot) / RETRIED_DIR
+        retried = work_root(hot) / RETRIED_DIR  # shared by all instances: any host may consume the retry
         with suppress(FileExistsError):
             retried.mkdir(0o700)
         _move_noreplace(receipt, unique_destination(retried, receipt.name, datetime.now(UTC)), "retry")

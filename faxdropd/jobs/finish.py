@@ -20,7 +20,7 @@ import structlog
 from faxdropd import crashpoints
 from faxdropd.config.model import FAILED_DIR, SENT_DIR
 from faxdropd.document import preflight
-from faxdropd.files import archive, filing, fsutil
+from faxdropd.files import archive, filing, fsutil, workarea
 from faxdropd.jobs import late_originals as twins
 from faxdropd.jobs.journal import FINAL, Job, Outcome
 from faxdropd.jobs.runtime import Runtime
@@ -68,6 +68,8 @@ def receipt(job: Job) -> dict[str, Any]:
         # A request InterFAX held past the reconciliation and processed after the resend (twins.py).
         "late_originals": list(job.delivery.get(twins.TWINS, {}).values()),
         "file_type": job.file_type,
+        # Present only on a dead peer's document this host took over with `faxdropd adopt`.
+        **({"adopted_from": peer} if (peer := workarea.adopted_from(job.work_path)) else {}),
     }
 
 

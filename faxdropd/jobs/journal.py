@@ -133,7 +133,9 @@ class Journal(JournalReads):
         now = time.time()
         rows: list[dict[str, Any]] = []
         for job in jobs:
-            job.created_at = job.updated_at = now
+            # An adopted job keeps an earlier creation time: its reference is looked up from then (adoption.py).
+            job.created_at = min(job.created_at or now, now)
+            job.updated_at = now
             values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in job.__dict__.items()}
             values["state"] = str(job.state)
             rows.append(values)

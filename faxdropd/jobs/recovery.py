@@ -12,7 +12,8 @@ from pathlib import Path
 
 import structlog
 
-from faxdropd.files import filing
+from faxdropd.files import filing, workarea
+from faxdropd.jobs import adoption, instances
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import FINAL, NOT_FINAL, Job, State
 from faxdropd.jobs.runtime import Runtime
@@ -24,6 +25,12 @@ def recover(rt: Runtime, finisher: Finisher) -> list[Job]:
     """Bring every unfinished job to a resumable state; returns the jobs to queue for processing now."""
     runnable: list[Job] = []
     journal = rt.journal
+    # Our own area only, from here on: another instance's area is its host's (DESIGN §4).
+    name = instances.resolve(journal, rt.config)
+    adoption.settle_taken(journal)
+    workarea.set_instance(name)
+    instances.migrate_legacy(journal, [f.path for f in rt.config.folders if f.path.is_dir()])
+    log.info("instance.ready", instance=name)
     for job in journal.by_state(*NOT_FINAL):
         if job.outcome is not None:
             finisher.refile(job)
@@ -42,6 +49,8 @@ def recover(rt: Runtime, finisher: Finisher) -> list[Job]:
             )
             log.warning("job.unknown", job_id=job.id, reference=job.reference, reason="restart during submit")
     release_orphans(rt)
+    adoption.take_adopted(journal, rt.config.folders)
+    adoption.heartbeat(rt.config.folders)
     return runnable
 
 

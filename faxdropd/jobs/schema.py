@@ -65,9 +65,11 @@ class State(StrEnum):
     DEFERRED = "deferred"
     UNKNOWN = "unknown"
     REJECTED = "rejected"
+    # The work file was taken by a peer's `faxdropd adopt`: that host finishes the job; this one files nothing.
+    ADOPTED = "adopted"
 
 
-FINAL = frozenset({State.DELIVERED, State.FAILED, State.REJECTED})
+FINAL = frozenset({State.DELIVERED, State.FAILED, State.REJECTED, State.ADOPTED})
 NOT_FINAL = tuple(s for s in State if s not in FINAL)
 # A job in these states cannot have reached InterFAX: after an error it may simply be tried again.
 UNSENT = frozenset({State.CLAIMED, State.UPLOADING, State.DEFERRED})

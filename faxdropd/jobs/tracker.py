@@ -35,6 +35,7 @@ ACCOUNT_PAUSE = 600.0
 # of ours (or reports in another zone) would read "absent" and cause the one thing we must never do: a resend.
 LOOKUP_MARGIN = timedelta(days=1)
 BUDGET_META = "status_queries"
+SLOW_DOWN = 600.0  # seconds at the halved rate after a -1011
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -77,7 +78,10 @@ class Tracker:
         self.rt = rt
         self.finisher = finisher
         self.clock = clock
-        self.budget = QueryBudget(rt.config.delivery.query_limit_per_minute)
+        # The limit is per account: each of `peers` hosts on it takes its share (README "Several hosts").
+        self.share = max(1, rt.config.delivery.query_limit_per_minute // rt.config.delivery.peers)
+        self.budget = QueryBudget(self.share)
+        self._slow_until = 0.0
         self._last_poll: dict[str, float] = {}
         self._restore_budget(rt.journal)
 
@@ -97,6 +101,9 @@ class Tracker:
                 log.exception("tracker.crashed")
 
     def step(self) -> None:
+        if self._slow_until and self.clock() >= self._slow_until:
+            self._slow_until, self.budget.per_minute = 0.0, self.share
+            log.info("tracker.rate_restored", per_minute=self.share)
         client = self.rt.clients.client()
         try:
             for job in self.rt.journal.by_state(State.UNKNOWN):
@@ -110,7 +117,11 @@ class Tracker:
                 self._poll(client)
         except RateLimited:
             # Someone else queries on this account, or a previous process did: wait out a whole window.
-            log.warning("tracker.rate_limited", backoff_s=self.budget.window)
+            # A -1011 is never a job's failure. Adaptive: halve our rate for a while, since peers on the
+            # account (more than delivery.peers says, or other tools) use what we thought was ours.
+            self.budget.per_minute = max(1, self.budget.per_minute // 2)
+            self._slow_until = self.clock() + SLOW_DOWN
+            log.warning("tracker.rate_limited", backoff_s=self.budget.window, per_minute=self.budget.per_minute)
             self.budget.back_off(self.clock(), self.budget.window)
         except AccountError as exc:
             self.rt.pause.set(str(exc), ACCOUNT_PAUSE)

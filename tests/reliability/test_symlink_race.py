@@ -166,11 +166,12 @@ class Attacker(threading.Thread):
 
     def swap_work_copies(self) -> None:
         try:
-            names = [p for p in self.work.iterdir() if p.name.endswith("__flip.txt") and not p.is_symlink()]
+            # The daemon's own area, `.faxdropd/<instance>/`.
+            names = [p for p in self.work.glob("*/*__flip.txt") if not p.is_symlink()]
         except FileNotFoundError:
             return
         for path in names:
-            tmp = self.work / f".attack-{uuid.uuid4().hex}"
+            tmp = path.parent / f".attack-{uuid.uuid4().hex}"
             tmp.symlink_to(self.canary)
             try:
                 os.replace(tmp, path)
@@ -199,7 +200,7 @@ def test_daemon_flip_race_never_submits_the_canary(tmp_path: Path, emulator: Any
     attacker.join(240)
     assert not attacker.is_alive() and attacker.error is None, attacker.error
     wait_for(
-        lambda: not (hot / "flip.txt").exists() and not any((hot / ".faxdropd").glob("*__*")),
+        lambda: not (hot / "flip.txt").exists() and not any((hot / ".faxdropd").rglob("*__*")),
         60,
         interval=0.5,
         what="the last flip.txt claimed and filed",
