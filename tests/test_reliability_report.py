@@ -22,6 +22,7 @@ LOG = "\n".join(
         "FIGURE " + json.dumps({"test": "brand_new_kind", "widgets": 7}),
         "FIGURE not json",
         "======= 2 failed, 11 passed, 3 skipped in 69.12s (0:01:09) =======",
+        "1 passed in 2.01s",
         json.dumps(MUTATIONS, indent=2),
     ]
 )
@@ -48,7 +49,7 @@ def test_header_names_date_commit_machine_command_and_pytest_counts() -> None:
     assert "- commit: `abc1234`" in text
     assert "- machine: 2 CPUs" in text
     assert "- command: `python -m pytest -m reliability`" in text
-    assert "- pytest: 2 failed, 11 passed, 3 skipped" in text
+    assert "- pytest: 2 failed, 12 passed, 3 skipped" in text
 
 
 def test_mutation_json_becomes_the_mutation_table() -> None:

@@ -87,7 +87,9 @@ def parse(text: str) -> Parsed:
             continue
         summary = _SUMMARY.match(line)
         if summary:
-            parsed.summary = {word: int(n) for n, word in _COUNT.findall(summary.group(1))}
+            # Several pytest runs in one log (e.g. per-file CI jobs) add up.
+            for n, word in _COUNT.findall(summary.group(1)):
+                parsed.summary[word] = parsed.summary.get(word, 0) + int(n)
     parsed.mutations = _mutation_json(text)
     return parsed
 
