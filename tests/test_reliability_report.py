@@ -50,6 +50,7 @@ def test_header_names_date_commit_machine_command_and_pytest_counts() -> None:
     assert "- machine: 2 CPUs" in text
     assert "- command: `python -m pytest -m reliability`" in text
     assert "- pytest: 2 failed, 12 passed, 3 skipped" in text
+    assert "## Method" in text and "integrity_check" in text
 
 
 def test_mutation_json_becomes_the_mutation_table() -> None:

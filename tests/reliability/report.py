@@ -50,6 +50,16 @@ EXPLAIN: dict[str, str] = {
     "named for it; it is caught when one of them fails. Every mutation must be caught.",
 }
 
+# How the figures are obtained (true of tests/reliability/invariants.py:check and rig.py today).
+METHOD = """Every figure comes from the real daemon (a subprocess sent real signals), the InterFAX emulator (a real
+HTTP server on 127.0.0.1) and real folders. After each scenario `tests/reliability/invariants.py` checks: every
+input is in exactly one of `sent/` or `failed/` (by the sha256 of the filed bytes), with a receipt naming the
+same sha256 and a distinct job reference; the emulator saw at most one SendfaxEx_2 per job reference, no
+content more often than it was dropped, and exactly one submission per receipt saying the fax was accepted;
+no claimed file is left in a work area and nothing in a hot folder; the journal passes
+`PRAGMA integrity_check` and holds no unfinished job. `test_the_invariant_check_can_fail` shows the check
+catches a lost input, a leftover work file and a double send."""
+
 
 @dataclass
 class Parsed:
@@ -157,6 +167,7 @@ def render(parsed: Parsed, command: str, when: datetime.datetime, commit: str, h
     if parsed.summary:
         counts = ", ".join(f"{n} {word}" for word, n in parsed.summary.items())
         out.append(f"- pytest: {counts}")
+    out += ["", "## Method", "", METHOD]
     for kind, rows in sorted(parsed.figures.items()):
         out += ["", f"## {kind.replace('_', ' ')}", "", table(rows)]
         if kind in EXPLAIN:
