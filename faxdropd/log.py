@@ -14,6 +14,7 @@ their base64) are replaced by ``***`` wherever they appear in a rendered line.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import os
@@ -172,7 +173,7 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.INFO and record.name.startswith(_NOISY):
+        if record.levelno < logging.INFO and record.name.startswith(_NOISY) and not _wire_debug():
             return False
         if isinstance(record.msg, dict):  # a structlog event: the processor chain redacts it
             return True
@@ -292,8 +293,28 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         old.close()
     root.addHandler(handler)
     root.setLevel(levelno)
+    wire = _wire_debug()
     for name in _NOISY:
-        logging.getLogger(name).setLevel(max(levelno, logging.INFO))
+        logging.getLogger(name).setLevel(logging.DEBUG if wire else max(levelno, logging.INFO))
+    if wire:
+        _route_http_client_debug()
+
+
+def _wire_debug() -> bool:
+    """FAXDROPD_WIRE_DEBUG=1: log raw SOAP/HTTP traffic (scrubbed like any record); for diagnosis and the
+    end-to-end redaction test, which needs the password on the wire and in reach of the log."""
+    return os.environ.get("FAXDROPD_WIRE_DEBUG") == "1"
+
+
+def _route_http_client_debug() -> None:
+    # http.client writes its debug output with print(); sent to a logger it passes the scrubbing filter.
+    wire_log = logging.getLogger("urllib3.wire")
+
+    def to_log(*args: object, **_: object) -> None:
+        wire_log.debug(" ".join(str(a) for a in args))
+
+    http.client.print = to_log  # type: ignore[attr-defined]
+    http.client.HTTPConnection.debuglevel = 1
 
 
 def get_logger(name: str = "faxdropd", **initial: Any) -> FilteringBoundLogger:

@@ -4,6 +4,7 @@ daemon's log events, and the one-line figure each scenario prints for docs/RELIA
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ def figure(scenario: str, report: Report) -> str:
         f"duplicates={report.duplicates} failed={report.failed}"
     )
     print(f"\n{line}")
+    numbers = {"files": report.inputs, "delivered": delivered, "duplicates": report.duplicates}
+    print("FIGURE " + json.dumps({"test": "share", "scenario": scenario, **numbers, "failed": report.failed}))
     return line
 
 

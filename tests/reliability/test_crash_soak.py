@@ -11,6 +11,7 @@ every assertion message carries it, so a failure names the run that reproduces i
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
@@ -72,6 +73,10 @@ def test_sigkill_soak(tmp_path: Path) -> None:
             f"kills={rig.kills} soak_s={soak_s:.0f} total_s={time.monotonic() - started:.0f} {report.line()}"
         )
         print("\n" + line)
+        counts = {"tiny": kinds.count("tiny"), "inline": kinds.count("inline"), "chunked": kinds.count("chunked")}
+        numbers = {"files": len(rig.inputs), **counts, "kills": rig.kills, "soak_s": round(soak_s)}
+        result = {"lost": report.losses, "duplicates": report.duplicates, "submissions": report.submissions}
+        print("FIGURE " + json.dumps({"test": "crash_soak", "seed": SEED, **numbers, **result}))
         # Every figure the line reports is asserted: all delivered, each submitted exactly once, none lost.
         assert report.inputs == SOAK_FILES == len(rig.inputs), line
         assert report.sent == SOAK_FILES and report.failed == 0, line
