@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 import pytest
 from daemonkit import DaemonProcess, drop, receipts, wait_for, write_config
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
 
 pytestmark = pytest.mark.reliability
