@@ -134,9 +134,16 @@ MUTATIONS = (
     Mutation(
         "release_other_instances_work",
         "a starting daemon gives back to the hot folder a work file another instance is processing",
-        (),
-        (),
-        skip="needs #13's instance areas: one shared work area per folder today",
+        (
+            Patch(
+                "faxdropd/files/workarea.py",
+                "        entries = list(os.scandir(area))\n",
+                # The 0.1 behaviour: every instance's area is searched for orphans, not only this one's.
+                "        entries = [e for d in os.scandir(hot / WORK_DIR) if d.is_dir() and not d.name.startswith"
+                "(('retried', 'adopted')) for e in os.scandir(d.path)]\n",
+            ),
+        ),
+        ("tests/reliability/test_multihost.py::test_peers_restart_while_others_hold_work",),
     ),
     Mutation(
         "skip_duplicate_window",
