@@ -436,7 +436,8 @@ def test_stop_interrupts_a_hang(tmp_path: Path) -> None:
     started = time.monotonic()
     running.stop()
     worker.join(5)
-    assert time.monotonic() - started < 2 and not worker.is_alive()
+    # stop() must not wait out the client's 30 s timeout; the bound is generous, the point is "not 30 s".
+    assert time.monotonic() - started < 15 and not worker.is_alive()
     assert errors and isinstance(errors[0], requests.ConnectionError)
 
 

@@ -384,7 +384,7 @@ def test_removed_folder_is_down_and_comes_back_with_a_new_watch(tmp_path: Path, 
     t0 = time.monotonic()
     (hot / "after.pdf").write_bytes(b"back")
     assert names(wait_for(w, lambda s: len(s) >= 1)) == ["after.pdf"]
-    assert time.monotonic() - t0 < STABLE + 0.6  # via the re-established inotify watch
+    assert time.monotonic() - t0 < 10  # well before the 30 s rescan: the folder is watched again
     assert w._observer.is_alive()
 
 
