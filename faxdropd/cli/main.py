@@ -61,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("paths", nargs="*", metavar="PATH")
     retry.add_argument("--all-failed", action="store_true")
 
+    web_user = sub.add_parser("web-user", help="add or replace a user of the front-desk page (password from stdin)")
+    web_user.add_argument("name")
+    web_user.add_argument("--file", default=None, help="the users file (default: the config's web.users_file)")
+
     emu = sub.add_parser("emulator", help="run the InterFAX emulator as its own server")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=_port, default=8080, help="TCP port, 0 = any free port (default 8080)")
@@ -76,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from faxdropd.cli import commands  # deferred: `--help` should not pay for importing zeep
+    from faxdropd.cli.webuser import web_user
 
     handler = {
         "run": commands.run,
@@ -86,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status": commands.status,
         "retry": commands.retry,
         "emulator": commands.emulator,
+        "web-user": web_user,
     }[args.command]
     try:
         return handler(args, config_path(args))

@@ -27,6 +27,7 @@ from faxdropd.config.model import (
     MetricsConfig,
     RetryConfig,
     SendWindow,
+    WebConfig,
 )
 from faxdropd.config.table import check_paths, render_routing_table
 
@@ -43,6 +44,7 @@ __all__ = [
     "MetricsConfig",
     "RetryConfig",
     "SendWindow",
+    "WebConfig",
     "check_paths",
     "load_config",
     "parse_config",

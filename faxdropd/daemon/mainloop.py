@@ -41,7 +41,7 @@ LOOP_INTERVAL = 0.2
 STOP_GRACE = 60.0  # seconds uploads in flight get to finish after SIGTERM (unit: TimeoutStopSec=90s)
 TRACKER_GRACE = 5.0  # seconds a status query under way gets at shutdown
 # Settings read once at start; a reload that changes them says so instead of pretending to apply them.
-RESTART_ONLY = ("state_dir", "workers", "metrics")
+RESTART_ONLY = ("state_dir", "workers", "metrics", "web")
 
 
 class Daemon:
@@ -71,7 +71,17 @@ class Daemon:
         try:
             parts = wiring.build(cfg, metrics)
             try:
-                MainLoop(cfg, self.config_path, parts, self.flags).run()
+                loop = MainLoop(cfg, self.config_path, parts, self.flags)
+                try:
+                    page = wiring.start_web(lambda: loop.cfg, loop.health)
+                except OSError as exc:
+                    log.critical("daemon.failed", error=f"web.listen {cfg.web.listen if cfg.web else ''}: {exc}")
+                    return 1
+                try:
+                    loop.run()
+                finally:
+                    if page is not None:
+                        page.stop()
             finally:
                 parts.close()
         finally:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from faxdropd.config import Config
+from faxdropd.daemon.health import Health
 from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.interfax.client import ClientFactory, ClientSettings
 from faxdropd.jobs.finish import Finisher
@@ -12,6 +14,7 @@ from faxdropd.jobs.journal import Journal
 from faxdropd.jobs.pipeline import Pipeline
 from faxdropd.jobs.runtime import Pause, Runtime
 from faxdropd.jobs.tracker import Tracker
+from faxdropd.web import server as web_server
 
 
 def client_settings(cfg: Config) -> ClientSettings:
@@ -53,3 +56,10 @@ def build(cfg: Config, metrics: Metrics | NullMetrics) -> Parts:
     except BaseException:
         journal.close()
         raise
+
+
+def start_web(cfg: Callable[[], Config], health: Health) -> web_server.WebServer | None:
+    """The front-desk page (None without `web:`), shown the folders' health and ready once the threads run.
+
+    OSError when its address cannot be bound."""
+    return web_server.start(cfg, lambda: dict(health.folder_up), lambda: not health.problem())
