@@ -53,6 +53,16 @@ def clock(at: float | None) -> str:
     return datetime.fromtimestamp(at).astimezone().strftime("%Y-%m-%d %H:%M:%S") if at else ""
 
 
+def _iso_clock(text: str | None) -> str:
+    """InterFAX's completion time (ISO 8601, UTC) in the daemon's local time, like every other time shown."""
+    if not text:
+        return ""
+    try:
+        return clock(datetime.fromisoformat(text).timestamp())
+    except ValueError:
+        return text
+
+
 def state_view(state: str) -> dict[str, str]:
     icon, label = STATE_LABELS.get(state, ("·", state))
     return {"state": state, "icon": icon, "label": label, "group": STATE_GROUP.get(state, "busy")}
@@ -159,7 +169,7 @@ def job_detail(job: Job, events: list[dict[str, Any]]) -> dict[str, Any]:
             "pages": item.get("pages_sent", ""),
             "cost": item.get("cost", ""),
             "csid": item.get("remote_csid", ""),
-            "completed": item.get("completed_at") or "",
+            "completed": _iso_clock(item.get("completed_at")),
         }
         for tid, item in sorted(items.items())
     ]
