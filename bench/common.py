@@ -139,7 +139,7 @@ class RssSampler:
 
 def make_pdf(size: int, text: str) -> bytes:
     """A valid one-page PDF of at least `size` bytes; `text` makes each document's content unique."""
-    from faxdropd.document.preflight import make_sample_pdf
+    from faxdropd.document.sample import make_sample_pdf
 
     return make_sample_pdf(pages=1, text=text, pad_to=size)
 

@@ -3,19 +3,7 @@
 One chain renders both structlog events and stdlib records (zeep, urllib3, watchdog, pypdf), so a journal
 line looks the same whoever wrote it: JSON lines under systemd or when piped, console lines on a terminal.
 
-Event names are dotted ``<subject>.<verb-ish>``, lower case, stable (operators grep and alert on them);
-details go in keys, never in the event string:
-
-- a job's life: ``job.detected``, ``job.stable``, ``job.claimed``, ``job.rejected``, ``job.uploading``,
-  ``job.submitting``, ``job.submitted``, ``job.unknown``, ``job.reconciled``, ``job.deferred``,
-  ``job.delivered``, ``job.failed``, ``job.filed``, ``job.requeued``, ``job.claim_failed``,
-  ``job.twin_cancelled``, ``job.sent_twice`` (a late original of a resent fax, twins.py)
-- the daemon: ``daemon.starting``, ``daemon.ready``, ``daemon.reloading``, ``daemon.reloaded``,
-  ``daemon.reload_failed``, ``daemon.stopping``, ``daemon.stopped``, ``daemon.exit_now``,
-  ``daemon.watchdog_skipped``
-- folders and the account: ``folder.up``, ``folder.down``, ``folder.overflow``, ``account.paused``,
-  ``account.resumed``
-- InterFAX calls: ``interfax.call``, ``interfax.error``; metrics: ``metrics.listening``
+Every event name, its level and its meaning are catalogued in ``events.py`` (a test keeps the code to it).
 
 Common keys: ``job_id``, ``reference``, ``folder``, ``file`` (escaped), ``transaction_id``, ``code``,
 ``reason``, ``size``, ``pages``, ``sha256``. Never log document contents, base64 or the password: keys named
@@ -271,7 +259,9 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         # Render tracebacks as text *before* redaction; ConsoleRenderer's rich formatter would show locals.
         exceptions = structlog.processors.format_exc_info
         render = structlog.dev.ConsoleRenderer(
-            colors=_isatty(out) and not journald, exception_formatter=structlog.dev.plain_traceback
+            # NO_COLOR (no-color.org): any non-empty value turns colours off, even on a terminal.
+            colors=_isatty(out) and not journald and not os.environ.get("NO_COLOR"),
+            exception_formatter=structlog.dev.plain_traceback,
         )
     if journald:
         render = _journal_priority(render)

@@ -18,9 +18,9 @@ from daemonkit import PASSWORD, write_config
 
 from faxdropd.cli.explain import explain_file
 from faxdropd.config import Config, load_config
-from faxdropd.daemon.mainloop import client_settings
 from faxdropd.daemon.metrics import NullMetrics
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.daemon.wiring import client_settings
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.interfax.client import ClientFactory
 from faxdropd.jobs import intake
 from faxdropd.jobs.finish import Finisher

@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "faxdropd"
 RANK = {
     "errors": 0,
     "log": 0,
+    "events": 0,
     "crashpoints": 0,
     "data": 0,
     "config": 1,

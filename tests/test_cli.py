@@ -24,7 +24,7 @@ from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_f
 
 from faxdropd.cli.send import FIRST_CHECK, MAX_INTERVAL, QueryPacer
 from faxdropd.config.model import FaxOptions
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
 from faxdropd.interfax.faxfields import sendfax_fields
 
@@ -344,7 +344,7 @@ def test_query_pacer_starts_early_backs_off_and_keeps_six_a_minute() -> None:
 
 def test_status_without_a_journal(cfg: Path, tmp_path: Path) -> None:
     proc = cli(cfg, "status")
-    assert proc.returncode == 1 and "no journal" in proc.stderr
+    assert proc.returncode == 3 and "no journal" in proc.stderr  # 3: cannot tell, for monitoring checks
     assert not (tmp_path / "state").exists()
 
 
@@ -367,11 +367,12 @@ def test_status_after_a_daemon_run(tmp_path: Path, hot: Path, emulator: Emulator
     wait_for(lambda: receipts(hot / "sent") and receipts(hot / "failed"), 60, what="one sent, one failed")
     assert d.stop() == 0
     text = cli(cfg, "status")
-    assert text.returncode == 0, text.stderr
+    assert text.returncode == 1, text.stderr  # degraded: a document was rejected within the hour
+    assert "degraded: 1 failed in the last hour" in text.stdout and "daemon: not running" in text.stdout
     assert "delivered 1" in text.stdout and "rejected 1" in text.stdout and "in flight: 0" in text.stdout
     assert "link.pdf" in text.stdout and "symbolic link" in text.stdout
     js = cli(cfg, "status", "--json")
-    assert js.returncode == 0
+    assert js.returncode == 1
     report = json.loads(js.stdout)
     assert report["states"] == {"delivered": 1, "rejected": 1}
     assert report["in_flight"] == [] and report["oldest_pending_age_s"] is None and report["paused"] is None

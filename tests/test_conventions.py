@@ -18,7 +18,7 @@ from faxdropd.cli.explain import explain_file
 from faxdropd.config import Config, parse_config
 from faxdropd.config.fields import CSID_MAX
 from faxdropd.document import routing
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.errors import ConfigError
 from faxdropd.files import filing, names
 from faxdropd.interfax import upload

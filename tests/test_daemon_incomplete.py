@@ -17,7 +17,7 @@ from typing import Any
 
 from daemonkit import PASSWORD, DaemonProcess, drop, ledger, receipts, wait_for, write_config
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 
 
 def start(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], **defaults: Any) -> tuple[Path, Path]:

@@ -15,6 +15,7 @@ from daemonkit import PASSWORD, write_config
 from faxdropd.config import load_config
 from faxdropd.daemon.mainloop import MainLoop
 from faxdropd.daemon.workers import WorkerPool
+from faxdropd.jobs.controls import Holds
 from faxdropd.jobs.journal import Job, Journal, State, new_job_id
 
 
@@ -42,6 +43,7 @@ def test_only_undecided_deferred_jobs_are_scheduled(tmp_path: Path) -> None:
         decided = journal.transition(decided, State.DEFERRED, "transient", next_attempt_at=0.0)
         journal.transition(decided, State.DEFERRED, "outcome failed", outcome="failed", reason="gave up")
         loop.rt = SimpleNamespace(journal=journal)  # type: ignore[assignment]
+        loop.controls = SimpleNamespace(holds=lambda: Holds({}, {}))  # type: ignore[assignment]
         loop._schedule_due()
         assert loop.pool.pending == 1
         assert loop.pool.holds(waiting.id) and not loop.pool.holds(decided.id)

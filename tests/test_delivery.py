@@ -24,9 +24,9 @@ from daemonkit import PASSWORD, DaemonProcess, documents, drop, ledger, receipts
 from daemonkit import arm_fault as arm
 
 from faxdropd.config import load_config
-from faxdropd.daemon.mainloop import client_settings
 from faxdropd.daemon.metrics import NullMetrics
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.daemon.wiring import client_settings
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
 from faxdropd.emulator.state import Emulator
 from faxdropd.interfax.client import ClientFactory, FaxItem

@@ -391,3 +391,16 @@ def test_write_json_atomic(tmp_path: Path) -> None:
     write_json_atomic(target, {"a": 2, "when": NOW})
     assert json.loads(target.read_text())["a"] == 2
     assert leftovers(tmp_path) == []
+
+
+def test_release_of_a_half_durable_claim_keeps_one_name(hot: Path) -> None:
+    """A power cut can leave a claimed file under both names (work area synced, hot folder not; powerfs models
+    it): releasing it must drop the work-area name, not bring it back as a second input under a stamped name."""
+    doc = hot / "scan.pdf"
+    doc.write_bytes(b"%PDF-1.4 one document\n")
+    work = filing.work_dir(hot) / "0123456789abcdef__scan.pdf"
+    os.link(doc, work)
+    assert filing.release(work, hot) == doc
+    assert not work.exists()
+    assert sorted(p.name for p in hot.iterdir() if p.is_file()) == ["scan.pdf"]
+    assert doc.read_bytes() == b"%PDF-1.4 one document\n"

@@ -11,8 +11,8 @@ import pytest
 from daemonkit import PASSWORD, write_config
 
 from faxdropd.config import load_config
-from faxdropd.daemon.mainloop import client_settings
 from faxdropd.daemon.metrics import NullMetrics
+from faxdropd.daemon.wiring import client_settings
 from faxdropd.files import filing, fsutil
 from faxdropd.interfax.client import ClientFactory
 from faxdropd.jobs.finish import Finisher

@@ -7,7 +7,7 @@ from typing import Any
 
 from daemonkit import DaemonProcess, documents, drop, ledger, receipts, wait_for, write_config
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 
 FOLDER_TO = "+99999990"
 

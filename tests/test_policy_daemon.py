@@ -21,7 +21,7 @@ import requests
 import yaml
 from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_for, write_config
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.jobs.journal import Journal, State
 
 NO_TRACK = {"delivery": {"track": False}}

@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faxdropd.document import preflight
-from faxdropd.document.preflight import NOT_REGULAR, Checked, Rejected, make_sample_pdf, open_document
-from faxdropd.errors import FaxdropError
+from faxdropd.document import sniff
+from faxdropd.document.preflight import NOT_REGULAR, Checked, open_document
+from faxdropd.document.sample import make_sample_pdf
+from faxdropd.errors import FaxdropError, Rejected
 
 
 def put(folder: Path, name: str, data: bytes) -> Path:
@@ -277,4 +278,4 @@ def test_arbitrary_bytes_give_a_verdict_never_a_crash(tmp_path: Path, data: byte
     except Rejected as exc:
         assert exc.reason and "\n" not in exc.reason
     else:
-        assert checked.file_type in preflight.EXTENSIONS
+        assert checked.file_type in sniff.EXTENSIONS

@@ -19,7 +19,7 @@ from kit.shares import SshfsShare, sshfs_share_fixture  # noqa: F401  (the fixtu
 
 from faxdropd.document import preflight, routing, sniff
 from faxdropd.document.sample import make_sample_pdf
-from faxdropd.errors import storage_failure
+from faxdropd.errors import Rejected, storage_failure
 
 
 def _docx() -> bytes:
@@ -49,7 +49,7 @@ def dead_share_fds(sshfs_share: SshfsShare) -> Iterator[dict[str, int]]:
 def test_pdf_read_failing_on_a_dead_share_is_an_outage(dead_share_fds: dict[str, int]) -> None:
     with pytest.raises(OSError) as failure:
         preflight._pdf_pages(dead_share_fds["a.pdf"], 100)
-    assert not isinstance(failure.value, preflight.Rejected) and storage_failure(failure.value), failure.value
+    assert not isinstance(failure.value, Rejected) and storage_failure(failure.value), failure.value
 
 
 def test_docx_read_failing_on_a_dead_share_is_an_outage(dead_share_fds: dict[str, int]) -> None:
@@ -72,8 +72,9 @@ def test_a_broken_document_is_still_rejected(tmp_path: Path) -> None:
     """Control: only storage errors pass through; a document that cannot be parsed is still rejected."""
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"%PDF-1.4\n" + b"garbage " * 100)
-    with pytest.raises(preflight.Rejected):
+    with pytest.raises(Rejected):
         preflight.open_document(bad, tmp_path)
     unreadable = tmp_path / "x.pdf.fax.yaml"
     unreadable.mkdir()  # EISDIR on read: the sidecar's own problem
-    assert isinstance(routing.load_sidecar(unreadable), routing.Rejection)
+    with pytest.raises(routing.Rejection, match="cannot be read"):
+        routing.load_sidecar(unreadable)

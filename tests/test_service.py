@@ -23,7 +23,7 @@ from daemonkit import PASSWORD, DaemonProcess, documents, drop, ledger, receipts
 from daemonkit import arm_fault as fault
 from daemonkit import emulator_admin as admin
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
 
 
@@ -143,7 +143,7 @@ def test_lifecycle_notify_reload_logs_and_metrics(
     assert notify.index("READY=1") == 0 < notify.index("WATCHDOG=1")  # nothing is announced before READY
     assert any(k.startswith("STATUS=") for k in notify.messages[0])
     status = [k for k in notify.lines() if k.startswith("STATUS=")]
-    assert status and re.search(r"1 folders; \d+ waiting, \d+ in flight", status[-1]), status[-1:]
+    assert status and re.search(r"1 folder; \d+ waiting, \d+ in flight", status[-1]), status[-1:]
 
     # A delivery through the whole chain, logged step by step with stable event names.
     drop(hot_a, "one.pdf", make_sample_pdf(pages=1, text="lifecycle"))

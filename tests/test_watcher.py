@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 
 from faxdropd.watch import mounts
 from faxdropd.watch.schedule import Alarm, DueHeap
@@ -333,19 +335,17 @@ class _LimitedWatcher(Watcher):
         return _LimitedObserver(super()._new_observer(), room=3)
 
 
-def test_watch_limit_falls_back_to_polling_with_one_warning(
-    tmp_path: Path, make: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_watch_limit_falls_back_to_polling_with_one_warning(tmp_path: Path, make: Any) -> None:
     folders = [tmp_path / f"f{i}" for i in range(10)]
     for folder in folders:
         folder.mkdir()
-    with caplog.at_level(logging.WARNING, logger="faxdropd.watch.watcher"):
+    with structlog.testing.capture_logs() as logs:
         w = make([spec(folder) for folder in folders], cls=_LimitedWatcher)
         pump(w, 0.5)
     modes = list(w.modes().values())
     assert modes.count("events") == 3 and modes.count("poll") == 7
-    warnings = [r.getMessage() for r in caplog.records if "inotify watch" in r.getMessage()]
-    assert len(warnings) == 1 and warnings[0].startswith("7 hot folder(s)") and "sysctl" in warnings[0]
+    warnings = [e for e in logs if e["event"] == "watch.inotify_fallback"]
+    assert len(warnings) == 1 and warnings[0]["folders"] == 7 and "sysctl" in warnings[0]["action"]
     for folder in folders:
         (folder / "x.pdf").write_bytes(b"x")
     got = wait_for(w, lambda s: len(s) >= 10)

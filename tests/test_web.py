@@ -307,6 +307,8 @@ def test_retry_needs_the_sessions_token(site: tuple[Config, Journal, WebApp], tm
     failed = cfg.folders[0].failed
     failed.mkdir(parents=True)
     (failed / "letter.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    receipt = '{"reason": "the line was busy", "completed_at": "2026-12-04T10:00:00+00:00", "folder": "front"}'
+    (failed / "letter.pdf.receipt.json").write_text(receipt)
     job = add_job(journal, "letter.pdf", State.FAILED, final_path=str(failed / "letter.pdf"))
     browser = Client(app)
     page = browser.get(f"/jobs/{job.id}/confirm/retry")[2]

@@ -21,9 +21,11 @@ def config_path(args: argparse.Namespace) -> Path:
     return Path(env) if env else DEFAULT_CONFIG
 
 
-def load_or_report(path: Path) -> Config | None:
+def load_or_report(path: Path, *, need_password: bool = True) -> Config | None:
+    """The config, or None after printing why not. Only commands that call InterFAX (run, send, cancel of a
+    submitted fax) need the password; the others must work where the password file is absent."""
     try:
-        return load_config(path)
+        return load_config(path, need_password=need_password)
     except ConfigError as exc:
         print(f"faxdropd: configuration error in {path}:\n{exc}", file=sys.stderr)
         return None

@@ -17,7 +17,7 @@ from faxdropd import log
 from faxdropd.cli.context import start_embedded
 from faxdropd.config import load_config
 from faxdropd.config.model import FAILED_DIR, SENT_DIR
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.errors import FaxdropError
 from faxdropd.files import names
 

@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from faxdropd.config import Config, FolderConfig
+from faxdropd.config.durations import format_duration, plural
 from faxdropd.config.window import next_window_opening
 from faxdropd.document import completeness, preflight, routing
+from faxdropd.errors import Rejected
 from faxdropd.files import filing, names
 from faxdropd.interfax.faxfields import FaxOptionsLike, sendfax_fields
 from faxdropd.jobs import admission as policy
@@ -34,7 +36,8 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
         lines.append("folder:      none — the file is not in any configured hot folder; it would be ignored")
         return lines, 1
     lines += [
-        f"folder:      {folder.name} ({folder.path}), watch={folder.watch}, stable after {folder.stable_seconds:g} s"
+        f"folder:      {folder.name} ({folder.path}), watch={folder.watch}, "
+        f"stable after {format_duration(folder.stable_seconds)}"
     ]
     if not is_wanted(path.name, folder.include, folder.ignore):  # the watcher never picks such a name up
         lines.append("name:        IGNORED — it matches an ignore pattern or no include pattern; it stays put")
@@ -51,7 +54,7 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
                 f"{checked.pages if checked.pages is not None else '?'} pages, sha256 {checked.sha256}"
             )
             sha, pages = checked.sha256, checked.pages
-    except preflight.Rejected as exc:
+    except Rejected as exc:
         lines.append(f"pre-flight:  REJECTED — {exc.reason} (it would be filed in {folder.failed})")
         return lines, 1
     found = names.find_sidecar(path) if "sidecar" in folder.to_from else None
@@ -129,7 +132,7 @@ def _policy_lines(cfg: Config, folder: FolderConfig, sha: str, numbers: list[str
         cap += f", {folder.faxes_per_hour}/hour for this folder"
     lines = [
         f"limits:      faxes_per_hour {cap}; pages_per_fax {limits.pages_per_fax}; "
-        f"duplicate_window {limits.duplicate_window:g} s"
+        f"duplicate_window {format_duration(limits.duplicate_window)}"
     ]
     retried = filing.retried_receipts(folder.path, sha)
     if retried:
@@ -156,7 +159,7 @@ def _policy_lines(cfg: Config, folder: FolderConfig, sha: str, numbers: list[str
         )
     else:
         lines.append("duplicate:   " + ("yes, but retried on purpose" if hit is not None else "no"))
-    hour = f"{len(overall)} faxes submitted in the last hour ({len(mine)} from this folder)"
+    hour = f"{plural(len(overall), 'fax', 'faxes')} submitted in the last hour ({len(mine)} from this folder)"
     if wait is not None:
         until = datetime.fromtimestamp(wait, UTC).isoformat()
         lines.append(f"hourly cap:  {hour}; it would be held back (deferred, not dropped) until {until}")

@@ -1,98 +1,63 @@
-"""The `faxdropd` command line: parsing, dispatch and exit codes (DESIGN §2)."""
+"""The `faxdropd` command line: dispatch and exit codes (DESIGN §2); the grammar is in parser.py."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from faxdropd import __version__
 from faxdropd.cli.context import config_path
 from faxdropd.cli.exits import EXIT_FAIL
+from faxdropd.cli.parser import parse
 from faxdropd.errors import FaxdropError
 
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not between 0 and 65535")
-    return port
+Handler = Callable[[argparse.Namespace, Path], int]
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="faxdropd", description="Watched-folder fax daemon for InterFAX.")
-    p.add_argument("-c", "--config", help="config file (default $FAXDROPD_CONFIG or /etc/faxdropd/faxdropd.yaml)")
-    p.add_argument("--version", action="version", version=f"faxdropd {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _handler(command: str) -> Handler:
+    # Imported on demand: `--help` and `status` should not pay for importing zeep.
+    if command in ("queue", "show"):
+        from faxdropd.cli import console
 
-    sub.add_parser("run", help="run the daemon in the foreground (systemd Type=notify)")
+        return console.queue if command == "queue" else console.show
+    if command in ("hold", "release", "cancel"):
+        from faxdropd.cli import control
 
-    demo = sub.add_parser("demo", help="run the daemon on the built-in emulator with a sample document")
-    demo.add_argument("--dir", default="./faxdropd-demo", help="where to make the demo folders")
-    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+        return control.handle
+    if command == "status":
+        from faxdropd.cli import status
 
-    sub.add_parser("check-config", help="validate the config and print the routing table")
+        return status.status
+    if command == "retry":
+        from faxdropd.cli import retry
 
-    explain = sub.add_parser("explain", help="say what would happen to FILE, changing nothing")
-    explain.add_argument("file")
+        return retry.retry
+    if command == "web-user":
+        from faxdropd.cli import webuser
 
-    send = sub.add_parser("send", help="send files as one fax, outside the hot folders")
-    send.add_argument("files", nargs="+", metavar="FILE")
-    send.add_argument("--to", nargs="+", required=True, metavar="NUMBER")
-    send.add_argument("--wait", action="store_true", help="follow the fax to its final status")
-    send.add_argument("--region", default=None, help="region for numbers without + (default: the config's)")
-    send.add_argument(
-        "--allow",
-        action="append",
-        default=None,
-        metavar="PATTERN",
-        help="extra allow pattern, e.g. '+9999999*' for InterFAX simulator numbers",
-    )
-    send.add_argument("--subject", default="{name}")
+        return webuser.web_user
+    if command in ("completion", "man"):
+        from faxdropd.cli import manual
 
-    status = sub.add_parser("status", help="jobs per state, in flight, oldest pending, recent failures")
-    status.add_argument("--json", action="store_true")
+        return manual.completion if command == "completion" else manual.man
+    from faxdropd.cli import commands
 
-    retry = sub.add_parser("retry", help="put failed documents back into their hot folder")
-    retry.add_argument("paths", nargs="*", metavar="PATH")
-    retry.add_argument("--all-failed", action="store_true")
-
-    web_user = sub.add_parser("web-user", help="add or replace a user of the front-desk page (password from stdin)")
-    web_user.add_argument("name")
-    web_user.add_argument("--file", default=None, help="the users file (default: the config's web.users_file)")
-
-    emu = sub.add_parser("emulator", help="run the InterFAX emulator as its own server")
-    emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=_port, default=8080, help="TCP port, 0 = any free port (default 8080)")
-    emu.add_argument("--store", default=None, help="keep received documents here")
-    emu.add_argument("--username", default="demo")
-    emu.add_argument("--password", default="demo")
-    emu.add_argument("--status-delay", type=float, default=5.0, help="seconds from submission to final status")
-    emu.add_argument("--tls-cert", default=None)
-    emu.add_argument("--tls-key", default=None)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from faxdropd.cli import commands  # deferred: `--help` should not pay for importing zeep
-    from faxdropd.cli.webuser import web_user
-
-    handler = {
+    handler: Handler = {
         "run": commands.run,
         "demo": commands.demo,
         "check-config": commands.check_config,
         "explain": commands.explain,
         "send": commands.send,
-        "status": commands.status,
-        "retry": commands.retry,
         "emulator": commands.emulator,
-        "web-user": web_user,
-    }[args.command]
+    }[command]
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(list(argv) if argv is not None else None)
+    handler = _handler(args.command)
     try:
         return handler(args, config_path(args))
     except KeyboardInterrupt:

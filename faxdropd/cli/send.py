@@ -26,6 +26,7 @@ from faxdropd.errors import (
     OutcomeUnknown,
     PermanentError,
     RateLimited,
+    Rejected,
     TransientError,
 )
 from faxdropd.interfax import codes, upload
@@ -81,7 +82,7 @@ def send_files(args: argparse.Namespace, path: Path) -> int:
                 checked = stack.enter_context(
                     preflight.open_document(doc, doc.parent, max_pages=cfg.limits.pages_per_fax)
                 )
-            except preflight.Rejected as exc:
+            except Rejected as exc:
                 _err(f"{name}: {exc.reason}")
                 return EXIT_FAIL
             except OSError as exc:  # missing file, unreadable directory: say so instead of a traceback
@@ -99,7 +100,7 @@ def send_files(args: argparse.Namespace, path: Path) -> int:
 def _submit(
     cfg: Config, defaults: FolderConfig, args: argparse.Namespace, parts: list[upload.Part], numbers: list[str]
 ) -> int:
-    from faxdropd.daemon.mainloop import client_settings
+    from faxdropd.daemon.wiring import client_settings
 
     reference = f"fd-{uuid.uuid4().hex[:16]}"
     options = defaults.fax.model_copy(update={"subject": args.subject})
@@ -130,7 +131,7 @@ def _submit(
     except TransientError as exc:
         _err(f"InterFAX unreachable: {exc}")
         return EXIT_UNAVAILABLE
-    except preflight.Rejected as exc:  # a document changed between pre-flight and upload
+    except Rejected as exc:  # a document changed between pre-flight and upload
         _err(exc.reason)
         return EXIT_FAIL
     print(f"accepted: transaction {tid}, reference {reference}, to {', '.join(numbers)}", flush=True)

@@ -15,7 +15,6 @@ hide input values, and our own sentences only quote values that cannot be secret
 from faxdropd.config.durations import parse_duration
 from faxdropd.config.interfax import InterfaxConfig
 from faxdropd.config.load import load_config, parse_config
-from faxdropd.config.messages import ConfigProblems
 from faxdropd.config.model import (
     Config,
     DeliveryConfig,
@@ -25,11 +24,13 @@ from faxdropd.config.model import (
     LimitsConfig,
     LogConfig,
     MetricsConfig,
+    RetentionConfig,
     RetryConfig,
     SendWindow,
     WebConfig,
 )
 from faxdropd.config.table import check_paths, render_routing_table
+from faxdropd.errors import ConfigProblems
 
 __all__ = [
     "Config",
@@ -42,6 +43,7 @@ __all__ = [
     "LimitsConfig",
     "LogConfig",
     "MetricsConfig",
+    "RetentionConfig",
     "RetryConfig",
     "SendWindow",
     "WebConfig",

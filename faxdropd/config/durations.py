@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["format_duration", "parse_duration", "plural"]
 
 _UNITS: dict[str, float] = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -76,14 +76,23 @@ def _checked(seconds: float) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The inverse for display: 5400 -> "1h30m", 0.5 -> "0.5s", 86400 -> "1d"."""
-    # Fractions are shown as plain seconds so nothing is rounded away ("90.5s", not "1m30s").
-    if seconds < 60 or seconds != int(seconds):
-        return f"{seconds:g}s"
-    rest = int(seconds)
+    """The inverse for display, and every duration or age the commands print: 5400 -> "1h30m",
+    252.4 -> "4m12s", 0.5 -> "0.5s", 86400 -> "1d", 12.34 -> "12.3s".
+
+    Under a minute one decimal is kept (config values such as 0.5 s read back exactly); from a minute on,
+    whole seconds, since "4m12.37s" is noise in an age.
+    """
+    if round(seconds, 1) < 60:
+        return f"{round(max(seconds, 0.0), 1):g}s"
+    rest = round(seconds)
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         count, rest = divmod(rest, size)
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """ "1 folder", "2 folders": counts in every sentence the commands and the status line print."""
+    return f"{count} {word if count == 1 else many or word + 's'}"

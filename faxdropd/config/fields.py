@@ -31,6 +31,9 @@ class Ctx:
     base_dir: Path
     env: Mapping[str, str]
     warnings: list[str] = field(default_factory=list)
+    # False for the operator's commands (queue, status, hold, …): they never talk to InterFAX, so a password
+    # file that only exists inside the running service (a systemd credential) must not stop them.
+    need_password: bool = True
 
 
 def ctx_of(info: ValidationInfo) -> Ctx:

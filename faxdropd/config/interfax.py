@@ -99,6 +99,8 @@ class InterfaxConfig(StrictModel):
                         "is required: give password_file (a systemd credential) or password_env",
                     )
                 )
+        elif not ctx.need_password and given[0] != "password":
+            pass  # the source is named and well-formed; reading it is left to the commands that send
         elif given[0] == "password_file":
             secret = _read_password_file(self.password_file or "", ctx, problems)
             if secret is not None:

@@ -10,12 +10,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from faxdropd.config.durations import format_duration as format_duration
-from faxdropd.config.fields import KEY_PROBLEMS as KEY_PROBLEMS
-from faxdropd.config.fields import SOURCES as SOURCES
 from faxdropd.config.fields import Ctx
-from faxdropd.config.interfax import EMBEDDED as EMBEDDED
-from faxdropd.config.messages import ConfigProblems, Problem, problems_from
+from faxdropd.config.messages import problems_from
 from faxdropd.config.model import (
     FOLDER_ONLY_KEYS,
     Config,
@@ -24,14 +20,18 @@ from faxdropd.config.model import (
     Settings,
 )
 from faxdropd.config.yamlfile import load_yaml
-from faxdropd.errors import ConfigError
+from faxdropd.errors import ConfigError, ConfigProblems, Problem
 
 # ----------------------------------------------------------------------------------------------------
 # Loading
 
 
-def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
-    """Read, parse and validate the config file; relative paths in it are relative to its directory."""
+def load_config(path: Path, *, env: Mapping[str, str] | None = None, need_password: bool = True) -> Config:
+    """Read, parse and validate the config file; relative paths in it are relative to its directory.
+
+    `need_password=False` validates everything but does not read password_file/password_env (the password
+    stays empty): for commands that never call InterFAX.
+    """
     path = Path(path)
     try:
         with path.open("rb") as handle:
@@ -48,16 +48,18 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
     if isinstance(interfax, dict) and interfax.get("password") is not None and mode & 0o004:
         # Checked on the descriptor we read, so the answer is about this very file.
         raise ConfigError("refusing a world-readable config that holds a password; chmod o-r", "interfax.password")
-    return parse_config(data, base_dir=path.parent, env=env)
+    return parse_config(data, base_dir=path.parent, env=env, need_password=need_password)
 
 
-def parse_config(data: Any, *, base_dir: Path, env: Mapping[str, str] | None = None) -> Config:
+def parse_config(
+    data: Any, *, base_dir: Path, env: Mapping[str, str] | None = None, need_password: bool = True
+) -> Config:
     """Validate an already-parsed document. `env` defaults to `os.environ` (password_env, credentials, TZ)."""
     if data is None:
         raise ConfigError("the configuration is empty: it needs at least interfax: and folders:")
     if not isinstance(data, Mapping):
         raise ConfigError("the configuration must be a mapping of keys (interfax:, state_dir:, folders:, …)")
-    ctx = Ctx(base_dir=Path(base_dir).absolute(), env=os.environ if env is None else env)
+    ctx = Ctx(base_dir=Path(base_dir).absolute(), env=os.environ if env is None else env, need_password=need_password)
     problems: list[Problem] = []
 
     raw = dict(data)
@@ -145,12 +147,13 @@ def _clean_defaults(raw: object, ctx: Ctx, problems: list[Problem]) -> dict[str,
 
 
 def _merge(defaults: Mapping[str, Any], folder: Mapping[str, Any]) -> dict[str, Any]:
-    """A folder's own keys over `defaults:`; `fax:` is merged key by key (a folder overrides one option)."""
+    """A folder's own keys over `defaults:`; `fax:` and `retention:` are merged key by key (a folder overrides
+    one option)."""
     merged = copy.deepcopy(dict(defaults))
     for key, value in folder.items():
-        if key == "fax" and isinstance(merged.get("fax"), dict) and isinstance(value, Mapping):
-            merged["fax"] = {**merged["fax"], **value}
-        elif key == "fax" and value is None:
+        if key in ("fax", "retention") and isinstance(merged.get(key), dict) and isinstance(value, Mapping):
+            merged[key] = {**merged[key], **value}
+        elif key in ("fax", "retention") and value is None:
             continue  # a bare `fax:` line inherits everything
         else:
             merged[key] = value

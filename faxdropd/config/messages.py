@@ -15,8 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from faxdropd.config.fields import KEY_PROBLEMS
 from faxdropd.config.model import FOLDER_ONLY_KEYS, Config, FolderSettings, Settings
-from faxdropd.errors import ConfigProblems as ConfigProblems
-from faxdropd.errors import Problem as Problem
+from faxdropd.errors import Problem
 
 _SIMPLE = {
     "missing": "is required",

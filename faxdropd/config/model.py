@@ -44,6 +44,7 @@ from faxdropd.config.fields import (
     one_or_many,
 )
 from faxdropd.config.interfax import InterfaxConfig
+from faxdropd.config.retention import FolderRetention, RetentionConfig
 from faxdropd.config.web import WebConfig
 from faxdropd.config.window import SendWindow
 
@@ -60,6 +61,7 @@ __all__ = [
     "LimitsConfig",
     "LogConfig",
     "MetricsConfig",
+    "RetentionConfig",
     "RetryConfig",
     "SendWindow",
     "Settings",
@@ -145,6 +147,7 @@ class FolderSettings(StrictModel):
     deny: Annotated[list[NumberGlob], BeforeValidator(one_or_many)] = Field(default_factory=lambda: ["+1900*"])
     faxes_per_hour: Annotated[int, Strict(), Field(ge=1)] | None = None
     fax: FaxOptions = Field(default_factory=FaxOptions)
+    retention: FolderRetention = Field(default_factory=FolderRetention)
 
 
 FOLDER_ONLY_KEYS = ("path", "name", "sent", "failed")
@@ -263,6 +266,7 @@ class Settings(StrictModel):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
 
 class Config(Settings):
@@ -281,3 +285,7 @@ class Config(Settings):
             self._by_dir = {os.path.realpath(f.path): f for f in self.folders}
         parent = os.path.realpath(Path(path).parent)
         return self._by_dir.get(parent)
+
+    def retention_for(self, folder: FolderSettings) -> RetentionConfig:
+        """`retention:` with the folder's own overrides (from `defaults:` or the folder) applied."""
+        return self.retention.for_folder(folder.retention)

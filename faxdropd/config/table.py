@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from faxdropd.config.durations import format_duration
+from faxdropd.config.durations import format_duration, plural
 from faxdropd.config.fields import SOURCES
 from faxdropd.config.interfax import EMBEDDED
 from faxdropd.config.model import Config, FolderConfig
@@ -43,6 +43,7 @@ def render_routing_table(cfg: Config) -> str:
         f"duplicates held for {format_duration(cfg.limits.duplicate_window)}",
         f"log           {cfg.log.format}, {cfg.log.level}",
         f"metrics       {cfg.metrics.listen if cfg.metrics else 'off'}",
+        f"journal       final jobs kept {_span(cfg.retention.journal)} (never less than the duplicate window)",
         "",
         f"{len(cfg.folders)} hot folder{'s' if len(cfg.folders) != 1 else ''}:",
     ]
@@ -68,12 +69,23 @@ def render_routing_table(cfg: Config) -> str:
             f"  hourly cap    {_per_hour(folder.faxes_per_hour) if folder.faxes_per_hour else 'global only'}",
             f"  sent          {folder.sent}",
             f"  failed        {folder.failed}",
+            f"  retention     {_retention(cfg, folder)}",
         ]
     return "\n".join(lines) + "\n"
 
 
+def _retention(cfg: Config, folder: FolderConfig) -> str:
+    kept = cfg.retention_for(folder)
+    layout = "month folders (sent/YYYY-MM/)" if kept.archive == "dated" else "flat"
+    return f"sent kept {_span(kept.sent)}, failed kept {_span(kept.failed)}, {layout}"
+
+
+def _span(seconds: float) -> str:
+    return format_duration(seconds) if seconds > 0 else "forever"
+
+
 def _per_hour(count: int | None) -> str:
-    return f"{count} faxes an hour" if count else "no hourly cap"
+    return f"{plural(count, 'fax', 'faxes')} an hour" if count else "no hourly cap"
 
 
 def _destinations(folder: FolderConfig) -> str:

@@ -15,7 +15,7 @@ from faxdropd.daemon import sdnotify
 from faxdropd.daemon.metrics import MetricsSink
 from faxdropd.watch.watcher import Watcher
 
-log = structlog.get_logger("faxdropd.daemon.mainloop")
+log = structlog.get_logger(__name__)
 
 
 class Health:

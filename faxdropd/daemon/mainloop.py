@@ -22,17 +22,21 @@ import structlog
 from faxdropd import config as configmod
 from faxdropd import log as logmod
 from faxdropd.config import Config, FolderConfig
+from faxdropd.config.durations import plural
 from faxdropd.daemon import sdnotify, wiring
+from faxdropd.daemon.controls import Controls
+from faxdropd.daemon.endpoints import Probes
 from faxdropd.daemon.health import Health
 from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.daemon.signals import SignalFlags
-from faxdropd.daemon.wiring import client_settings as client_settings
 from faxdropd.daemon.workers import WorkerPool, join_within
 from faxdropd.errors import ConfigError
 from faxdropd.files import names
 from faxdropd.jobs import intake
+from faxdropd.jobs.figures import queue_figures
 from faxdropd.jobs.journal import NOT_FINAL, RUNNABLE, Job, State
 from faxdropd.jobs.recovery import recover
+from faxdropd.jobs.retention import Retention
 from faxdropd.watch.watcher import Watcher, WatchSpec
 
 log = structlog.get_logger("faxdropd.daemon.mainloop")
@@ -72,8 +76,9 @@ class Daemon:
             parts = wiring.build(cfg, metrics)
             try:
                 loop = MainLoop(cfg, self.config_path, parts, self.flags)
+                metrics.probes = loop.probes
                 try:
-                    page = wiring.start_web(lambda: loop.cfg, loop.health)
+                    page = wiring.start_web(lambda: loop.cfg, loop.health, loop.probes)
                 except OSError as exc:
                     log.critical("daemon.failed", error=f"web.listen {cfg.web.listen if cfg.web else ''}: {exc}")
                     return 1
@@ -104,6 +109,7 @@ class MainLoop:
         # documents whose sidecar has not settled wait aside until the watcher reports the sidecar.
         self._backlog: OrderedDict[Path, str] = OrderedDict()
         self._awaiting_sidecar: dict[Path, str] = {}
+        self.controls = Controls(self.rt, self.finisher, lambda: {f.name for f in self.cfg.folders})
         self.pool = WorkerPool(cfg.workers, max(4, cfg.workers * 4), handle=self._handle, on_done=self._wake.set)
         self.watcher = Watcher([WatchSpec.from_folder(f) for f in cfg.folders], wake=self._wake)
         self._tracker_stop = threading.Event()
@@ -112,6 +118,9 @@ class MainLoop:
         )
         self.health = Health()
         self.health.tracker, self.health.workers, self.health.watcher = self._tracker, self.pool.threads, self.watcher
+        self.probes = Probes(self.not_ready)
+        self.retention = Retention(self.rt)
+        self._retention = threading.Thread(target=self.retention.run, name="retention", daemon=True)
 
     def run(self) -> None:
         cfg = self.cfg
@@ -121,6 +130,7 @@ class MainLoop:
         self.watcher.start()
         self.pool.start()
         self._tracker.start()
+        self._retention.start()  # a pass now, then hourly; never holds up the loop
         self._watch_folders()
         sdnotify.ready(self._status())
         log.info("daemon.ready", folders=len(cfg.folders), workers=cfg.workers, url=cfg.interfax.url, pid=os.getpid())
@@ -134,11 +144,14 @@ class MainLoop:
         last_ping = last_status = last_refile = 0.0
         while not self.flags.should_exit:
             now = time.monotonic()
+            self.probes.tick()  # /healthz: the loop is making progress
             if self.flags.take_reload():
                 self._do_reload()
             self._intake()
             self._watch_folders()
             self._schedule_due()
+            for job in self.controls.step():  # the operator's hold/release/cancel (ops/apply.py)
+                self.pool.submit(job)
             if now - last_refile > 5.0:
                 last_refile = now
                 self._refile()
@@ -203,8 +216,9 @@ class MainLoop:
     def _schedule_due(self) -> None:
         now = time.time()
         cap = self.cfg.retry.cap
+        holds = self.controls.holds()
         for job in self.rt.journal.by_state(State.DEFERRED):
-            if job.outcome is not None:
+            if job.outcome is not None or holds.holds(job.id, job.folder):
                 # Decided, only not filed yet (its share was down): the refile pass owns it. Processing it
                 # again would send a document already given up on, or overwrite its outcome.
                 continue
@@ -221,7 +235,9 @@ class MainLoop:
         folder = self._folder(job.folder)
         # A job with an outcome is only waiting to be filed (its share was down): _refile owns it.
         if fresh is not None and fresh.outcome is None and fresh.state in RUNNABLE and folder is not None:
-            self.pipeline.process(fresh, folder)
+            with self.controls.taking(fresh) as free:  # a held job waits for its release
+                if free:
+                    self.pipeline.process(fresh, folder)
 
     def _refile(self) -> None:
         for job in self.rt.journal.by_state(*NOT_FINAL):
@@ -256,22 +272,44 @@ class MainLoop:
             logmod.configure(new.log.format, new.log.level)
         log.info("daemon.reloaded", folders=len(new.folders), needs_restart=needs_restart)
 
+    def not_ready(self) -> list[str]:
+        """/readyz's causes (HTTP thread): only in-memory state and the journal's own cheap check."""
+        causes = []
+        if self.rt.pause.active():
+            causes.append(f"sending paused: {self.rt.pause.reason}")
+        causes += [f"folder {name} is down" for name in self.health.down()]
+        problem = self.rt.journal.check()
+        if problem:
+            causes.append(problem)
+        return causes
+
     def _status(self) -> str:
         counts = self.rt.journal.counts()
-        waiting = sum(counts.get(s, 0) for s in (State.CLAIMED, State.DEFERRED, State.UPLOADING, State.SUBMITTING))
+        figures = queue_figures(counts)
         down = self.health.down()
-        folders = f"{len(self.cfg.folders)} folders" + (f" ({len(down)} down: {', '.join(down[:3])})" if down else "")
+        folders = plural(len(self.cfg.folders), "folder") + (
+            f" ({len(down)} down: {', '.join(down[:3])})" if down else ""
+        )
         text = (
-            f"{folders}; {waiting} waiting, {self.pool.busy} in flight, {counts.get('submitted', 0)} submitted, "
+            f"{folders}; {figures.queued} waiting, {figures.in_flight} in flight, "
+            f"{counts.get('submitted', 0)} submitted, "
             f"{counts.get('unknown', 0)} unknown"
         )
+        holds = self.controls.holds()
+        if holds:
+            text += f"; HELD: {plural(len(holds.jobs), 'job')}, {plural(len(holds.folders), 'folder')}"
+            if holds.folders:
+                text += f" ({', '.join(sorted(holds.folders)[:3])})"
         if self.rt.pause.active():
             text = f"PAUSED: {self.rt.pause.reason}; " + text
         return text
 
     def _report(self) -> None:
         oldest = self.rt.journal.oldest_pending()
-        self.rt.metrics.set_queue(self.pool.pending, self.pool.busy, time.time() - oldest if oldest else 0.0)
+        counts = self.rt.journal.counts()
+        figures = queue_figures(counts)  # what `faxdropd status` counts
+        self.rt.metrics.set_queue(figures.queued, figures.in_flight, time.time() - oldest if oldest else 0.0)
+        self.rt.metrics.set_jobs(counts)
         self.rt.metrics.paused(self.rt.pause.active())
         for name, up in self.health.folder_up.items():
             self.rt.metrics.folder_health(name, up)
@@ -282,12 +320,13 @@ class MainLoop:
         sdnotify.stopping()
         log.info("daemon.stopping", in_flight=self.pool.busy)
         self._tracker_stop.set()
+        self.retention.stopping.set()  # it stops between two files or two batches
         self.watcher.stop()
         self.pool.close()  # queued jobs stay in the journal and resume on the next start
         if self.pool.busy:
             sdnotify.extend_timeout(STOP_GRACE + 15)  # a chunked upload may need the whole grace
         abandoned = self.pool.drain(STOP_GRACE, abort=self._forced)
-        join_within([self._tracker], TRACKER_GRACE, abort=self._forced)
+        join_within([self._tracker, self._retention], TRACKER_GRACE, abort=self._forced)
         self._exit_if_forced()
         log.info("daemon.stopped", abandoned=abandoned)
 

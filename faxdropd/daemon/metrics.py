@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from typing import Protocol
-from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    Info,
     ProcessCollector,
-    start_http_server,
+    disable_created_metrics,
 )
+
+from faxdropd import __version__
+from faxdropd.daemon.endpoints import Probes, Server, make_app
+from faxdropd.jobs.schema import State
 
 __all__ = ["SUCCESS_OUTCOMES", "Metrics", "MetricsSink", "NullMetrics", "parse_listen"]
 
@@ -33,6 +38,9 @@ SUCCESS_OUTCOMES = frozenset({"delivered", "accepted", "submitted", "sent"})
 _CALL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 # Upload + SendfaxEx_2 wall time: inline sends take < 1 s, a 3 MB chunked upload on a slow link minutes.
 _UPLOAD_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
+RETENTION_KINDS = ("document", "receipt", "job")
+# Every counter would also export a `<name>_created` series: noise for Prometheus, which derives resets itself.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -68,9 +76,11 @@ def _result_label(result: str | int | BaseException) -> str:
 class MetricsSink(Protocol):
     """What the rest of faxdropd may call; both classes below satisfy it."""
 
-    def job_finished(self, folder: str, outcome: str) -> None: ...
+    def job_finished(self, folder: str, outcome: str, pages: int | None = None) -> None: ...
     def call(self, operation: str, result: str | int | BaseException, seconds: float | None = None) -> None: ...
     def set_queue(self, depth: int, in_flight: int, oldest_age: float | None) -> None: ...
+    def set_jobs(self, counts: Mapping[str, int]) -> None: ...
+    def retention_deleted(self, kind: str, count: int) -> None: ...
     def folder_health(self, folder: str, up: bool) -> None: ...
     def uploaded(self, nbytes: int, seconds: float) -> None: ...
     def paused(self, flag: bool) -> None: ...
@@ -91,8 +101,29 @@ class Metrics:
         self.jobs = Counter(
             "jobs", "Jobs finished, by folder and outcome", ["folder", "outcome"], namespace=ns, registry=r
         )
-        self.queue_depth = Gauge("queue_depth", "Jobs waiting (stable, deferred, unknown)", namespace=ns, registry=r)
-        self.in_flight = Gauge("in_flight", "Jobs being uploaded or submitted now", namespace=ns, registry=r)
+        Info("build", "The running faxdropd", namespace=ns, registry=r).info({"version": __version__})
+        # Counted from the journal as `faxdropd status` counts them (jobs/figures.py), every few seconds.
+        self.queue_depth = Gauge(
+            "queue_depth", "Jobs waiting for a worker (claimed, deferred)", namespace=ns, registry=r
+        )
+        self.in_flight = Gauge(
+            "in_flight", "Jobs uploading, submitting, awaiting delivery or being reconciled", namespace=ns, registry=r
+        )
+        # Not `faxdropd_jobs{state}`: the counter faxdropd_jobs_total owns the family name `faxdropd_jobs`, and
+        # one family cannot be both a counter and a gauge (the exposition format refuses it).
+        self.jobs_by_state = Gauge("journal_jobs", "Jobs in the journal, by state", ["state"], namespace=ns, registry=r)
+        self.pages = Counter(
+            "pages", "Pages of finished jobs, by folder and outcome", ["folder", "outcome"], namespace=ns, registry=r
+        )
+        self.retention = Counter(
+            "retention_deleted",
+            "Expired items removed by retention (document, receipt, job)",
+            ["kind"],
+            namespace=ns,
+            registry=r,
+        )
+        for kind in RETENTION_KINDS:  # present at 0 from the start, so rate() sees the first deletion
+            self.retention.labels(kind=kind)
         self.upload_bytes = Counter("upload_bytes", "Document bytes uploaded to InterFAX", namespace=ns, registry=r)
         self.upload_seconds = Histogram(
             "upload_seconds", "Time to upload and submit one fax", namespace=ns, registry=r, buckets=_UPLOAD_BUCKETS
@@ -126,13 +157,15 @@ class Metrics:
             registry=r,
         )
         self._lock = threading.Lock()
-        self._server: WSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: Server | None = None
+        # /healthz and /readyz read this; the daemon swaps in its own before the main loop starts.
+        self.probes = Probes()
         self.address: tuple[str, int] | None = None
 
     # --- the typed API used by the pipeline, tracker and daemon ---
-    def job_finished(self, folder: str, outcome: str) -> None:
+    def job_finished(self, folder: str, outcome: str, pages: int | None = None) -> None:
         self.jobs.labels(folder=folder, outcome=outcome).inc()
+        self.pages.labels(folder=folder, outcome=outcome).inc(max(0, pages or 0))
         if outcome in SUCCESS_OUTCOMES:
             self.mark_success()
 
@@ -146,6 +179,14 @@ class Metrics:
         self.queue_depth.set(depth)
         self.in_flight.set(in_flight)
         self.oldest_waiting.set(max(0.0, oldest_age) if oldest_age is not None else 0.0)
+
+    def set_jobs(self, counts: Mapping[str, int]) -> None:
+        """Jobs by state; states the journal no longer holds read 0 rather than keep their last value."""
+        for state in State:
+            self.jobs_by_state.labels(state=str(state)).set(counts.get(str(state), 0))
+
+    def retention_deleted(self, kind: str, count: int) -> None:
+        self.retention.labels(kind=kind).inc(max(0, count))
 
     def folder_health(self, folder: str, up: bool) -> None:
         self.folder_up.labels(folder=folder).set(1 if up else 0)
@@ -171,28 +212,47 @@ class Metrics:
         with self._lock:
             if self._server is not None:
                 raise RuntimeError("metrics endpoint already started")
-            server, thread = start_http_server(port, addr=host, registry=self.registry)
-            self._server, self._thread = server, thread
-            self.address = (host, int(server.server_address[1]))
+            # The app reads self.probes on each request, so a later swap reaches it.
+            server = Server(host, port, make_app(self.registry, _Forward(self)))
+            self._server = server
+            self.address = server.address
 
     def stop(self) -> None:
         with self._lock:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
+            server = self._server
+            self._server = None
             self.address = None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+            server.stop()
+
+
+class _Forward(Probes):
+    """The probes of a Metrics as they are now (the daemon replaces them once its main loop exists)."""
+
+    def __init__(self, owner: Metrics) -> None:
+        super().__init__()
+        self._owner = owner
+
+    def alive(self) -> tuple[bool, str]:
+        return self._owner.probes.alive()
+
+    def not_ready(self) -> list[str]:
+        return self._owner.probes.not_ready()
 
 
 class NullMetrics:
     """Metrics disabled: every method accepts the same arguments and does nothing."""
 
     address: tuple[str, int] | None = None
+    probes = Probes()
 
-    def job_finished(self, folder: str, outcome: str) -> None:
+    def job_finished(self, folder: str, outcome: str, pages: int | None = None) -> None:
+        pass
+
+    def set_jobs(self, counts: Mapping[str, int]) -> None:
+        pass
+
+    def retention_deleted(self, kind: str, count: int) -> None:
         pass
 
     def call(self, operation: str, result: str | int | BaseException, seconds: float | None = None) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from faxdropd.config import Config
+from faxdropd.daemon.endpoints import Probes, health_routes
 from faxdropd.daemon.health import Health
 from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.interfax.client import ClientFactory, ClientSettings
@@ -58,8 +59,7 @@ def build(cfg: Config, metrics: Metrics | NullMetrics) -> Parts:
         raise
 
 
-def start_web(cfg: Callable[[], Config], health: Health) -> web_server.WebServer | None:
-    """The front-desk page (None without `web:`), shown the folders' health and ready once the threads run.
-
-    OSError when its address cannot be bound."""
-    return web_server.start(cfg, lambda: dict(health.folder_up), lambda: not health.problem())
+def start_web(cfg: Callable[[], Config], health: Health, probes: Probes) -> web_server.WebServer | None:
+    """The front-desk page (None without `web:`), shown the folders' health and serving the daemon's own
+    /healthz and /readyz. OSError when its address cannot be bound."""
+    return web_server.start(cfg, lambda: dict(health.folder_up), health_routes(probes))

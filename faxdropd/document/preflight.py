@@ -24,11 +24,8 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, WrongPasswordEr
 
 from faxdropd.config.model import PAGES_PER_FAX
 from faxdropd.document.sample import assemble as _assemble  # noqa: F401  (tests/reliability builds hostile PDFs with it)
-from faxdropd.document.sample import make_sample_pdf as make_sample_pdf
-from faxdropd.document.sniff import EXTENSIONS as EXTENSIONS
 from faxdropd.document.sniff import identify
-from faxdropd.errors import Rejected as Rejected
-from faxdropd.errors import storage_failure
+from faxdropd.errors import Rejected, storage_failure
 
 MAX_BYTES = 20 * 1024 * 1024  # InterFAX's limit per fax
 MAX_PAGES = PAGES_PER_FAX

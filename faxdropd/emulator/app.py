@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import struct
 from collections.abc import Callable, Iterable
 from typing import Any
+
+import structlog
 
 from faxdropd.emulator.faults import BEFORE_WORK, FaultSpecError
 from faxdropd.emulator.ops import HANDLERS
@@ -29,7 +30,7 @@ Environ = dict[str, Any]
 # Where the request handler puts the raw socket: a connection reset cannot be expressed in WSGI.
 SOCKET_KEY = "faxdropd.emulator.state.socket"
 _WSDL_ADDRESS = b'location="https://ws.interfax.net/dfs.asmx"'
-_log = logging.getLogger("faxdropd.emulator.state")
+_log = structlog.get_logger(__name__)
 
 
 def _abort(environ: Environ) -> None:
@@ -100,7 +101,7 @@ class EmulatorApp:
         try:
             code, payload = HANDLERS[op](emu, call.element)
         except Exception:
-            _log.exception("emulator failed on %s", op)
+            _log.exception("emulator.operation_failed", operation=op)
             emu.record_call(op, None, "soap:Server")
             return self._server_fault(start_response, version, "Server was unable to process request.")
         emu.record_call(op, code, kind)

@@ -3,7 +3,6 @@ tests, by `demo` and by `faxdropd emulator` (`serve_forever`)."""
 
 from __future__ import annotations
 
-import logging
 import signal
 import ssl
 import threading
@@ -13,11 +12,13 @@ from types import FrameType, TracebackType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import structlog
+
 from faxdropd.emulator.app import SOCKET_KEY, EmulatorApp
 from faxdropd.emulator.state import Emulator
 
 __all__ = ["EmulatorApp", "EmulatorServer", "serve_forever"]
-_log = logging.getLogger("faxdropd.emulator.state")
+_log = structlog.get_logger(__name__)
 
 
 class _Handler(WSGIRequestHandler):
@@ -27,7 +28,7 @@ class _Handler(WSGIRequestHandler):
         return environ
 
     def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("%s %s", self.address_string(), format % args)
+        _log.debug("emulator.request", client=self.address_string(), line=format % args)
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -43,7 +44,7 @@ class _Server(ThreadingMixIn, WSGIServer):
         self.setup_environ()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        _log.debug("emulator connection from %s ended badly", client_address, exc_info=True)
+        _log.debug("emulator.connection_failed", client=str(client_address), exc_info=True)
 
 
 class EmulatorServer:

@@ -7,7 +7,6 @@ operation runs under one lock, so concurrent workers see the ordering one InterF
 from __future__ import annotations
 
 import hmac
-import logging
 import secrets
 import threading
 import time
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from faxdropd.emulator.faults import Fault, FaultBook
 from faxdropd.emulator.faxes import Fax, QueryControl, QueryError, QueryForm, query_form, query_verb
@@ -44,7 +45,7 @@ BLOCK_TIME = timedelta(hours=1)
 CALLS_KEPT = 10_000
 NO_ITEMS_NOR_STATS, AUTH_FAILED, NO_SUCH_TRANSACTION = -710, -1003, -1005
 TOO_MANY_REQUESTS, BAD_VERB, BLOCKED = -1011, -1030, -1876
-_log = logging.getLogger("faxdropd.emulator.state")
+_log = structlog.get_logger(__name__)
 
 
 def _utcnow() -> datetime:
@@ -233,7 +234,7 @@ class Emulator:
             try:
                 found = query_verb(self._mine(username), verb, verb_data, now, limit)
             except QueryError as exc:
-                _log.info("FaxQuery refused: %s", exc)
+                _log.info("emulator.query_refused", operation="FaxQuery", error=str(exc))
                 return BAD_VERB, []
             return OK, [f.fields(now, ex2=False) for f in found]
 
@@ -250,7 +251,7 @@ class Emulator:
             try:
                 found = query_form(self._mine(username), form, control, now, self.max_items)
             except QueryError as exc:
-                _log.info("FaxQuery2 refused: %s", exc)
+                _log.info("emulator.query_refused", operation="FaxQuery2", error=str(exc))
                 return Query2Answer(BAD_VERB, [], None, 0)
             items = [f.fields(now, ex2=True) for f in found.items]
             return Query2Answer(OK, items, found.stats if control.return_stats else None, found.total)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from faxdropd import crashpoints
-from faxdropd.files.fsutil import NO_LINK, TMP_PREFIX, fsync_dir, same_file
+from faxdropd.files.fsutil import NO_LINK, TMP_PREFIX, durable_dir, fsync_dir, same_file
 
 # `_copy_file` looks `_write_all` up here, so a test can fill the disk half-way through a document copy.
 from faxdropd.files.fsutil import write_all as _write_all
@@ -102,7 +102,7 @@ def file_document(
         return found  # crashed after the move, before the journal knew
     now = now or datetime.now(UTC)
     tag = _tag(job_id)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    durable_dir(dest_dir)
     # Looking for an interrupted earlier attempt means listing dest_dir, which grows with every document
     # filed: a first attempt (`resume=False`, the caller knows) skips it so filing stays O(1).
     if job_id and resume:
@@ -117,7 +117,7 @@ def file_document(
             if not _write_receipt(receipt_path(final), receipt, tag):
                 final = None  # another filer reserved the name between our look and our link
                 continue
-        crashpoints.hit("after_receipt")  # the reliability suite kills here: receipt placed, document not
+        crashpoints.hit("after_receipt", name)  # the reliability suite kills here: receipt placed, document not
         if side is not None and side != sidecar_path(final):
             if not _place(side, sidecar_path(final), tag):
                 _abandon(final)
@@ -202,10 +202,24 @@ def release(work_path: Path, hot: Path) -> Path:
     try:
         _move_noreplace(work_path, target, "release")
     except FileExistsError:
+        if _one_inode(work_path, target):
+            # The claim's rename was only half durable (a power cut where the work area was synced and the hot
+            # folder not): one file under both names. Releasing it under a second name would make it two inputs.
+            work_path.unlink()
+            fsync_dir(work_path.parent)
+            return target
         return _back_to_hot(work_path, hot, original, None)  # a new file of that name arrived meanwhile
     fsync_dir(hot)
     fsync_dir(work_path.parent)
     return target
+
+
+def _one_inode(a: Path, b: Path) -> bool:
+    try:
+        sa, sb = os.lstat(a), os.lstat(b)
+    except FileNotFoundError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def _back_to_hot(src: Path, hot: Path, name: str, side: Path | None) -> Path:

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import stat
+import threading
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,25 @@ def content_facts(path: Path) -> tuple[str, int] | None:
         return None
     finally:
         os.close(fd)
+
+
+_made_lock = threading.Lock()
+_made: set[Path] = set()  # directories this process has made durable, names included
+
+
+def durable_dir(path: Path) -> None:
+    """Create `path` if missing and make its name durable: fsync its parent, once per directory per process.
+
+    A sent/ or failed/ created by the first filing is reached only through its parent's entry; without the
+    parent's fsync, a power cut takes the folder and every document filed into it, after the journal has already
+    recorded them as filed (found by tests/reliability/test_power_loss.py). Once per process, not per filing, and
+    under a lock, so a second filer cannot commit before the first one's fsync of the parent has returned.
+    """
+    if path in _made:
+        return
+    with _made_lock:
+        if path in _made:
+            return
+        path.mkdir(parents=True, exist_ok=True)
+        fsync_dir(path.parent)
+        _made.add(path)

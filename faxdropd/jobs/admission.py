@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from faxdropd.document import preflight
+from faxdropd.errors import Rejected
 from faxdropd.jobs.journal import Job, Journal
 
 HOUR = 3600.0
@@ -82,7 +83,7 @@ def open_cover(
     boundary = hot if cover.is_relative_to(hot) else cover.parent
     try:
         cover_doc = stack.enter_context(preflight.open_document(cover, boundary, max_pages=max_pages))
-    except preflight.Rejected as exc:
+    except Rejected as exc:
         return f"cover page {cover.name}: {exc.reason}"
     except FileNotFoundError:
         return f"cover page {cover} does not exist"

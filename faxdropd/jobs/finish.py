@@ -20,7 +20,7 @@ import structlog
 from faxdropd import crashpoints
 from faxdropd.config.model import FAILED_DIR, SENT_DIR
 from faxdropd.document import preflight
-from faxdropd.files import filing, fsutil
+from faxdropd.files import archive, filing, fsutil
 from faxdropd.jobs import late_originals as twins
 from faxdropd.jobs.journal import FINAL, Job, Outcome
 from faxdropd.jobs.runtime import Runtime
@@ -102,7 +102,7 @@ class Finisher:
             completed_at=time.time(),
             **facts,
         )
-        crashpoints.hit("after_outcome")
+        crashpoints.hit("after_outcome", job.name)
         self.refile(job, resume=False)
 
     def refile(self, job: Job, *, resume: bool = True) -> bool:
@@ -114,6 +114,9 @@ class Finisher:
         sent = folder.sent if folder else hot / SENT_DIR
         failed = folder.failed if folder else hot / FAILED_DIR
         dest_dir = sent if job.outcome.succeeded else failed
+        if folder is not None and self.rt.config.retention_for(folder).archive == "dated":
+            # The month of the recorded completion: a retry after a crash or a share outage files it alike.
+            dest_dir = archive.month_dir(dest_dir, job.completed_at or job.updated_at)
         work = Path(job.work_path)
         try:
             if work.exists() or work.is_symlink():
@@ -153,11 +156,11 @@ class Finisher:
                 reason=f"{exc.strerror or type(exc).__name__} (errno {exc.errno})",
             )
             return False
-        crashpoints.hit("after_file")
+        crashpoints.hit("after_file", job.name)
         outcome = job.outcome
         self.rt.journal.transition(job, outcome.state, f"filed {final}", final_path=str(final) if final else None)
-        crashpoints.hit("after_final")
-        self.rt.metrics.job_finished(job.folder, str(outcome))
+        crashpoints.hit("after_final", job.name)
+        self.rt.metrics.job_finished(job.folder, str(outcome), job.pages)
         log.info(
             _EVENT[outcome],
             job_id=job.id,

@@ -16,7 +16,7 @@ from faxdropd.files import filing, names
 from faxdropd.jobs import settle
 from faxdropd.jobs.journal import Job, Journal, State, new_job_id
 
-log = structlog.get_logger("faxdropd.jobs.pipeline")  # claims were logged by the pipeline; filters keep working
+log = structlog.get_logger(__name__)
 
 
 def claim_batch(journal: Journal, items: list[tuple[FolderConfig, Path]]) -> list[Job]:
@@ -41,7 +41,7 @@ def claim_batch(journal: Journal, items: list[tuple[FolderConfig, Path]]) -> lis
     filing.sync_dirs(touched)
     journal.create_many(jobs)
     for job in jobs:
-        crashpoints.hit("after_create")
+        crashpoints.hit("after_create", job.name)
         log.info("job.claimed", job_id=job.id, folder=job.folder, file=job.name, reference=job.reference)
     return jobs
 
@@ -59,7 +59,7 @@ def _claim(folder: FolderConfig, path: Path, sidecar_src: Path | None) -> Job | 
         return None
     if work is None:
         return None  # another daemon won the rename
-    crashpoints.hit("after_claim")
+    crashpoints.hit("after_claim", path.name)
     sidecar = None
     if sidecar_src is not None:
         try:

@@ -22,12 +22,13 @@ import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import structlog
 
 from faxdropd.errors import FaxdropError, JournalLocked
 from faxdropd.errors import JournalFailure as JournalFailure
+from faxdropd.jobs.controls import CONTROL_SCHEMA
 from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
 from faxdropd.jobs.schema import JSON_COLUMNS, journal_path, to_sql
@@ -41,6 +42,7 @@ from faxdropd.jobs.schema import Job as Job
 from faxdropd.jobs.schema import Outcome as Outcome
 from faxdropd.jobs.schema import State as State
 
+T = TypeVar("T")
 log = structlog.get_logger("faxdropd.jobs.journal")
 
 # sysexits EX_IOERR: systemd restarts the unit (only 78 stops it), and the operator sees an I/O cause.
@@ -75,6 +77,7 @@ class Journal(JournalReads):
         self._queue: list[_Pending] = []
         self._leader: int | None = None  # thread id of the writer committing a batch now
         self._lock_fd: int | None = None
+        self.failure = ""  # why the last write failed (readiness: "the journal is failing")
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not read_only:
             self._take_lock()
@@ -86,12 +89,19 @@ class Journal(JournalReads):
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         if not read_only:
+            # Retention frees pages with an incremental vacuum (jobs/retention.py): a new journal gets
+            # auto_vacuum before its first table exists; an older one is converted once by a full VACUUM.
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            if self.pragma("auto_vacuum") != 2:
+                log.info("journal.converting", action="enabling incremental vacuum (once; rewrites the journal)")
+                self._db.execute("VACUUM")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             check = self._db.execute("PRAGMA integrity_check").fetchone()[0]
             if check != "ok":
                 raise FaxdropError(f"journal {path} failed its integrity check: {check}")
             self._db.executescript(SCHEMA)
+            self._db.executescript(CONTROL_SCHEMA)
 
     def _take_lock(self) -> None:
         fd = os.open(self.state_dir / "faxdropd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -112,7 +122,8 @@ class Journal(JournalReads):
                 self._lock_fd = None
 
     def pragma(self, name: str) -> Any:
-        return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+        with self._lock:  # never inside another thread's group commit
+            return self._db.execute(f"PRAGMA {name}").fetchone()[0]
 
     def create(self, job: Job) -> Job:
         return self.create_many([job])[0]
@@ -218,7 +229,24 @@ class Journal(JournalReads):
                     for pending in batch:
                         pending.error = failure
 
+    def check(self) -> str:
+        """Why the journal is failing ("" when it is not): a write that failed, or a read that fails now.
+
+        For /readyz, on the HTTP thread: a plain read of one small table, under the lock like every read.
+        """
+        if self.failure:
+            return self.failure
+        if not journal_path(self.state_dir).exists():
+            return f"journal {journal_path(self.state_dir)} is gone"
+        try:
+            with self._lock:
+                self._db.execute("SELECT COUNT(*) FROM meta").fetchone()
+        except sqlite3.Error as exc:
+            return f"journal cannot be read: {type(exc).__name__}: {exc}"
+        return ""
+
     def _fail(self, what: str, exc: BaseException) -> NoReturn:
+        self.failure = f"journal write failed ({what}): {type(exc).__name__}: {exc}"
         # The error text names the database and the errno, never a job's document contents.
         # Runs on the batch leader's thread, whose bound job context is not (only) the failed writers': blank it.
         log.critical(
@@ -286,6 +314,22 @@ class Journal(JournalReads):
         for key, value in fields.items():
             setattr(job, key, value)
         return job
+
+    def write(self, what: str, apply: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `apply(connection)` as one group-committed write and return its result: statements outside the
+        job model (controls.py's tables, retention's batches)."""
+        result: list[T] = []
+        self._write(what, lambda: result.append(apply(self._db)))
+        return result[0]
+
+    def checkpoint(self) -> None:
+        """Truncate the WAL (retention, after freeing space); gives up at once rather than wait for a reader."""
+        with self._lock:
+            self._db.execute("PRAGMA busy_timeout=0")  # a `status` reading now: skip, the next pass retries
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                self._db.execute("PRAGMA busy_timeout=30000")  # as connect(timeout=30) set it
 
     def set_meta(self, key: str, value: str | None) -> None:
         def apply() -> None:

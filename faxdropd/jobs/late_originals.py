@@ -21,7 +21,7 @@ from faxdropd.interfax.client import FaxItem
 from faxdropd.jobs.journal import Delivery, Job
 from faxdropd.jobs.schema import LateOriginal
 
-log = structlog.get_logger("faxdropd.jobs.tracker")
+log = structlog.get_logger(__name__)
 
 WATCH: Final = "resent_after_absence"  # delivery key: this job was sent again after a proof of absence
 OWN: Final = "own_parent"  # delivery key: ParentTransactionID of the job's own (last) submission

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import random
 import threading
 import time
 from datetime import UTC, datetime
@@ -32,8 +33,8 @@ from faxdropd.files import filing
 from faxdropd.interfax import upload
 from faxdropd.interfax.faxfields import sendfax_fields
 from faxdropd.jobs import admission as policy
+from faxdropd.jobs import jitter, settle
 from faxdropd.jobs import late_originals as twins
-from faxdropd.jobs import settle
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import UNSENT, Job, Outcome, State
 from faxdropd.jobs.runtime import Runtime
@@ -52,6 +53,7 @@ class Pipeline:
         self.rt = rt
         self.finisher = finisher
         self._admission = threading.Lock()
+        self.rng = random.Random()  # back-off jitter; a test seeds its own
 
     # -- processing (worker threads) ------------------------------------------------------------------
 
@@ -126,7 +128,7 @@ class Pipeline:
                     options=_jsonable(fields),
                     **facts,
                 )
-            crashpoints.hit("after_uploading")
+            crashpoints.hit("after_uploading", job.name)
             log.info("job.uploading", size=checked.size, pages=checked.pages, numbers=decided.numbers)
             self._send(job, parts, fields, folder)
 
@@ -207,7 +209,8 @@ class Pipeline:
             log.info("job.deferred", reason="faxes_per_hour", until=wait_until)
             return True
         if self.rt.pause.active():
-            self.rt.journal.defer(job, self.rt.pause.until, self.rt.pause.reason, "paused", **facts)
+            until = jitter.after_pause(self.rt.pause.until, now, self.rng)
+            self.rt.journal.defer(job, until, self.rt.pause.reason, "paused", **facts)
             return True
         return False
 
@@ -227,7 +230,7 @@ class Pipeline:
         def uploaded(session_id: str | None) -> None:
             if job.state is not State.SUBMITTING:
                 jr.transition(job, State.SUBMITTING, f"session {session_id}" if session_id else "inline")
-            crashpoints.hit("before_send")
+            crashpoints.hit("before_send", job.name)
 
         started = time.monotonic()
         try:
@@ -238,7 +241,7 @@ class Pipeline:
             return
         except AccountError as exc:
             self.rt.pause.set(str(exc), PAUSE_SECONDS.get(exc.code or 0, DEFAULT_PAUSE))
-            jr.defer(job, self.rt.pause.until, str(exc), "account")
+            jr.defer(job, jitter.after_pause(self.rt.pause.until, time.time(), self.rng), str(exc), "account")
             return
         except PermanentError as exc:
             self.finisher.finish(job, Outcome.FAILED, None, exc.sentence, code=exc.code)
@@ -246,7 +249,7 @@ class Pipeline:
         except TransientError as exc:
             self.retry_later(job, str(exc))
             return
-        crashpoints.hit("after_send")
+        crashpoints.hit("after_send", job.name)
         self.rt.pause.clear()
         self.rt.metrics.uploaded(sum(p.size for p in parts), time.monotonic() - started)
         sent: dict[str, Any] = {"transaction_ids": [tid], "attempts": job.attempts + 1, "submitted_at": time.time()}
@@ -254,24 +257,24 @@ class Pipeline:
             sent["delivery"] = twins.pin(job.delivery, tid)
         if not self.rt.config.delivery.track:
             # Nothing is left to wait for: one commit records the transaction and the outcome together.
-            crashpoints.hit("after_submitted")
+            crashpoints.hit("after_submitted", job.name)
             log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
             self.finisher.finish(job, Outcome.ACCEPTED, None, "accepted by InterFAX; delivery is not tracked", **sent)
             return
         job = jr.transition(job, State.SUBMITTED, f"transaction {tid}", **sent)
-        crashpoints.hit("after_submitted")
+        crashpoints.hit("after_submitted", job.name)
         log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
 
     def retry_later(self, job: Job, reason: str, *, give_up: bool = True) -> None:
-        """Transient trouble: retry later with exponential backoff, or give up after the retry lifetime
-        (never with ``give_up=False``: a share outage is not the fax's failure)."""
+        """Transient trouble: retry later with exponential backoff (±20% jitter: jobs.jitter), or give up after
+        the retry lifetime (never with ``give_up=False``: a share outage is not the fax's failure)."""
         retry = self.rt.config.retry
         attempts = job.attempts + 1
         now = time.time()
         if give_up and now - job.created_at > retry.lifetime:
             self.finisher.finish(job, Outcome.FAILED, None, f"gave up after {attempts} attempts: {reason}")
             return
-        delay = min(retry.cap, retry.initial * retry.factor ** (attempts - 1))
+        delay = jitter.backoff(attempts, retry.initial, retry.factor, retry.cap, self.rng)
         self.rt.journal.defer(job, now + delay, reason, attempts=attempts)
         log.info("job.deferred", reason=reason, retry_in_s=round(delay, 1), attempts=attempts)
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from faxdropd.jobs.schema import FINAL, SENT_LIKE, Job, State, from_sql, row_to_job
+
+T = TypeVar("T")
 
 
 def _marks(values: Iterable[object]) -> str:
@@ -22,6 +24,11 @@ def _marks(values: Iterable[object]) -> str:
 class JournalReads:
     _db: sqlite3.Connection
     _lock: threading.RLock
+
+    def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `query(connection)` under the lock: reads of controls.py's tables, the console's look-ups."""
+        with self._lock:
+            return query(self._db)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -57,6 +64,21 @@ class JournalReads:
                 [str(s) for s in FINAL],
             ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
+
+    def oldest_job(self) -> float | None:
+        """Creation time of the oldest job kept (any state): what retention has not pruned yet."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(created_at) FROM jobs").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def final_before(self, cutoff: float) -> bool:
+        """Whether any final job was last updated before `cutoff`: retention's prune has work to do."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT 1 FROM jobs WHERE state IN ({_marks(FINAL)}) AND updated_at < ? LIMIT 1",  # noqa: S608
+                [*[str(s) for s in FINAL], cutoff],
+            ).fetchone()
+        return row is not None
 
     def recent(self, states: tuple[State, ...], limit: int = 10) -> list[Job]:
         marks = _marks(states)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -11,9 +12,10 @@ import structlog
 
 from faxdropd.config import Config, FolderConfig
 from faxdropd.interfax.client import ClientFactory
+from faxdropd.jobs import jitter
 from faxdropd.jobs.journal import Journal
 
-log = structlog.get_logger("faxdropd")
+log = structlog.get_logger(__name__)
 
 
 class Pause:
@@ -29,11 +31,14 @@ class Pause:
         until = journal.get_meta("paused_until")
         self.until = float(until) if until else 0.0
         self.reason = journal.get_meta("paused_reason") or ""
+        self.rng = random.Random()  # pause jitter; a test seeds its own
 
     def active(self, now: float | None = None) -> bool:
         return (now if now is not None else time.time()) < self.until
 
     def set(self, reason: str, seconds: float) -> None:
+        """Pause sending for at least `seconds` (up to 20% more: jobs.jitter.pause_length)."""
+        seconds = jitter.pause_length(seconds, self.rng)
         with self._lock:
             fresh = not self.active()
             self.until = max(self.until, time.time() + seconds)

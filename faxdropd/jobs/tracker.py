@@ -41,7 +41,9 @@ def _iso(moment: datetime | None) -> str | None:
     # An unfinished fax reports .NET's DateTime.MinValue (year 1) as its completion time.
     if moment is None or moment.year < 2000:
         return None
-    return moment.isoformat()
+    # One format for every time in a receipt (finish._iso): UTC with a Z; InterFAX's zone-less times are UTC.
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _item_facts(item: FaxItem) -> DeliveryItem:

@@ -9,7 +9,6 @@ hint, so 500 idle folders cost nothing between their rescans and health stats.
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import queue
 import threading
@@ -21,8 +20,6 @@ from faxdropd.watch.scan import ContentCache, Job, Pool, Probe, Ready, WatchSpec
 from faxdropd.watch.schedule import Alarm, DueHeap
 from faxdropd.watch.stability import StabilityTracker, is_wanted
 from faxdropd.watch.state import INLINE_WAIT, MOUNT_CHECK, Folder
-
-log = logging.getLogger("faxdropd.watch.watcher")
 
 _Folder = Folder  # the name watcher.py's hooks use
 

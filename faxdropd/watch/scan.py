@@ -6,7 +6,6 @@ pool thread, never on the daemon's main loop, so a hung NFS mount can stall noth
 
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import stat
@@ -17,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+import structlog
+
 from faxdropd.document import completeness
 from faxdropd.files.names import is_sidecar
 from faxdropd.watch import mounts
 from faxdropd.watch.stability import FileState, is_wanted
 
-log = logging.getLogger("faxdropd.watch.watcher")
+log = structlog.get_logger(__name__)
 
 WATCH_MODES = ("auto", "events", "poll")
 
@@ -236,7 +237,7 @@ class Job:
             try:
                 self.on_done(self)
             except Exception:
-                log.exception("probe completion hook failed; the next cycle applies the probe")
+                log.exception("watch.probe_hook_failed", action="the next cycle applies the probe")
 
 
 class Pool:

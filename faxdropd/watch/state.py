@@ -4,18 +4,19 @@ recreated, which filesystem, which files). No I/O and no watchdog: the probe alr
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from faxdropd.files.names import is_sidecar
 from faxdropd.watch import mounts
 from faxdropd.watch.scan import Job, Probe, WatchSpec
 from faxdropd.watch.stability import FileState, StabilityTracker
 
-log = logging.getLogger("faxdropd.watch.watcher")
+log = structlog.get_logger(__name__)
 
 # Event folders get a health stat every max(poll_interval, HEALTH_INTERVAL) s, not every poll_interval. For
 # them the stat is only a backstop: inotify reports the folder's own deletion or move (IN_DELETE_SELF /
@@ -61,12 +62,7 @@ class Folder:
 
     def down(self, problem: str) -> None:
         if self.up or self.problem != problem:
-            log.warning(
-                "hot folder %s (%s) is down: %s; not scanning it until it is back",
-                self.spec.name,
-                self.spec.path,
-                problem,
-            )
+            log.warning("watch.folder_down", folder=self.spec.name, path=str(self.spec.path), problem=problem)
         self.up, self.problem = False, problem
         self.hints.clear()
 
@@ -75,7 +71,7 @@ class Folder:
         back, or was recreated or remounted under us) and must be scheduled again."""
         stale = not self.up or (self.identity is not None and result.identity != self.identity)
         if stale:  # what we knew is stale too
-            log.info("hot folder %s is %s", self.spec.name, "back" if not self.up else "new (recreated)")
+            log.info("watch.folder_back", folder=self.spec.name, recreated=self.up)
             self.tracker.clear()
             if result.listing is None:
                 self.next_full = now
@@ -84,7 +80,7 @@ class Folder:
         if self.mode == "auto":
             self.mode = "poll" if mounts.is_network_type(result.fstype) else "events"
             self.next_full = min(self.next_full, now + self.spec.poll_interval)
-            log.info("hot folder %s on %s: using %s", self.spec.name, result.fstype or "?", self.mode)
+            log.info("watch.mode_chosen", folder=self.spec.name, fstype=result.fstype or "?", mode=self.mode)
         if result.listing is not None:
             self._announce(result.listing.items())
             self.tracker.sync(result.listing, result.start, result.end)
@@ -94,11 +90,10 @@ class Folder:
         return stale
 
     def _announce(self, found: Iterable[tuple[Path, FileState | None]]) -> None:
-        # First sight of a document: the `job.detected` step of the log vocabulary (log.py). structlog's
-        # ExtraAdder turns `extra` into fields, so this stdlib record renders as a structured event.
+        # First sight of a document: the `job.detected` step of the log vocabulary (events.py).
         for path, state in found:
             if state is not None and path not in self.tracker and not is_sidecar(path.name):
-                log.info("job.detected", extra={"folder": self.spec.name, "file": path.name, "size": state.size})
+                log.info("job.detected", folder=self.spec.name, file=path.name, size=state.size)
 
 
 def warn_fallbacks(count: int) -> None:
@@ -109,12 +104,11 @@ def warn_fallbacks(count: int) -> None:
             return "?"
 
     log.warning(
-        "%d hot folder(s) could not get an inotify watch (limit reached: "
-        "fs.inotify.max_user_instances=%s, fs.inotify.max_user_watches=%s); they are polled every "
-        "poll_interval instead. To watch them with events raise the limits, e.g. sysctl -w "
-        "fs.inotify.max_user_watches=524288 "
-        "fs.inotify.max_user_instances=1024 (persist in /etc/sysctl.d/).",
-        count,
-        limit("max_user_instances"),
-        limit("max_user_watches"),
+        "watch.inotify_fallback",
+        folders=count,
+        max_user_instances=limit("max_user_instances"),
+        max_user_watches=limit("max_user_watches"),
+        action="polled every poll_interval instead of an inotify watch; to watch them with events raise the "
+        "limits, e.g. sysctl -w fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=1024 "
+        "(persist in /etc/sysctl.d/)",
     )

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -37,7 +38,7 @@ from faxdropd.watch.state import INLINE_WAIT, warn_fallbacks
 
 __all__ = ["INOTIFY_LOGGER", "WATCH_MODES", "FolderLike", "Probe", "Ready", "WatchSpec", "Watcher", "scan_once"]
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 INOTIFY_LOGGER = "watchdog.observers.inotify_c"  # where watchdog 7.1 reports a queue overflow, and only there
 # watchdog holds each IN_MOVED_FROM 0.5 s to pair it with its IN_MOVED_TO, in a FIFO that holds back every later
@@ -65,7 +66,7 @@ class _Hints(FileSystemEventHandler):
                 if raw:
                     self._sink(os.fsdecode(raw))
         except Exception:
-            log.exception("watch event handling failed; the next rescan covers it")
+            log.exception("watch.event_failed", action="the next rescan covers it")
 
 
 class _OverflowFlag(logging.Handler):
@@ -204,7 +205,7 @@ class Watcher(FolderCycle):
         if self._overflow.flag.is_set():
             self._overflow.flag.clear()
             self._counts["overflows"] += 1
-            log.warning("inotify queue overflowed; rescanning every event-watched folder")
+            log.warning("folder.overflow", action="rescanning every event-watched folder")
             for path, folder in self._folders.items():
                 if folder.mode == "events":
                     folder.next_full = min(folder.next_full, now)
@@ -229,19 +230,19 @@ class Watcher(FolderCycle):
 
             grouper.InotifyMoveEventGrouper.delay = min(grouper.InotifyMoveEventGrouper.delay, MOVE_PAIRING_DELAY)
         except (ImportError, AttributeError):  # another watchdog version or platform: keep its default
-            log.debug("cannot shorten watchdog's move pairing delay", exc_info=True)
+            log.debug("watch.move_delay_kept", exc_info=True)
         try:
             observer = Observer()
             observer.start()
         except OSError as exc:
-            log.warning("cannot create an inotify instance (%s); event folders will be polled", exc)
+            log.warning("watch.no_inotify", error=str(exc), action="event folders will be polled")
             return None
         return observer
 
     def _supervise_observer(self) -> None:
         if self._observer is None or self._observer.is_alive():
             return
-        log.error("the watchdog observer thread died; restarting it and rescanning")
+        log.error("watch.observer_died", action="restarting it and rescanning")
         self._observer = self._new_observer()
         self._alive, self._alive_at = set(), -math.inf
         self._watched.clear()
@@ -277,7 +278,12 @@ class Watcher(FolderCycle):
             if exc.errno in (errno.EMFILE, errno.ENOSPC, errno.ENOMEM):
                 self._fall_back(folder, now)
             else:
-                log.warning("cannot watch %s: %s; retrying in %g s", folder.spec.path, exc, folder.spec.poll_interval)
+                log.warning(
+                    "watch.watch_failed",
+                    path=str(folder.spec.path),
+                    error=str(exc),
+                    retry_in_s=folder.spec.poll_interval,
+                )
                 folder.watch_retry = now + folder.spec.poll_interval
             return
         folder.next_full = now  # list again now the watch exists: anything that arrived before it is caught
@@ -289,7 +295,7 @@ class Watcher(FolderCycle):
             try:
                 self._observer.unschedule(folder.watch)
             except Exception:  # already gone with its directory
-                log.debug("unschedule %s failed", folder.spec.path, exc_info=True)
+                log.debug("watch.unschedule_failed", path=str(folder.spec.path), exc_info=True)
         folder.watch = None
 
     def _fall_back(self, folder: _Folder, now: float) -> None:

@@ -10,7 +10,7 @@ import base64
 import binascii
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,17 @@ import structlog
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from faxdropd.config import Config, WebConfig
+from faxdropd.errors import FaxdropError
 from faxdropd.web import actions, pages
 from faxdropd.web.auth import FailureLimit, Users
-from faxdropd.web.http import Request, Response
+from faxdropd.web.http import SECURITY_HEADERS, Request, Response
 from faxdropd.web.reads import JournalView
 from faxdropd.web.sessions import Sessions, session_of, set_cookie
 
-log = structlog.get_logger("faxdropd.web")
+log = structlog.get_logger(__name__)
 
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 JOB_PATH = re.compile(r"/jobs/([0-9a-f]{1,64})(?:/(receipt\.json|document|confirm/[a-z]+|[a-z]+))?")
 STATIC = {"style.css": "text/css; charset=utf-8", "live.js": "text/javascript; charset=utf-8"}
 OPEN_PATHS = ("/healthz", "/readyz")  # no job data: monitoring needs no password
@@ -39,12 +41,13 @@ class WebApp:
         cfg: Callable[[], Config],
         view: JournalView,
         folder_up: Callable[[], dict[str, bool]],
-        ready: Callable[[], bool] = lambda: True,
+        health: Mapping[str, WsgiApp] | None = None,
     ) -> None:
         self.cfg = cfg
         self.view = view
         self.folder_up = folder_up
-        self.ready = ready
+        # The daemon's own /healthz and /readyz (daemon/endpoints.py:health_routes), as on the metrics listener.
+        self.health = dict(health or {})
         web = cfg().web
         assert web is not None
         self.web: WebConfig = web
@@ -61,6 +64,9 @@ class WebApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         req = Request.from_environ(environ)
+        mounted = self.health.get(req.path)
+        if mounted is not None:
+            return mounted(environ, _with_security_headers(start_response))
         try:
             resp = self.handle(req)
         except Exception:
@@ -72,7 +78,7 @@ class WebApp:
 
     def handle(self, req: Request) -> Response:
         if req.path in OPEN_PATHS:
-            return self._health(req.path)
+            return self._health()
         if req.path.startswith("/static/"):
             name = req.path.removeprefix("/static/")
             if name in STATIC:
@@ -169,13 +175,15 @@ class WebApp:
             return self._document(job.final_path or job.work_path, job.id)
         if part.startswith("confirm/"):
             action = actions.ACTIONS.get(part.removeprefix("confirm/"))
-            if not self.web.actions or action is None or not action.applies(job):
+            if not self.web.actions or action is None or not action.applies(job, self.view.held(job) is not None):
                 return Response.redirect(f"/jobs/{job.id}")
             return self._page(req, "confirm.html", {"job": job, "action": action})
         if part:
             return Response.text("not found", 404)
         context = pages.job_detail(job, self.view.events(job.id))
-        context["actions"] = actions.available(job) if self.web.actions else []
+        held = self.view.held(job)
+        context["held"] = held
+        context["actions"] = actions.available(job, held is not None) if self.web.actions else []
         context["done"] = req.query.get("done", "")
         return self._page(req, "job.html", context)
 
@@ -207,17 +215,16 @@ class WebApp:
         if job is None:
             return Response.text("no such job", 404)
         try:
-            done = actions.perform(self.cfg(), match.group(2), job, req.user)
-        except actions.ActionRefused as exc:
+            done = actions.perform(self.cfg(), match.group(2), job, self.view.held(job) is not None, req.user)
+        except (actions.ActionRefused, FaxdropError) as exc:
             return self._page(req, "message.html", {"title": "Not done", "message": str(exc), "job": job}, 409)
         return self._page(req, "message.html", {"title": "Done", "message": done, "job": job})
 
-    def _health(self, path: str) -> Response:
-        if path == "/healthz":
-            return Response.text("ok\n")
-        if self.ready() and self.view.readable():
-            return Response.text("ready\n")
-        return Response.text("not ready\n", 503)
+    def _health(self) -> Response:
+        """Without the daemon's probes (a page served on its own, in tests): the journal can be read."""
+        if self.view.readable():
+            return Response.json({"status": "ok"})
+        return Response.json({"status": "the journal cannot be read"}, 503)
 
 
 def _basic(header: str | None) -> tuple[str | None, str]:
@@ -229,6 +236,13 @@ def _basic(header: str | None) -> tuple[str | None, str]:
         return None, ""
     name, sep, password = decoded.partition(":")
     return (name, password) if sep else (None, "")
+
+
+def _with_security_headers(start_response: StartResponse) -> StartResponse:
+    def start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+        return start_response(status, [*headers, *SECURITY_HEADERS], *rest)
+
+    return start
 
 
 def _loopback(client: str) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faxdropd.jobs import controls
 from faxdropd.jobs.schema import Job, State, journal_path, row_to_job
 
 PAGE_SIZE = 50
@@ -185,3 +186,8 @@ class JournalView:
             .fetchall()
         )
         return [dict(r) for r in rows]
+
+    def held(self, job: Job) -> str | None:
+        """Why `job` is held (its own hold or its folder's), None when it is not."""
+        holds = controls.read_holds(self._db())
+        return holds.jobs.get(job.id) or holds.folders.get(job.folder)

@@ -8,16 +8,16 @@ costs the daemon CPU time at most, never a held lock.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import structlog
 from waitress.server import create_server
 
 from faxdropd.config import Config
-from faxdropd.web.app import WebApp
+from faxdropd.web.app import WebApp, WsgiApp
 from faxdropd.web.reads import JournalView
 
-log = structlog.get_logger("faxdropd.web")
+log = structlog.get_logger(__name__)
 
 THREADS = 4
 STOP_WAIT = 5.0
@@ -28,12 +28,12 @@ class WebServer:
         self,
         cfg: Callable[[], Config],
         folder_up: Callable[[], dict[str, bool]],
-        ready: Callable[[], bool] = lambda: True,
+        health: Mapping[str, WsgiApp] | None = None,
     ) -> None:
         config = cfg()
         web = config.web
         assert web is not None
-        self.app = WebApp(cfg, JournalView(config.state_dir), folder_up, ready)
+        self.app = WebApp(cfg, JournalView(config.state_dir), folder_up, health)
         # Binds now, so a taken port is an error at start (OSError), not a silent thread death later.
         self._server = create_server(
             self.app,
@@ -70,9 +70,9 @@ class WebServer:
 def start(
     cfg: Callable[[], Config],
     folder_up: Callable[[], dict[str, bool]],
-    ready: Callable[[], bool] = lambda: True,
+    health: Mapping[str, WsgiApp] | None = None,
 ) -> WebServer | None:
     """The running page, or None when the config has no `web:` block."""
     if cfg().web is None:
         return None
-    return WebServer(cfg, folder_up, ready).start()
+    return WebServer(cfg, folder_up, health).start()

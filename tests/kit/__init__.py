@@ -1,1 +1,1 @@
-"""Test kit: real helpers (network shares) that tests start and tear down themselves."""
+"""Real services for the tests: shares (sshfs, SMB), PostgreSQL, SMTP, a webhook receiver, a headless browser."""

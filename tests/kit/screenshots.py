@@ -15,9 +15,9 @@ from typing import Any
 from daemonkit import PASSWORD, DaemonProcess, drop, receipts, wait_for, write_config
 from selenium.webdriver.common.by import By
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
-from kit.browser import new_browser
+from kit.browser import new_driver
 
 WIDTHS = {"desktop": 1280, "phone": 390}
 
@@ -53,7 +53,7 @@ def main(out_dir: Path) -> int:
             drop(clinic, "Lab results J. Smith.pdf", make_sample_pdf(pages=3, text="lab"))
             wait_for(lambda: len(receipts(front / "sent")) == 3 and receipts(clinic / "failed"), 60)
             [url] = [e["url"].rstrip("/") for e in daemon.events() if e.get("event") == "web.listening"]
-            driver = new_browser()
+            driver = new_driver()
             try:
                 driver.get(url + "/")
                 job = driver.find_element(By.LINK_TEXT, "Lab results J. Smith.pdf").get_attribute("href")

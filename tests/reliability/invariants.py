@@ -73,6 +73,25 @@ def quiescent(hots: list[Path], state_dir: Path, expected: int) -> bool:
     return all(state in FINAL_STATES for _, state, _ in rows)
 
 
+def settled(hots: list[Path], state_dir: Path) -> frozenset[str] | None:
+    """The unfinished jobs when no document is left in any hot folder or work area; None while some are.
+
+    With no document in flight, an unfinished job has nothing left to file: when the same set stays unfinished
+    across several looks (Rig.quiesce), waiting longer cannot help, and check() reports what is wrong at once
+    (inputs lost, jobs not final) instead of after the quiesce timeout.
+    """
+    for hot in hots:
+        if any((hot / ".faxdropd").glob("*__*")):
+            return None
+        if any(p.is_file() and not p.name.startswith(".") for p in hot.iterdir()):
+            return None
+    try:
+        rows = journal_rows(state_dir)
+    except sqlite3.Error:
+        return None
+    return frozenset(job_id for job_id, state, _ in rows if state not in FINAL_STATES)
+
+
 def check(
     hots: list[Path],
     state_dir: Path,
@@ -123,7 +142,7 @@ def check(
     subs = ledger(emulator)["submissions"]
     rep.submissions = len(subs)
     per_ref = Counter(str(s["job_id"]) for s in subs)
-    per_sha = Counter(str(s["sha256"]) for s in subs)
+    per_sha = Counter(_content_of(s, wanted) for s in subs)
     dup_refs = {r: n for r, n in per_ref.items() if n > 1}
     dup_shas = {h: n for h, n in per_sha.items() if n > wanted.get(h, 0)}
     rep.duplicates = len(dup_refs) + len(dup_shas)
@@ -154,3 +173,12 @@ def check(
 def _receipt_for(doc: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(doc.with_name(doc.name + ".receipt.json").read_text())
     return data
+
+
+def _content_of(submission: dict[str, Any], wanted: Counter[str]) -> str:
+    """The dropped document a submission carried: a cover page goes first in the same fax, so the whole body's hash
+    is no input's; the one part that was dropped is."""
+    for digest in submission.get("document_sha256") or []:
+        if digest in wanted:
+            return str(digest)
+    return str(submission["sha256"])

@@ -15,12 +15,13 @@ from typing import Any
 import requests
 from daemonkit import PASSWORD, DaemonProcess, drop, wait_for, write_config
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
-from reliability.invariants import Report, check, filed_count, quiescent
+from reliability.invariants import Report, check, filed_count, quiescent, settled
 
 # Generous: 2 shared cores, other engineers' suites running beside ours.
 QUIESCE_TIMEOUT = float(os.environ.get("FAXDROPD_QUIESCE_TIMEOUT", "600"))
+SETTLED_LOOKS = 10
 
 
 def make_emulator(store: Path, status_delay: float = 0.2) -> EmulatorServer:
@@ -51,14 +52,21 @@ class Rig:
         defaults: dict[str, Any] | None = None,
         hot: Path | None = None,
         state_dir: Path | None = None,
+        folders: list[dict[str, Any]] | None = None,
     ) -> None:
         self.root = root
         self.emulator = emulator
         self.hot = hot or root / "hot"
         self.hot.mkdir(exist_ok=True)
+        # More hot folders (their config entries, `path` included) for paths one folder cannot take: a broadcast
+        # folder with several numbers, a folder with a cover page. Every check covers all of them.
+        self.hots = [self.hot] + [Path(f["path"]) for f in folders or []]
+        for extra_hot in self.hots[1:]:
+            extra_hot.mkdir(exist_ok=True)
         self.state_dir = state_dir or root / "state"
         self.inputs: list[bytes] = []
         self.kills = 0
+        self._settled_looks: list[frozenset[str] | None] = []
         cfg_extra: dict[str, Any] = {
             "state_dir": str(self.state_dir),
             "delivery": {"track": track, "poll_interval": 0.5, "reconcile_grace": 0.5, "query_limit_per_minute": 600},
@@ -68,7 +76,7 @@ class Rig:
         self.config = write_config(
             root,
             emulator.url,
-            [{"path": str(self.hot), "to": "+99999990"}],
+            [{"path": str(self.hot), "to": "+99999990"}, *(folders or [])],
             extra=cfg_extra,
             defaults={"stable_seconds": 0.3, **(defaults or {})},
         )
@@ -103,8 +111,8 @@ class Rig:
 
     # -- inputs -------------------------------------------------------------------------------------------
 
-    def drop(self, name: str, data: bytes) -> None:
-        drop(self.hot, name, data)
+    def drop(self, name: str, data: bytes, hot: Path | None = None) -> None:
+        drop(hot or self.hot, name, data)
         self.inputs.append(data)
 
     def fault(self, **spec: Any) -> None:
@@ -123,16 +131,23 @@ class Rig:
         expected = len(self.inputs)
         try:
             wait_for(
-                lambda: quiescent([self.hot], self.state_dir, expected) or not self.running,
+                lambda: quiescent(self.hots, self.state_dir, expected) or self._settled() or not self.running,
                 timeout,
                 interval=0.5,
                 what=f"{expected} inputs filed",
             )
         except AssertionError:
             raise AssertionError(
-                f"not quiescent: {filed_count([self.hot])}/{expected} filed\n{self.daemon.log_text()[-4000:]}"
+                f"not quiescent: {filed_count(self.hots)}/{expected} filed\n{self.daemon.log_text()[-4000:]}"
             ) from None
         assert self.running, f"daemon died while quiescing:\n{self.daemon.log_text()[-4000:]}"
 
+    def _settled(self) -> bool:
+        """Nothing in flight and the same jobs unfinished for SETTLED_LOOKS looks in a row (0.5 s apart): a healthy
+        daemon finishes a job within one commit of filing it, so only a stuck one stays."""
+        now = settled(self.hots, self.state_dir)
+        self._settled_looks = [*self._settled_looks[-(SETTLED_LOOKS - 1) :], now]
+        return len(self._settled_looks) == SETTLED_LOOKS and now is not None and len(set(self._settled_looks)) == 1
+
     def check(self, *, all_sent: bool = False) -> Report:
-        return check([self.hot], self.state_dir, self.inputs, self.emulator, all_sent=all_sent)
+        return check(self.hots, self.state_dir, self.inputs, self.emulator, all_sent=all_sent)

@@ -24,7 +24,7 @@ import requests
 from daemonkit import DaemonProcess, documents, drop, wait_for, write_config
 from pypdf import PdfWriter
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 
 pytestmark = pytest.mark.reliability
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from daemonkit import PASSWORD, DaemonProcess, drop, receipts, wait_for, write_config
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 
 pytestmark = pytest.mark.reliability
 

@@ -22,6 +22,7 @@ import requests
 from daemonkit import DaemonProcess, wait_for, write_config
 
 from faxdropd.document import preflight
+from faxdropd.errors import Rejected
 
 pytestmark = pytest.mark.reliability
 
@@ -78,7 +79,7 @@ def test_open_document_never_reads_the_canary(tmp_path: Path) -> None:
                     assert checked.sha256 != canary_sha, "the canary was read through the symlink"
                     assert b"".join(checked.read_chunks()) == HARMLESS
                     outcomes["opened"] += 1
-            except preflight.Rejected as exc:
+            except Rejected as exc:
                 outcomes[exc.reason] += 1
             except FileNotFoundError:
                 outcomes["vanished"] += 1  # cannot happen with rename-over, but is no leak either
@@ -124,7 +125,7 @@ def test_parent_directory_flip_never_reads_the_canary(tmp_path: Path) -> None:
                 with preflight.open_document(sub / "doc.txt", folder) as checked:
                     assert checked.sha256 != canary_sha, "the canary was read through a swapped parent"
                     outcomes["opened"] += 1
-            except preflight.Rejected as exc:
+            except Rejected as exc:
                 outcomes[exc.reason] += 1
             except FileNotFoundError:
                 outcomes["vanished"] += 1

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from daemonkit import PASSWORD, DaemonProcess, drop, receipts, wait_for, write_config
 
-from faxdropd.document.preflight import make_sample_pdf
+from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
 
 pytestmark = pytest.mark.reliability

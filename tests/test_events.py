@@ -1,0 +1,75 @@
+"""The event catalogue (faxdropd/events.py) and the events the code emits are the same set, at the same levels."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from faxdropd.events import EVENTS
+from faxdropd.jobs import finish
+
+PACKAGE = Path(__file__).resolve().parent.parent / "faxdropd"
+LEVELS = {"debug", "info", "warning", "error", "critical", "exception"}
+# Loggers are named log or _log throughout (or made on the spot); argparse's parser.error is not a log event.
+LOGGERS = {"log", "_log"}
+# The only calls whose event name is computed, each with the names it can take.
+DYNAMIC = {"faxdropd/jobs/finish.py": set(finish._EVENT.values())}
+
+
+def _is_logger(receiver: ast.expr) -> bool:
+    """`log.info(...)`, `_log.info(...)` or `log.get_logger().info(...)`."""
+    if isinstance(receiver, ast.Name):
+        return receiver.id in LOGGERS
+    if isinstance(receiver, ast.Call):
+        func = receiver.func
+        return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) == "get_logger"
+    return False
+
+
+def emitted() -> tuple[dict[str, set[str]], dict[str, int]]:
+    """(event → levels it is logged at, module → number of calls with a computed name)."""
+    events: dict[str, set[str]] = {}
+    dynamic: dict[str, int] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = path.relative_to(PACKAGE.parent).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr not in LEVELS or not _is_logger(node.func.value):
+                continue
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                events.setdefault(first.value, set()).add(node.func.attr)
+            else:
+                dynamic[module] = dynamic.get(module, 0) + 1
+                for name in DYNAMIC.get(module, ()):
+                    events.setdefault(name, set()).add(node.func.attr)
+    return events, dynamic
+
+
+def test_every_emitted_event_is_in_the_catalogue_and_every_listed_one_is_emitted() -> None:
+    events, _ = emitted()
+    assert sorted(set(events) - set(EVENTS)) == [], "emitted but not in faxdropd/events.py"
+    assert sorted(set(EVENTS) - set(events)) == [], "in faxdropd/events.py but never emitted"
+
+
+def test_levels_match_the_catalogue() -> None:
+    events, _ = emitted()
+    wrong = {n: sorted(lv) for n, lv in events.items() if n in EVENTS and lv != set(EVENTS[n].levels)}
+    assert wrong == {}
+
+
+def test_computed_event_names_only_where_declared() -> None:
+    _, dynamic = emitted()
+    assert set(dynamic) <= set(DYNAMIC), f"log calls with a computed event name outside {sorted(DYNAMIC)}"
+
+
+def test_names_follow_the_convention() -> None:
+    bad = [n for n in EVENTS if n != n.lower() or n.count(".") != 1 or " " in n]
+    assert bad == []
+
+
+def test_the_walk_finds_events() -> None:
+    # The walk must see the calls, or the set comparison above passes on two empty sets.
+    events, _ = emitted()
+    assert "job.submitted" in events and "watch.folder_down" in events and len(events) > 40
