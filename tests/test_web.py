@@ -337,3 +337,17 @@ def test_no_action_when_actions_are_off(tmp_path: Path) -> None:
     token = re.search(r'name="csrf" value="([^"]+)"', browser.get(f"/jobs/{job.id}/confirm/retry")[2] or "")
     assert token is None  # the confirmation page redirects back
     journal.close()
+
+
+def test_the_daemons_probes_are_mounted_with_the_headers(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    Journal(cfg.state_dir, exit_on_failure=False).close()
+
+    def readyz(environ: dict[str, Any], start: Any) -> list[bytes]:
+        start("503 Service Unavailable", [("Content-Type", "application/json")])
+        return [b'{"status": "not ready", "causes": ["sending is paused"]}']
+
+    app = WebApp(lambda: cfg, JournalView(cfg.state_dir), dict, {"/readyz": readyz})
+    status, headers, body = Client(app).get("/readyz")
+    assert status == 503 and "sending is paused" in body
+    assert headers["X-Frame-Options"] == "DENY" and "Content-Security-Policy" in headers
