@@ -351,3 +351,21 @@ def test_the_daemons_probes_are_mounted_with_the_headers(tmp_path: Path) -> None
     status, headers, body = Client(app).get("/readyz")
     assert status == 503 and "sending is paused" in body
     assert headers["X-Frame-Options"] == "DENY" and "Content-Security-Policy" in headers
+
+
+def test_a_verified_password_is_remembered_until_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users_file = tmp_path / "users"
+    auth.write_user(users_file, "alice", "right password", n=2**14)
+    users = auth.Users(users_file)
+    runs: list[str] = []
+    real = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda p, s: runs.append(p) or real(p, s))
+    assert users.check("alice", "right password") and users.check("alice", "right password")
+    assert runs == ["right password"]  # one scrypt run for two requests
+    assert not users.check("alice", "wrong") and not users.check("alice", "wrong")
+    assert runs.count("wrong") == 2  # a failure is never remembered
+    auth.write_user(users_file, "alice", "new password", n=2**14)
+    assert not users.check("alice", "right password")  # the old password stops working at once
+    assert users.check("alice", "new password")

@@ -24,6 +24,7 @@ R, P = 8, 1
 DKLEN = 32
 # hashlib.scrypt needs 128 * N * r bytes; its default cap (32 MiB) refuses N=2**17.
 MAXMEM = 2**28
+VERIFIED_FOR = 300.0  # seconds a verified name and password are taken without another scrypt run
 
 
 def _b64(data: bytes) -> str:
@@ -93,18 +94,34 @@ class Users:
         self._stamp: tuple[int, int] | None = None
         self._users: dict[str, str] = {}
         self._lock = threading.Lock()
+        # Basic auth sends the password with every request (the dashboard polls every few seconds); a scrypt
+        # run each time would cost the daemon ~50 ms of CPU per view. A pair that verified is remembered for
+        # a while under an HMAC with a key that never leaves this process, never as the password itself.
+        self._key = os.urandom(32)
+        self._verified: dict[bytes, float] = {}
 
     def check(self, name: str, password: str) -> bool:
+        token = hmac.new(self._key, f"{name}\0{password}".encode(), hashlib.sha256).digest()
+        now = time.monotonic()
         with self._lock:
             try:
                 st = self.path.stat()
                 if (st.st_mtime_ns, st.st_size) != self._stamp:
                     self._users, self._stamp = read_users(self.path), (st.st_mtime_ns, st.st_size)
+                    self._verified.clear()  # a changed or removed line takes effect at once
             except OSError:
                 self._users, self._stamp = {}, None
+                self._verified.clear()
+            if now - self._verified.get(token, -VERIFIED_FOR) < VERIFIED_FOR:
+                return True
             stored = self._users.get(name)
-        ok = verify_password(password, stored if stored is not None else _DECOY)
-        return ok and stored is not None
+        ok = verify_password(password, stored if stored is not None else _DECOY) and stored is not None
+        if ok:
+            with self._lock:
+                if len(self._verified) > 1000:
+                    self._verified.clear()
+                self._verified[token] = now
+        return ok
 
 
 class FailureLimit:
