@@ -69,6 +69,15 @@ EVENTS: dict[str, Event] = {
     "sdnotify.unsupported_socket": _e("debug", "NOTIFY_SOCKET names a socket type we do not speak"),
     "operator.command": _e("info", "an operator's hold, release or cancel took effect"),
     "operator.command_failed": _e("exception", "an operator's command failed; it is marked failed"),
+    # the front-desk page (faxdropd/web/)
+    "web.listening": _e("info", "the front-desk page listens (web.listen)"),
+    "web.failed": _e("exception", "the front-desk page's server stopped on an error; the daemon goes on"),
+    "web.error": _e("exception", "a page request failed on an unexpected error (answered 500)"),
+    "web.login_failed": _e("warning", "a wrong user name or password on the page (basic auth)"),
+    "web.login_limited": _e("warning", "an address made too many failed logins; it waits a minute"),
+    "web.csrf_refused": _e("warning", "a POST without the session's CSRF token was refused"),
+    "web.action": _e("info", "an action on the page (retry, hold, release, cancel) was done, with the user"),
+    "web.action_refused": _e("warning", "an action on the page did not apply to the job; nothing changed"),
     # folders and the account
     "folder.up": _e("info", "a hot folder is reachable again; its files are taken up"),
     "folder.down": _e("warning", "a hot folder is unreachable; it is not scanned and nothing in it is misfiled"),

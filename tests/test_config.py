@@ -131,11 +131,11 @@ def test_example_loads(tmp_path: Path) -> None:
 
 def test_example_documents_every_key() -> None:
     """Every model field appears as a key in the example file, so the file stays the reference."""
-    from faxdropd.config.model import FaxOptions, FolderConfig, InterfaxConfig, Settings
+    from faxdropd.config.model import FaxOptions, FolderConfig, InterfaxConfig, Settings, WebConfig
 
     text = EXAMPLE.read_text()
     names: set[str] = set()
-    for model in (Settings, InterfaxConfig, FolderConfig, FaxOptions):
+    for model in (Settings, InterfaxConfig, FolderConfig, FaxOptions, WebConfig):
         names.update(model.model_fields)
     for name in sorted(names):
         assert re.search(rf"\b{name}:", text), name

@@ -38,6 +38,10 @@ def _handler(command: str) -> Handler:
         from faxdropd.cli import adopt
 
         return adopt.adopt
+    if command == "web-user":
+        from faxdropd.cli import webuser
+
+        return webuser.web_user
     if command in ("completion", "man"):
         from faxdropd.cli import manual
 

@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("instance", metavar="INSTANCE", help="the dead peer's instance id (its work area's name)")
     adopt.add_argument("--force", action="store_true", help="adopt even though the peer was active recently")
 
+    web_user = command("web-user", "add or replace a user of the front-desk page (password from a prompt or stdin)")
+    web_user.add_argument("name", metavar="NAME", help="the user name: printable, no ':'")
+    web_user.add_argument("--file", default=None, help="the users file (default: the config's web.users_file)")
+
     emu = command("emulator", "run the InterFAX emulator as its own server")
     emu.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     emu.add_argument("--port", type=_port, default=8080, help="TCP port, 0 = any free port (default 8080)")

@@ -28,6 +28,7 @@ from faxdropd.config.model import (
     RetentionConfig,
     RetryConfig,
     SendWindow,
+    WebConfig,
 )
 from faxdropd.config.table import check_paths, render_routing_table
 from faxdropd.errors import ConfigProblems
@@ -47,6 +48,7 @@ __all__ = [
     "RetentionConfig",
     "RetryConfig",
     "SendWindow",
+    "WebConfig",
     "check_paths",
     "load_config",
     "parse_config",

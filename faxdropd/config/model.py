@@ -46,6 +46,7 @@ from faxdropd.config.fields import (
 )
 from faxdropd.config.interfax import InterfaxConfig
 from faxdropd.config.retention import FolderRetention, RetentionConfig
+from faxdropd.config.web import WebConfig
 from faxdropd.config.window import SendWindow
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "RetryConfig",
     "SendWindow",
     "Settings",
+    "WebConfig",
 ]
 
 # ----------------------------------------------------------------------------------------------------
@@ -280,6 +282,7 @@ class Settings(StrictModel):
     workers: Annotated[int, Strict(), Field(ge=1, le=64)] = 4
     log: LogConfig = Field(default_factory=LogConfig)
     metrics: MetricsConfig | None = None
+    web: WebConfig | None = None  # the front-desk page (faxdropd/web/); off when absent
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

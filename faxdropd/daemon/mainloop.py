@@ -1,9 +1,8 @@
 """The daemon: opens its parts, runs the main loop beside the workers and the tracker, and stops them.
 
 Signal handlers only set flags (signals.py); the main loop does the work (reload, stop), pings the systemd
-watchdog only while it is itself making progress and the threads it depends on (workers, tracker, the
-watcher's observer and scan threads) are alive, and owns intake: stable files are claimed only while the
-workers can take them, so memory stays bounded however many files wait in the folders.
+watchdog only while it makes progress and the threads it depends on (workers, tracker, the watcher's threads)
+are alive, and owns intake: stable files are claimed only while workers can take them (bounded memory).
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ LOOP_INTERVAL = 0.2
 STOP_GRACE = 60.0  # seconds uploads in flight get to finish after SIGTERM (unit: TimeoutStopSec=90s)
 TRACKER_GRACE = 5.0  # seconds a status query under way gets at shutdown
 # Settings read once at start; a reload that changes them says so instead of pretending to apply them.
-RESTART_ONLY = ("state_dir", "workers", "metrics", "instance")  # instance: the work areas are chosen at start
+RESTART_ONLY = ("state_dir", "workers", "metrics", "instance", "web")  # work areas and listeners: chosen at start
 
 
 class Daemon:
@@ -77,7 +76,16 @@ class Daemon:
             try:
                 loop = MainLoop(cfg, self.config_path, parts, self.flags)
                 metrics.probes = loop.probes
-                loop.run()
+                try:
+                    page = wiring.start_web(lambda: loop.cfg, loop.health, loop.probes)
+                except OSError as exc:
+                    log.critical("daemon.failed", error=f"web.listen {cfg.web.listen if cfg.web else ''}: {exc}")
+                    return 1
+                try:
+                    loop.run()
+                finally:
+                    if page is not None:
+                        page.stop()
             finally:
                 parts.close()
         finally:

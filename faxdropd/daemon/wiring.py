@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from faxdropd.config import Config
+from faxdropd.daemon.endpoints import Probes, health_routes
+from faxdropd.daemon.health import Health
 from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.interfax.client import ClientFactory, ClientSettings
 from faxdropd.jobs.finish import Finisher
@@ -12,6 +15,7 @@ from faxdropd.jobs.journal import Journal
 from faxdropd.jobs.pipeline import Pipeline
 from faxdropd.jobs.runtime import Pause, Runtime
 from faxdropd.jobs.tracker import Tracker
+from faxdropd.web import server as web_server
 
 
 def client_settings(cfg: Config) -> ClientSettings:
@@ -53,3 +57,9 @@ def build(cfg: Config, metrics: Metrics | NullMetrics) -> Parts:
     except BaseException:
         journal.close()
         raise
+
+
+def start_web(cfg: Callable[[], Config], health: Health, probes: Probes) -> web_server.WebServer | None:
+    """The front-desk page (None without `web:`), shown the folders' health and serving the daemon's own
+    /healthz and /readyz. OSError when its address cannot be bound."""
+    return web_server.start(cfg, lambda: dict(health.folder_up), health_routes(probes))

@@ -46,6 +46,7 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE INDEX IF NOT EXISTS jobs_sha ON jobs(sha256);
 CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs(submitted_at);
 CREATE INDEX IF NOT EXISTS jobs_state_age ON jobs(state, updated_at);
+CREATE INDEX IF NOT EXISTS jobs_updated ON jobs(updated_at);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL, at REAL NOT NULL, from_state TEXT, to_state TEXT NOT NULL, detail TEXT

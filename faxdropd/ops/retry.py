@@ -45,7 +45,7 @@ def candidate(cfg: Config, document: Path) -> Candidate | None:
         loaded = json.loads(names.receipt_path(document).read_text())
         receipt = loaded if isinstance(loaded, dict) else {}
     when: float | None = None
-    with suppress(TypeError, ValueError):
+    with suppress(TypeError, ValueError, KeyError):
         when = datetime.fromisoformat(str(receipt["completed_at"]).replace("Z", "+00:00")).timestamp()
     if when is None:
         with suppress(OSError, KeyError):
