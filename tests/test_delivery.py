@@ -267,7 +267,9 @@ def test_300_faxes_tracked_within_six_queries_a_minute(tmp_path: Path, daemons: 
         start(
             tmp_path, server.url, daemons, extra={"delivery": {"poll_interval": 10}, "limits": {"faxes_per_hour": None}}
         )
-        wait_for(lambda: len(receipts(hot / "sent")) == 300, 170, interval=1.0, what="300 receipts")
+        # A deadline, not a speed target: batching is proven by the query count below (one query per fax
+        # would need 50 minutes); the time it took is printed, and bench/ owns timing targets.
+        wait_for(lambda: len(receipts(hot / "sent")) == 300, 900, interval=1.0, what="300 receipts")
         book = ledger(server)
     elapsed = time.monotonic() - started
     queries = [c for c in book["calls"] if c["op"] in QUERY_OPS]
