@@ -110,10 +110,13 @@ def settle_taken(journal: Journal) -> None:
     outcome was not yet known (those are filed or found filed by the refile pass).
     """
     for job in journal.by_state(*NOT_FINAL):
-        work = Path(job.work_path)
-        if job.outcome is not None or os.path.lexists(work):
-            continue
-        if not (Path(job.hot) / filing.WORK_DIR).is_dir():
+        # Only a file provably gone from a work area provably there counts: a share that answers EIO or
+        # ENOTCONN tells nothing, and such a job waits for the next start (its folder is paused meanwhile).
+        if (
+            job.outcome is not None
+            or not _gone(Path(job.work_path))
+            or not reachable_dir(Path(job.hot) / filing.WORK_DIR)
+        ):
             continue
         journal.transition(
             job,
@@ -122,6 +125,23 @@ def settle_taken(journal: Journal) -> None:
             reason="adopted by another host, which sends or tracks it to the end",
         )
         log.warning("job.adopted_away", job_id=job.id, folder=job.folder, file=job.name, reference=job.reference)
+
+
+def _gone(path: Path) -> bool:
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # cannot tell
+    return False
+
+
+def reachable_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False  # cannot tell: treated as away
 
 
 def heartbeat(folders: list[FolderConfig]) -> None:

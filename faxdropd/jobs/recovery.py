@@ -29,7 +29,8 @@ def recover(rt: Runtime, finisher: Finisher) -> list[Job]:
     name = instances.resolve(journal, rt.config)
     adoption.settle_taken(journal)
     workarea.set_instance(name)
-    instances.migrate_legacy(journal, [f.path for f in rt.config.folders if f.path.is_dir()])
+    # A share that is away (EIO, ENOTCONN) is migrated at a later start; its folder is paused meanwhile.
+    instances.migrate_legacy(journal, [f.path for f in rt.config.folders if adoption.reachable_dir(f.path)])
     log.info("instance.ready", instance=name)
     for job in journal.by_state(*NOT_FINAL):
         if job.outcome is not None:
