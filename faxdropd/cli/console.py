@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,10 @@ from faxdropd.config.durations import format_duration, plural
 from faxdropd.ops.journal import NoJournal, daemon_state, reading
 from faxdropd.ops.queue import read_queue
 from faxdropd.ops.show import JobHistory, find_jobs, history
+from faxdropd.store.conn import DB_ERRORS
+
+# No journal yet, or one the database cannot read: a message and exit status, never a traceback.
+_CANNOT_READ: tuple[type[Exception], ...] = (NoJournal, *DB_ERRORS)
 
 
 def utc(epoch: float | None) -> str:
@@ -37,9 +40,9 @@ def queue(args: argparse.Namespace, path: Path) -> int:
         return EXIT_FAIL
     running = daemon_state(cfg.state_dir).running
     try:
-        with reading(cfg.state_dir) as journal:
+        with reading(cfg) as journal:
             found = read_queue(cfg, journal, daemon_running=running, folder=args.folder, state=args.state)
-    except (NoJournal, sqlite3.Error) as exc:
+    except _CANNOT_READ as exc:
         print(f"faxdropd queue: {exc}", file=sys.stderr)
         return EXIT_FAIL
     if args.json:
@@ -73,13 +76,13 @@ def show(args: argparse.Namespace, path: Path) -> int:
     if cfg is None:
         return EXIT_CONFIG
     try:
-        with reading(cfg.state_dir) as journal:
+        with reading(cfg) as journal:
             jobs = find_jobs(journal, args.job)
             if not jobs:
                 print(f"faxdropd show: no job is named by {args.job!r}", file=sys.stderr)
                 return EXIT_FAIL
             story = history(journal, jobs[0])
-    except (NoJournal, sqlite3.Error) as exc:
+    except _CANNOT_READ as exc:
         print(f"faxdropd show: {exc}", file=sys.stderr)
         return EXIT_FAIL
     if args.json:

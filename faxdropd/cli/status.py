@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from faxdropd.cli.exits import EXIT_CONFIG, EXIT_DEGRADED, EXIT_OK, EXIT_UNKNOWN
 from faxdropd.config.durations import format_duration, plural
 from faxdropd.ops.journal import NoJournal, daemon_state, reading
 from faxdropd.ops.status import Status, as_dict, read_status
+from faxdropd.store.conn import WRITE_ERRORS
 
 
 def status(args: argparse.Namespace, path: Path) -> int:
@@ -22,12 +22,12 @@ def status(args: argparse.Namespace, path: Path) -> int:
     if cfg is None:
         return EXIT_CONFIG
     try:
-        with reading(cfg.state_dir) as journal:
+        with reading(cfg) as journal:
             report = read_status(cfg, journal, daemon_state(cfg.state_dir))
     except NoJournal as exc:
         print(f"faxdropd: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
-    except (sqlite3.Error, OSError) as exc:
+    except WRITE_ERRORS as exc:
         print(f"faxdropd: cannot read the journal in {cfg.state_dir}: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     if args.json:

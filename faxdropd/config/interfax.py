@@ -102,7 +102,7 @@ class InterfaxConfig(StrictModel):
         elif not ctx.need_password and given[0] != "password":
             pass  # the source is named and well-formed; reading it is left to the commands that send
         elif given[0] == "password_file":
-            secret = _read_password_file(self.password_file or "", ctx, problems)
+            secret = read_password_file(self.password_file or "", ctx, problems)
             if secret is not None:
                 self.password = SecretStr(secret)
         elif given[0] == "password_env":
@@ -131,9 +131,13 @@ class InterfaxConfig(StrictModel):
         return self
 
 
-def _read_password_file(spec: str, ctx: Ctx, problems: list[tuple[str, str]]) -> str | None:
-    """The secret from a file (or `credential:NAME` in $CREDENTIALS_DIRECTORY); None after a problem."""
-    key = "password_file"
+def read_password_file(
+    spec: str, ctx: Ctx, problems: list[tuple[str, str]], key: str = "password_file", where: str = "interfax."
+) -> str | None:
+    """The secret from a file (or `credential:NAME` in $CREDENTIALS_DIRECTORY); None after a problem.
+
+    `key` is the key's name in its block (the problem's path), `where` the block's prefix for warnings.
+    """
     if spec.startswith("credential:"):
         name = spec.removeprefix("credential:")
         directory = ctx.env.get("CREDENTIALS_DIRECTORY")
@@ -164,7 +168,7 @@ def _read_password_file(spec: str, ctx: Ctx, problems: list[tuple[str, str]]) ->
             problems.append((key, f"{path} is not a regular file"))
             return None
         if info.st_mode & 0o004:
-            ctx.warnings.append(f"interfax.password_file: {path} is world-readable; chmod o-r")
+            ctx.warnings.append(f"{where}{key}: {path} is world-readable; chmod o-r")
         raw = handle.read(_MAX_PASSWORD_FILE + 1)
     if len(raw) > _MAX_PASSWORD_FILE:
         problems.append((key, f"{path} is too large to hold a password"))

@@ -11,7 +11,7 @@ from faxdropd.daemon.health import Health
 from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.interfax.client import ClientFactory, ClientSettings
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import Journal
+from faxdropd.jobs.opening import open_journal
 from faxdropd.jobs.pipeline import Pipeline
 from faxdropd.jobs.runtime import Pause, Runtime
 from faxdropd.jobs.tracker import Tracker
@@ -48,7 +48,7 @@ class Parts:
 def build(cfg: Config, metrics: Metrics | NullMetrics) -> Parts:
     """Open the journal (taking the state directory's lock: JournalLocked if another daemon has it) and wire
     the parts around it. The finisher is shared: the pipeline, the tracker and the refile pass all end jobs."""
-    journal = Journal(cfg.state_dir)
+    journal = open_journal(cfg)
     try:
         clients = ClientFactory(client_settings(cfg), observer=metrics.call)
         rt = Runtime(config=cfg, journal=journal, clients=clients, metrics=metrics, pause=Pause(journal))

@@ -11,10 +11,8 @@ raising into a worker whose `except Exception` would carry on; the restart recov
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -26,9 +24,9 @@ from typing import Any, NoReturn, TypeVar
 
 import structlog
 
-from faxdropd.errors import FaxdropError, JournalLocked
 from faxdropd.errors import JournalFailure as JournalFailure
-from faxdropd.jobs.controls import CONTROL_SCHEMA
+from faxdropd.jobs import statelock
+from faxdropd.jobs.migrations import MIGRATIONS
 from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
 from faxdropd.jobs.schema import JSON_COLUMNS, journal_path, to_sql
@@ -41,6 +39,10 @@ from faxdropd.jobs.schema import Delivery as Delivery
 from faxdropd.jobs.schema import Job as Job
 from faxdropd.jobs.schema import Outcome as Outcome
 from faxdropd.jobs.schema import State as State
+from faxdropd.store import dialect
+from faxdropd.store.conn import DB_ERRORS, WRITE_ERRORS, Conn
+from faxdropd.store.database import Target
+from faxdropd.store.opening import open_database
 
 T = TypeVar("T")
 log = structlog.get_logger("faxdropd.jobs.journal")
@@ -69,7 +71,15 @@ def new_job_id() -> str:
 
 
 class Journal(JournalReads):
-    def __init__(self, state_dir: Path, *, read_only: bool = False, exit_on_failure: bool = True) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        read_only: bool = False,
+        exit_on_failure: bool = True,
+        url: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.exit_on_failure = exit_on_failure
         self._lock = threading.RLock()
@@ -80,50 +90,43 @@ class Journal(JournalReads):
         self.failure = ""  # why the last write failed (readiness: "the journal is failing")
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not read_only:
-            self._take_lock()
-        path = journal_path(state_dir)
-        if read_only:
-            uri = f"file:{path}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
-        else:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        if not read_only:
-            # Retention frees pages with an incremental vacuum (jobs/retention.py): a new journal gets
-            # auto_vacuum before its first table exists; an older one is converted once by a full VACUUM.
-            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            if self.pragma("auto_vacuum") != 2:
-                log.info("journal.converting", action="enabling incremental vacuum (once; rewrites the journal)")
-                self._db.execute("VACUUM")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            check = self._db.execute("PRAGMA integrity_check").fetchone()[0]
-            if check != "ok":
-                raise FaxdropError(f"journal {path} failed its integrity check: {check}")
-            self._db.executescript(SCHEMA)
-            self._db.executescript(CONTROL_SCHEMA)
-
-    def _take_lock(self) -> None:
-        fd = os.open(self.state_dir / "faxdropd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._lock_fd = statelock.take(state_dir)
+        self.target = Target(journal_path(state_dir), url, password)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise JournalLocked(f"another faxdropd owns {self.state_dir}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
+            self.database = open_database(self.target, read_only=read_only)
+        except BaseException:
+            self._release_lock()
+            raise
+        self._db: Conn = self.database.conn
+        if not read_only:
+            self.database.migrate(MIGRATIONS)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the journal is a server several hosts share (PostgreSQL) rather than this host's file."""
+        return self.target.kind == dialect.POSTGRESQL
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
+            self.database.close()
+            self._release_lock()
 
     def pragma(self, name: str) -> Any:
         with self._lock:  # never inside another thread's group commit
-            return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+            return self.database.pragma(name)
+
+    def free_pages(self) -> int:
+        with self._lock:
+            return self.database.free_pages()
+
+    def size_bytes(self) -> int:
+        with self._lock:
+            return self.database.size_bytes()
 
     def create(self, job: Job) -> Job:
         return self.create_many([job])[0]
@@ -204,13 +207,14 @@ class Journal(JournalReads):
     def _commit(self, batch: list[_Pending]) -> None:
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                self.database.ready()
+                self.database.begin_write()
                 try:
                     for pending in batch:
                         self._db.execute("SAVEPOINT one_writer")
                         try:
                             pending.apply()
-                        except (sqlite3.Error, OSError):
+                        except WRITE_ERRORS:
                             raise
                         except Exception as exc:
                             # A bug in one writer's statements fails that writer alone; the others commit.
@@ -219,11 +223,9 @@ class Journal(JournalReads):
                         self._db.execute("RELEASE one_writer")
                     self._db.execute("COMMIT")
                 except BaseException:
-                    # A failed COMMIT may already have rolled back; a failed ROLLBACK changes nothing we rely on.
-                    with suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
+                    self.database.rollback()
                     raise
-            except (sqlite3.Error, OSError) as exc:
+            except WRITE_ERRORS as exc:
                 what = ", ".join(sorted({pending.what for pending in batch}))
                 try:
                     self._fail(what, exc)
@@ -238,12 +240,13 @@ class Journal(JournalReads):
         """
         if self.failure:
             return self.failure
-        if not journal_path(self.state_dir).exists():
+        if not self.shared and not journal_path(self.state_dir).exists():
             return f"journal {journal_path(self.state_dir)} is gone"
         try:
             with self._lock:
+                self.database.ready()
                 self._db.execute("SELECT COUNT(*) FROM meta").fetchone()
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             return f"journal cannot be read: {type(exc).__name__}: {exc}"
         return ""
 
@@ -317,7 +320,7 @@ class Journal(JournalReads):
             setattr(job, key, value)
         return job
 
-    def write(self, what: str, apply: Callable[[sqlite3.Connection], T]) -> T:
+    def write(self, what: str, apply: Callable[[Conn], T]) -> T:
         """Run `apply(connection)` as one group-committed write and return its result: statements outside the
         job model (controls.py's tables, retention's batches)."""
         result: list[T] = []
@@ -327,17 +330,16 @@ class Journal(JournalReads):
     def checkpoint(self) -> None:
         """Truncate the WAL (retention, after freeing space); gives up at once rather than wait for a reader."""
         with self._lock:
-            self._db.execute("PRAGMA busy_timeout=0")  # a `status` reading now: skip, the next pass retries
-            try:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            finally:
-                self._db.execute("PRAGMA busy_timeout=30000")  # as connect(timeout=30) set it
+            self.database.checkpoint()
 
     def set_meta(self, key: str, value: str | None) -> None:
         def apply() -> None:
             if value is None:
                 self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
             else:
-                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",  # noqa: E501
+                    (key, value),
+                )
 
         self._write("set_meta", apply)

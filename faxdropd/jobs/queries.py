@@ -6,12 +6,12 @@ run inside another thread's half-applied group commit.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from faxdropd.jobs.schema import FINAL, SENT_LIKE, Job, State, from_sql, row_to_job
+from faxdropd.store.conn import Conn
 
 T = TypeVar("T")
 
@@ -22,10 +22,10 @@ def _marks(values: Iterable[object]) -> str:
 
 
 class JournalReads:
-    _db: sqlite3.Connection
+    _db: Conn
     _lock: threading.RLock
 
-    def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+    def read(self, query: Callable[[Conn], T]) -> T:
         """Run `query(connection)` under the lock: reads of controls.py's tables, the console's look-ups."""
         with self._lock:
             return query(self._db)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -211,7 +210,7 @@ def from_sql(value: Any) -> Any:
     return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
-def row_to_job(row: sqlite3.Row) -> Job:
+def row_to_job(row: Any) -> Job:
     data = {key: from_sql(value) for key, value in dict(row).items()}
     for key in JSON_COLUMNS:
         data[key] = json.loads(data[key])

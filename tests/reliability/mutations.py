@@ -50,7 +50,7 @@ POWER_LOSS = "tests/reliability/test_power_loss.py::test_power_cuts_during_a_bus
 # not wait the default 600 s. A passing power-loss run quiesces in well under a minute.
 QUICK_QUIESCE = {"FAXDROPD_QUIESCE_TIMEOUT": "240"}
 SYNCHRONOUS_OFF = Patch(
-    "faxdropd/jobs/journal.py", 'execute("PRAGMA synchronous=FULL")', 'execute("PRAGMA synchronous=OFF")'
+    "faxdropd/store/sqlite.py", 'execute("PRAGMA synchronous=FULL")', 'execute("PRAGMA synchronous=OFF")'
 )
 MUTATIONS = (
     Mutation(
