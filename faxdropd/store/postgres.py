@@ -104,6 +104,10 @@ class PgConn:
         except psycopg.Error as exc:
             raise _wrap(exc) from exc
 
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+
     def reconnect_if_lost(self) -> None:
         with self._guard:
             if self._conn.closed or self._conn.broken:
