@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from faxdropd.config import Config
 from faxdropd.daemon.endpoints import Probes, health_routes
 from faxdropd.daemon.health import Health
+from faxdropd.daemon.leasing import LeaseKeeper
 from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.interfax.client import ClientFactory, ClientSettings
 from faxdropd.jobs.finish import Finisher
@@ -39,8 +40,10 @@ class Parts:
     finisher: Finisher
     pipeline: Pipeline
     tracker: Tracker
+    leasing: LeaseKeeper
 
     def close(self) -> None:
+        self.leasing.stop()  # renewals go on until the workers have drained
         self.rt.journal.close()
         self.rt.clients.close()
 
@@ -53,7 +56,11 @@ def build(cfg: Config, metrics: Metrics | NullMetrics) -> Parts:
         clients = ClientFactory(client_settings(cfg), observer=metrics.call)
         rt = Runtime(config=cfg, journal=journal, clients=clients, metrics=metrics, pause=Pause(journal))
         finisher = Finisher(rt)
-        return Parts(rt=rt, finisher=finisher, pipeline=Pipeline(rt, finisher), tracker=Tracker(rt, finisher))
+        leasing = LeaseKeeper(rt, finisher)
+        leasing.start()  # renews once recovery has said who we are (jobs/instances.py)
+        return Parts(
+            rt=rt, finisher=finisher, pipeline=Pipeline(rt, finisher), tracker=Tracker(rt, finisher), leasing=leasing
+        )
     except BaseException:
         journal.close()
         raise

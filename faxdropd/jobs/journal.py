@@ -16,7 +16,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -24,9 +23,12 @@ from typing import Any, NoReturn, TypeVar
 
 import structlog
 
+from faxdropd.errors import JobTaken
 from faxdropd.errors import JournalFailure as JournalFailure
 from faxdropd.jobs import statelock
 from faxdropd.jobs.migrations import MIGRATIONS
+from faxdropd.jobs.pending import Pending
+from faxdropd.jobs.pending import new_job_id as new_job_id
 from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
 from faxdropd.jobs.schema import JSON_COLUMNS, journal_path, to_sql
@@ -51,25 +53,6 @@ log = structlog.get_logger("faxdropd.jobs.journal")
 EXIT_JOURNAL_FAILURE = 74
 
 
-class _Pending:
-    """One writer's statements waiting for the next group commit (Journal._write)."""
-
-    __slots__ = ("apply", "done", "error", "what")
-
-    def __init__(self, what: str, apply: Callable[[], None]) -> None:
-        self.what, self.apply = what, apply
-        self.done = False
-        self.error: BaseException | None = None
-
-    def result(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-def new_job_id() -> str:
-    return uuid.uuid4().hex[:16]
-
-
 class Journal(JournalReads):
     def __init__(
         self,
@@ -84,10 +67,13 @@ class Journal(JournalReads):
         self.exit_on_failure = exit_on_failure
         self._lock = threading.RLock()
         self._queue_cv = threading.Condition(threading.Lock())
-        self._queue: list[_Pending] = []
+        self._queue: list[Pending] = []
         self._leader: int | None = None  # thread id of the writer committing a batch now
         self._lock_fd: int | None = None
         self.failure = ""  # why the last write failed (readiness: "the journal is failing")
+        # The instance this journal works for, once known (jobs/instances.py): its jobs only, on a shared journal.
+        self.owner: str | None = None
+        self.lease = 30.0  # seconds a new or renewed lease lasts (config journal_lease)
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not read_only:
             self._lock_fd = statelock.take(state_dir)
@@ -143,12 +129,24 @@ class Journal(JournalReads):
             values["state"] = str(job.state)
             rows.append(values)
 
+        owner = self.owner
+        for values in rows:
+            values["owner"] = owner
+            values.pop("lease_until", None)
+        lease = f"{self.database.now} + {float(self.lease)!r}"
+
         def apply() -> None:
             for job, values in zip(jobs, rows, strict=True):
                 cols = ", ".join(values)
                 marks = ", ".join(f":{k}" for k in values)
-                self._db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", values)  # noqa: S608
+                # The lease runs on the database's clock from the start: a claim is owned like any other job.
+                self._db.execute(
+                    f"INSERT INTO jobs ({cols}, lease_until) VALUES ({marks}, {lease})",  # noqa: S608
+                    values,
+                )
                 self._event(job.id, None, job.state, "created", now)
+            for job in jobs:
+                job.owner = owner
 
         self._write("create", apply)
         return jobs
@@ -167,7 +165,7 @@ class Journal(JournalReads):
         if self._leader == threading.get_ident():
             # An apply() that writes would wait for its own batch forever.
             raise RuntimeError("journal write from inside a journal write")
-        mine = _Pending(what, apply)
+        mine = Pending(what, apply)
         with self._queue_cv:
             self._queue.append(mine)
             try:
@@ -204,7 +202,7 @@ class Journal(JournalReads):
                 self._queue_cv.notify_all()
         mine.result()
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _commit(self, batch: list[Pending]) -> None:
         with self._lock:
             try:
                 self.database.ready()
@@ -310,9 +308,14 @@ class Journal(JournalReads):
         fields["updated_at"] = now
         values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in fields.items()}
         assignments = ", ".join(f"{k} = :{k}" for k in values)
+        # Guarded on the owner: a job another instance took over (our lease expired) is no longer ours to
+        # change, whatever this worker still believes (fencing, jobs/leases.py).
+        guard = "" if self.owner is None else " AND (owner IS NULL OR owner = :_owner)"
+        sql = f"UPDATE jobs SET {assignments} WHERE id = :_id{guard}"  # noqa: S608
 
         def apply() -> None:
-            self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = :_id", {**values, "_id": job.id})  # noqa: S608
+            if self._db.execute(sql, {**values, "_id": job.id, "_owner": self.owner}).rowcount == 0 and guard:
+                raise JobTaken(f"job {job.id} was taken over by another instance")
             self._event(job.id, str(job.state), str(to), detail, now)
 
         self._write("transition", apply)

@@ -10,6 +10,24 @@ from __future__ import annotations
 from faxdropd.jobs.controls import CONTROL_SCHEMA
 from faxdropd.jobs.schema import SCHEMA
 
+# Step 2: several instances on one shared journal (jobs/leases.py). A job is owned by an instance through a
+# lease on the database's clock; `instances` is who is there and when it last renewed; `budgets` holds the
+# token buckets shared by every instance of one InterFAX account.
+LEASES = """
+ALTER TABLE jobs ADD COLUMN owner TEXT;
+ALTER TABLE jobs ADD COLUMN lease_until REAL;
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, state);
+CREATE TABLE IF NOT EXISTS instances (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    renewed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS budgets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL);
+"""
+
 MIGRATIONS: list[str] = [
     SCHEMA + CONTROL_SCHEMA,
+    LEASES,
 ]

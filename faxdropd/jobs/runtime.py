@@ -14,6 +14,7 @@ from faxdropd.config import Config, FolderConfig
 from faxdropd.interfax.client import ClientFactory
 from faxdropd.jobs import jitter
 from faxdropd.jobs.journal import Journal
+from faxdropd.jobs.leases import Leases
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +75,8 @@ class Runtime:
     clients: ClientFactory
     metrics: Any
     pause: Pause
+    # This instance's leases on a shared journal (jobs/leases.py); None with SQLite, where nothing is shared.
+    leases: Leases | None = None
 
     def folder(self, name: str) -> FolderConfig | None:
         for folder in self.config.folders:

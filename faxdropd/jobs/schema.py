@@ -188,6 +188,8 @@ class Job:
     submitted_at: float | None = None
     completed_at: float | None = None
     final_path: str | None = None
+    owner: str | None = None  # the instance working it (jobs/leases.py)
+    lease_until: float | None = None  # on the database's clock
 
 
 def to_sql(value: Any) -> Any:

@@ -24,6 +24,10 @@ NOW = {
 # PostgreSQL locks rows as it goes, and the migration takes an advisory lock inside the transaction.
 BEGIN_WRITE = {SQLITE: "BEGIN IMMEDIATE", POSTGRESQL: "BEGIN"}
 
+# Rows a transaction takes for itself, passing over those another transaction holds: two instances looking
+# for expired leases at once each take different jobs. SQLite has one writer at a time and no such clause.
+SKIP_LOCKED = {SQLITE: "", POSTGRESQL: " FOR UPDATE SKIP LOCKED"}
+
 # One advisory lock key for schema migrations: two instances starting together migrate one after the other.
 MIGRATION_LOCK = 0x66617864  # "faxd"
 
