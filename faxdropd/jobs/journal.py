@@ -84,6 +84,9 @@ class Journal(JournalReads):
             self._release_lock()
             raise
         self._db: Conn = self.database.conn
+        if exit_on_failure:
+            # A shared journal whose server is gone: a read fails like a write, and ends the process (crash-only).
+            self.database.when_lost(lambda exc: self._fail("read", exc))
         if not read_only:
             self.database.migrate(MIGRATIONS)
 
@@ -101,10 +104,6 @@ class Journal(JournalReads):
         with self._lock:
             self.database.close()
             self._release_lock()
-
-    def pragma(self, name: str) -> Any:
-        with self._lock:  # never inside another thread's group commit
-            return self.database.pragma(name)
 
     def free_pages(self) -> int:
         with self._lock:

@@ -6,7 +6,7 @@ by itself; the PostgreSQL backend reconnects between transactions after the serv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,9 @@ class Database:
 
     def begin_write(self) -> None:
         self.conn.execute(dialect.BEGIN_WRITE[self.kind])
+
+    def when_lost(self, callback: Callable[[Exception], None]) -> None:
+        """Call `callback` when the connection to a database server is lost (a local file has none to lose)."""
 
     def ready(self) -> None:
         """Called before a transaction: a backend that lost its server connects again here."""

@@ -89,6 +89,8 @@ class PgConn:
         self._connect = connect
         self._conn: Any = connect()
         self._trace: Callable[[str], None] | None = None
+        # Called with the error when the server is lost mid-statement (the daemon's journal ends the process).
+        self.on_lost: Callable[[Exception], None] | None = None
         self._guard = threading.Lock()
 
     def set_trace_callback(self, trace: Callable[[str], None] | None) -> None:
@@ -101,6 +103,11 @@ class PgConn:
         text = dialect.to_postgres(sql) if parameters is not None else sql
         try:
             return PgCursor(self._conn.execute(text, _params(parameters)))
+        except psycopg.OperationalError as exc:
+            error = _wrap(exc)
+            if self.on_lost is not None:
+                self.on_lost(error)
+            raise error from exc
         except psycopg.Error as exc:
             raise _wrap(exc) from exc
 
@@ -148,6 +155,9 @@ class PgDatabase(Database):
 
     def ready(self) -> None:
         self._db.reconnect_if_lost()
+
+    def when_lost(self, callback: Callable[[Exception], None]) -> None:
+        self._db.on_lost = callback
 
     def size_bytes(self) -> int:
         row = self._db.execute("SELECT pg_database_size(current_database())").fetchone()
