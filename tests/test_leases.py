@@ -234,3 +234,34 @@ def test_the_backend_choice_is_the_journal_key(journal_backend: JournalBackend, 
         assert journal.shared == (journal_backend.name == "postgresql")
     finally:
         journal.close()
+
+
+def test_the_status_query_budget_is_one_for_all_instances(two: Any) -> None:
+    from faxdropd.jobs.budgets import SharedBudget
+
+    a, b, _ = two
+    on_a, on_b = SharedBudget(a, per_minute=6), SharedBudget(b, per_minute=6)
+    taken = []
+    for n in range(10):
+        budget = (on_a, on_b)[n % 2]
+        if budget.take(0.0):
+            budget.settle(0.0)
+            taken.append(n)
+    assert len(taken) == 6, "six queries a minute for the account, whichever host asks"
+    assert not on_a.take(0.0) and not on_b.take(0.0)
+    on_b.back_off(0.0, 120.0)
+    stamps = a.read(lambda c: c.execute("SELECT stamps FROM budgets").fetchall())
+    assert len(stamps) == 1 and len(__import__("json").loads(stamps[0][0])) == 6
+
+
+def test_the_duplicate_window_and_the_hourly_cap_count_every_instance(tmp_path: Path, two: Any) -> None:
+    from faxdropd.jobs import admission as policy
+
+    a, b, _ = two
+    workarea.set_instance("host-a")
+    job = new_job(a, tmp_path / "hot")
+    now = time.time()
+    a.transition(job, State.SUBMITTED, "sent by A", sha256="c0ffee", numbers=["+12125550100"], submitted_at=now)
+    hit = policy.duplicate_of(b, "c0ffee", ["+12125550100"], 3600.0, now + 1, exclude="")
+    assert hit is not None and hit.id == job.id, "B sees A's send of the same content"
+    assert policy.hourly_wait(b, 1, "hot", None, now + 1) is not None, "A's send fills B's hourly cap of one"

@@ -12,7 +12,7 @@ from faxdropd.jobs.schema import SCHEMA
 
 # Step 2: several instances on one shared journal (jobs/leases.py). A job is owned by an instance through a
 # lease on the database's clock; `instances` is who is there and when it last renewed; `budgets` holds the
-# token buckets shared by every instance of one InterFAX account.
+# query budget shared by every instance of one InterFAX account (jobs/budgets.py).
 LEASES = """
 ALTER TABLE jobs ADD COLUMN owner TEXT;
 ALTER TABLE jobs ADD COLUMN lease_until REAL;
@@ -24,7 +24,11 @@ CREATE TABLE IF NOT EXISTS instances (
     started_at REAL NOT NULL,
     renewed_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS budgets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS budgets (
+    name TEXT PRIMARY KEY,
+    stamps TEXT NOT NULL DEFAULT '[]',
+    blocked_until REAL NOT NULL DEFAULT 0
+);
 """
 
 MIGRATIONS: list[str] = [

@@ -107,7 +107,7 @@ class Pipeline:
                 return
             # Check, then reserve, under one lock: the duplicate and hourly checks count the journal rows the
             # UPLOADING transition creates, so two workers must not both pass on the same count.
-            with self._admission:
+            with self._admission, policy.across_instances(jr):
                 now = time.time()
                 job = self._on_purpose(job, checked.sha256)
                 if self._held(job, folder, checked, decided.numbers, facts, now):

@@ -27,6 +27,12 @@ BEGIN_WRITE = {SQLITE: "BEGIN IMMEDIATE", POSTGRESQL: "BEGIN"}
 # Rows a transaction takes for itself, passing over those another transaction holds: two instances looking
 # for expired leases at once each take different jobs. SQLite has one writer at a time and no such clause.
 SKIP_LOCKED = {SQLITE: "", POSTGRESQL: " FOR UPDATE SKIP LOCKED"}
+# A row read to be changed in the same transaction: others wait for it (SQLite's writer lock does that already).
+FOR_UPDATE = {SQLITE: "", POSTGRESQL: " FOR UPDATE"}
+
+# A lock held by the session across transactions (PostgreSQL only: SQLite has one host, and one writer).
+SESSION_LOCK = "SELECT pg_advisory_lock({key})"
+SESSION_UNLOCK = "SELECT pg_advisory_unlock({key})"
 
 # One advisory lock key for schema migrations: two instances starting together migrate one after the other.
 MIGRATION_LOCK = 0x66617864  # "faxd"

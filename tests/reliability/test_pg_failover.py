@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from daemonkit import documents, receipts, wait_for
+from daemonkit import PASSWORD, documents, receipts, wait_for
 from kit.journals import new_database
 from kit.pg import PgCluster
 
@@ -228,6 +229,65 @@ def test_the_database_stopped_longer_than_a_lease_loses_and_duplicates_nothing(
     finally:
         if not pg_cluster.running:
             pg_cluster.start()
+        for rig in rigs:
+            rig.kill()
+        emulator.stop()
+
+
+def _busiest_minute(stamps: list[float], window: float = 60.0) -> int:
+    """The most queries in any sliding `window` seconds."""
+    best, start = 0, 0
+    for end, at in enumerate(stamps):
+        while at - stamps[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_the_status_budget_is_six_a_minute_across_hosts(tmp_path: Path, shared_db: str) -> None:
+    # Faxes stay in progress for minutes, so every one of them is in flight for the whole measurement; the
+    # emulator enforces InterFAX's own limit (6 a minute) and would answer -1011 to a seventh query.
+    emulator = EmulatorServer(
+        username="demo", password=PASSWORD, store=tmp_path / "store", status_delay=600.0, query_limit=6
+    ).start()
+    delivery = {"track": True, "poll_interval": 0.5, "reconcile_grace": 0.5, "query_limit_per_minute": 6}
+    rigs = _hosts(tmp_path, emulator, shared_db, 2, delivery=delivery)
+    files = 150
+    try:
+        for rig in rigs:
+            rig.start()
+        for i in range(files):
+            rigs[i % 2].drop(f"doc-{i}.txt", _payload(i))
+
+        def in_flight() -> int:
+            return sum(1 for r in _rows(shared_db) if r[1] == "submitted")
+
+        wait_for(lambda: in_flight() >= files, 300, interval=1.0, what="every fax submitted and in flight")
+
+        def queries() -> list[dict[str, Any]]:
+            return [c for c in ledger(emulator)["calls"] if str(c["op"]).startswith("FaxQuery")]
+
+        # Two minutes and more of tracking: at least 13 queries at six a minute.
+        wait_for(lambda: len(queries()) >= 13, 300, interval=2.0, what="two minutes of status queries")
+        calls = queries()
+        stamps = sorted(datetime.fromisoformat(str(c["at"]).replace("Z", "+00:00")).timestamp() for c in calls)
+        refused = sum(1 for c in calls if c["result"] == -1011)
+        owners = Counter(r[3] for r in _rows(shared_db))
+        figure = {
+            "test": "pg_budget",
+            "hosts": len(rigs),
+            "in_flight": in_flight(),
+            "queries": len(calls),
+            "span_s": round(stamps[-1] - stamps[0], 1),
+            "busiest_minute": _busiest_minute(stamps),
+            "refused_1011": refused,
+            "owners": dict(sorted((str(k), v) for k, v in owners.items())),
+            "scenario": f"{files} faxes in flight on 2 hosts, one account",
+        }
+        print("\nFIGURE " + json.dumps(figure))
+        assert figure["busiest_minute"] <= 6 and refused == 0, figure
+        assert len([o for o in owners if o]) == 2, "both hosts hold faxes in flight"
+    finally:
         for rig in rigs:
             rig.kill()
         emulator.stop()
