@@ -265,3 +265,21 @@ def test_the_duplicate_window_and_the_hourly_cap_count_every_instance(tmp_path: 
     hit = policy.duplicate_of(b, "c0ffee", ["+12125550100"], 3600.0, now + 1, exclude="")
     assert hit is not None and hit.id == job.id, "B sees A's send of the same content"
     assert policy.hourly_wait(b, 1, "hot", None, now + 1) is not None, "A's send fills B's hourly cap of one"
+
+
+def test_status_and_queue_show_every_instance_with_its_renewal_and_jobs(
+    tmp_path: Path, two: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from faxdropd.cli.status import print_instances
+
+    a, b, _ = two
+    workarea.set_instance("host-a")
+    new_job(a, tmp_path / "hot")
+    new_job(a, tmp_path / "hot")
+    seen = {i.id: i for i in leases.overview(b)}
+    assert set(seen) == {"host-a", "host-b"}
+    assert (seen["host-a"].jobs, seen["host-b"].jobs) == (2, 0)
+    assert all(i.renewed_s_ago < 60 for i in seen.values())
+    print_instances(list(seen.values()))
+    out = capsys.readouterr().out
+    assert "instances on the shared journal: 2" in out and "host-a" in out and "2 jobs owned" in out

@@ -12,7 +12,9 @@ from typing import Any
 
 from faxdropd.cli.context import load_or_report
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
+from faxdropd.cli.status import print_instances
 from faxdropd.config.durations import format_duration, plural
+from faxdropd.jobs import leases
 from faxdropd.ops.journal import NoJournal, daemon_state, reading
 from faxdropd.ops.queue import read_queue
 from faxdropd.ops.show import JobHistory, find_jobs, history
@@ -42,6 +44,7 @@ def queue(args: argparse.Namespace, path: Path) -> int:
     try:
         with reading(cfg) as journal:
             found = read_queue(cfg, journal, daemon_running=running, folder=args.folder, state=args.state)
+            hosts = leases.overview(journal) if journal.shared else []
     except _CANNOT_READ as exc:
         print(f"faxdropd queue: {exc}", file=sys.stderr)
         return EXIT_FAIL
@@ -55,6 +58,7 @@ def queue(args: argparse.Namespace, path: Path) -> int:
         return EXIT_OK
     if not running:
         print("(the daemon is not running)")
+    print_instances(hosts)
     print(f"{plural(len(found.jobs), 'job')} not final")
     for j in found.jobs:
         held = f" HELD ({j.hold_reason})" if j.held and j.hold_reason else " HELD" if j.held else ""

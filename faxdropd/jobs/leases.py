@@ -18,6 +18,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
@@ -132,12 +133,26 @@ class Leases:
             raise Fenced(f"no lease renewal for {silent:.0f}s: no submission starts")
 
 
-def owned_by_others(journal: Journal) -> dict[str, int]:
-    """Unfinished jobs per instance other than this one (status)."""
+@dataclass(frozen=True)
+class InstanceView:
+    """One instance of a shared journal as `status` and `queue` show it."""
+
+    id: str
+    host: str
+    pid: int
+    renewed_s_ago: float  # by the database's clock
+    jobs: int  # unfinished jobs it owns
+
+
+def overview(journal: Journal) -> list[InstanceView]:
+    """Every instance registered in a shared journal, with its last renewal and the jobs it owns."""
+    now = journal.database.now
     rows = journal.read(
         lambda conn: conn.execute(
-            f"SELECT owner, COUNT(*) FROM jobs WHERE state IN ({_MARKS}) GROUP BY owner",  # noqa: S608
+            f"SELECT i.id, i.host, i.pid, {now} - i.renewed_at, "  # noqa: S608
+            f"(SELECT COUNT(*) FROM jobs j WHERE j.owner = i.id AND j.state IN ({_MARKS})) "
+            "FROM instances i ORDER BY i.id",
             _NOT_FINAL,
         ).fetchall()
     )
-    return {str(r[0]): int(r[1]) for r in rows if r[0] is not None and r[0] != journal.owner}
+    return [InstanceView(str(r[0]), str(r[1]), int(r[2]), round(float(r[3]), 1), int(r[4])) for r in rows]
