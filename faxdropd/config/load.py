@@ -23,6 +23,7 @@ from faxdropd.config.model import (
     FolderSettings,
     Settings,
 )
+from faxdropd.config.notify import folder_problems as notify_problems
 from faxdropd.config.yamlfile import load_yaml
 from faxdropd.errors import ConfigError
 
@@ -87,6 +88,8 @@ def parse_config(data: Any, *, base_dir: Path, env: Mapping[str, str] | None = N
             else:
                 folders.append(folder)
                 problems.extend(_folder_problems(prefix, folder, ctx.warnings))
+                if settings is not None:
+                    problems.extend(notify_problems(settings.notify, prefix, folder.notify))
         # Cross-folder checks only on a complete list, so indexes in their messages are right.
         if all_valid and settings is not None:
             problems.extend(_cross_check(settings, folders))
@@ -145,12 +148,12 @@ def _clean_defaults(raw: object, ctx: Ctx, problems: list[Problem]) -> dict[str,
 
 
 def _merge(defaults: Mapping[str, Any], folder: Mapping[str, Any]) -> dict[str, Any]:
-    """A folder's own keys over `defaults:`; `fax:` is merged key by key (a folder overrides one option)."""
+    """A folder's own keys over `defaults:`; `fax:` and `notify:` are merged key by key (a folder overrides one)."""
     merged = copy.deepcopy(dict(defaults))
     for key, value in folder.items():
-        if key == "fax" and isinstance(merged.get("fax"), dict) and isinstance(value, Mapping):
-            merged["fax"] = {**merged["fax"], **value}
-        elif key == "fax" and value is None:
+        if key in ("fax", "notify") and isinstance(merged.get(key), dict) and isinstance(value, Mapping):
+            merged[key] = {**merged[key], **value}
+        elif key in ("fax", "notify") and value is None:
             continue  # a bare `fax:` line inherits everything
         else:
             merged[key] = value

@@ -44,6 +44,7 @@ from faxdropd.config.fields import (
     one_or_many,
 )
 from faxdropd.config.interfax import InterfaxConfig
+from faxdropd.config.notify import FolderNotify, NotifyConfig
 from faxdropd.config.window import SendWindow
 
 __all__ = [
@@ -143,6 +144,7 @@ class FolderSettings(StrictModel):
     deny: Annotated[list[NumberGlob], BeforeValidator(one_or_many)] = Field(default_factory=lambda: ["+1900*"])
     faxes_per_hour: Annotated[int, Strict(), Field(ge=1)] | None = None
     fax: FaxOptions = Field(default_factory=FaxOptions)
+    notify: FolderNotify | None = None  # replaces the keys it names of the global notify: block
 
 
 FOLDER_ONLY_KEYS = ("path", "name", "sent", "failed")
@@ -260,6 +262,7 @@ class Settings(StrictModel):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
 
 class Config(Settings):

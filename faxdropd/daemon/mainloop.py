@@ -100,6 +100,10 @@ class MainLoop:
         self._tracker = threading.Thread(
             target=parts.tracker.run, args=(self._tracker_stop,), name="tracker", daemon=True
         )
+        # Notifications in a thread of their own: a slow or dead mail server never holds up a fax.
+        self._notifier = threading.Thread(
+            target=parts.notifier.run, args=(self._tracker_stop,), name="notify", daemon=True
+        )
         self.health = Health()
         self.health.tracker, self.health.workers, self.health.watcher = self._tracker, self.pool.threads, self.watcher
 
@@ -111,6 +115,7 @@ class MainLoop:
         self.watcher.start()
         self.pool.start()
         self._tracker.start()
+        self._notifier.start()
         self._watch_folders()
         sdnotify.ready(self._status())
         log.info("daemon.ready", folders=len(cfg.folders), workers=cfg.workers, url=cfg.interfax.url, pid=os.getpid())
@@ -277,7 +282,7 @@ class MainLoop:
         if self.pool.busy:
             sdnotify.extend_timeout(STOP_GRACE + 15)  # a chunked upload may need the whole grace
         abandoned = self.pool.drain(STOP_GRACE, abort=self._forced)
-        join_within([self._tracker], TRACKER_GRACE, abort=self._forced)
+        join_within([self._tracker, self._notifier], TRACKER_GRACE, abort=self._forced)
         self._exit_if_forced()
         log.info("daemon.stopped", abandoned=abandoned)
 

@@ -69,6 +69,7 @@ class MetricsSink(Protocol):
     """What the rest of faxdropd may call; both classes below satisfy it."""
 
     def job_finished(self, folder: str, outcome: str) -> None: ...
+    def notification(self, channel: str, result: str) -> None: ...
     def call(self, operation: str, result: str | int | BaseException, seconds: float | None = None) -> None: ...
     def set_queue(self, depth: int, in_flight: int, oldest_age: float | None) -> None: ...
     def folder_health(self, folder: str, up: bool) -> None: ...
@@ -125,6 +126,13 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
+        self.notifications = Counter(
+            "notifications",
+            "Notifications by channel (email, webhook) and result (sent, retried, gave_up)",
+            ["channel", "result"],
+            namespace=ns,
+            registry=r,
+        )
         self._lock = threading.Lock()
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -135,6 +143,9 @@ class Metrics:
         self.jobs.labels(folder=folder, outcome=outcome).inc()
         if outcome in SUCCESS_OUTCOMES:
             self.mark_success()
+
+    def notification(self, channel: str, result: str) -> None:
+        self.notifications.labels(channel=channel, result=result).inc()
 
     def call(self, operation: str, result: str | int | BaseException, seconds: float | None = None) -> None:
         """One SOAP call; fits ``soap.CallObserver`` (operation, result, elapsed) directly."""
@@ -193,6 +204,9 @@ class NullMetrics:
     address: tuple[str, int] | None = None
 
     def job_finished(self, folder: str, outcome: str) -> None:
+        pass
+
+    def notification(self, channel: str, result: str) -> None:
         pass
 
     def call(self, operation: str, result: str | int | BaseException, seconds: float | None = None) -> None:

@@ -12,6 +12,7 @@ from faxdropd.jobs.journal import Journal
 from faxdropd.jobs.pipeline import Pipeline
 from faxdropd.jobs.runtime import Pause, Runtime
 from faxdropd.jobs.tracker import Tracker
+from faxdropd.notify.sender import Sender
 
 
 def client_settings(cfg: Config) -> ClientSettings:
@@ -35,6 +36,7 @@ class Parts:
     finisher: Finisher
     pipeline: Pipeline
     tracker: Tracker
+    notifier: Sender
 
     def close(self) -> None:
         self.rt.journal.close()
@@ -49,7 +51,8 @@ def build(cfg: Config, metrics: Metrics | NullMetrics) -> Parts:
         clients = ClientFactory(client_settings(cfg), observer=metrics.call)
         rt = Runtime(config=cfg, journal=journal, clients=clients, metrics=metrics, pause=Pause(journal))
         finisher = Finisher(rt)
-        return Parts(rt=rt, finisher=finisher, pipeline=Pipeline(rt, finisher), tracker=Tracker(rt, finisher))
+        notifier = Sender(journal, lambda: rt.config, metrics)
+        return Parts(rt, finisher, Pipeline(rt, finisher), Tracker(rt, finisher), notifier)
     except BaseException:
         journal.close()
         raise

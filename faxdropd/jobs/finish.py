@@ -9,6 +9,7 @@ defer, and so resend, a job that InterFAX already has.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,6 +23,7 @@ from faxdropd.config.model import FAILED_DIR, SENT_DIR
 from faxdropd.document import preflight
 from faxdropd.files import filing, fsutil
 from faxdropd.jobs import late_originals as twins
+from faxdropd.jobs import notices
 from faxdropd.jobs.journal import FINAL, Job, Outcome
 from faxdropd.jobs.runtime import Runtime
 
@@ -93,15 +95,13 @@ class Finisher:
             facts.setdefault("file_type", checked.file_type)
         if code is not None:
             facts["delivery"] = {**job.delivery, "result_code": code}
-        job = self.rt.journal.update(
-            job,
-            f"outcome {outcome}",
-            outcome=outcome,
-            status=status,
-            reason=reason,
-            completed_at=time.time(),
-            **facts,
-        )
+        facts.update(outcome=outcome, status=status, reason=reason, completed_at=time.time())
+        # The notifications this outcome causes commit with it: a crash can lose neither without the other.
+        cfg = self.rt.config
+        prospective = dataclasses.replace(job, **facts)
+        extra = notices.sidecar_recipients(job.sidecar_path, cfg.notify.allow_domains)
+        planned = notices.plan(cfg, job.folder, str(outcome), receipt(prospective), job_id=job.id, sidecar=extra)
+        job = self.rt.journal.update_notifying(job, f"outcome {outcome}", planned, **facts)
         crashpoints.hit("after_outcome")
         self.refile(job, resume=False)
 

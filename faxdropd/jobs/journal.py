@@ -28,6 +28,8 @@ import structlog
 
 from faxdropd.errors import FaxdropError, JournalLocked
 from faxdropd.errors import JournalFailure as JournalFailure
+from faxdropd.jobs import outbox
+from faxdropd.jobs.outbox import Notice, OutboxMixin
 from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
 from faxdropd.jobs.schema import JSON_COLUMNS, journal_path, to_sql
@@ -66,7 +68,7 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-class Journal(JournalReads):
+class Journal(JournalReads, OutboxMixin):
     def __init__(self, state_dir: Path, *, read_only: bool = False, exit_on_failure: bool = True) -> None:
         self.state_dir = state_dir
         self.exit_on_failure = exit_on_failure
@@ -92,6 +94,7 @@ class Journal(JournalReads):
             if check != "ok":
                 raise FaxdropError(f"journal {path} failed its integrity check: {check}")
             self._db.executescript(SCHEMA)
+            self._db.executescript(outbox.OUTBOX_SCHEMA)
 
     def _take_lock(self) -> None:
         fd = os.open(self.state_dir / "faxdropd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -254,6 +257,10 @@ class Journal(JournalReads):
         """Change `fields` of `job` and keep its state; returns the job once the change is committed."""
         return self._change(job, job.state, detail, fields)
 
+    def update_notifying(self, job: Job, detail: str, notices: list[Notice], **fields: Any) -> Job:
+        """`update`, with the outbox rows it causes inserted in the same transaction: both or neither."""
+        return self._change(job, job.state, detail, fields, notices)
+
     def defer(
         self, job: Job, until: float, reason: str, detail: str = "", *, delivery: Delivery | None = None, **fields: Any
     ) -> Job:
@@ -271,7 +278,9 @@ class Journal(JournalReads):
             {"next_attempt_at": until, "reason": reason, "submitted_at": None, "delivery": record, **fields},
         )
 
-    def _change(self, job: Job, to: State, detail: str, fields: dict[str, Any]) -> Job:
+    def _change(
+        self, job: Job, to: State, detail: str, fields: dict[str, Any], notices: list[Notice] | None = None
+    ) -> Job:
         now = time.time()
         fields["state"] = to
         fields["updated_at"] = now
@@ -281,6 +290,8 @@ class Journal(JournalReads):
         def apply() -> None:
             self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = :_id", {**values, "_id": job.id})  # noqa: S608
             self._event(job.id, str(job.state), str(to), detail, now)
+            if notices:
+                outbox.insert(self._db, notices, now)
 
         self._write("transition", apply)
         for key, value in fields.items():
