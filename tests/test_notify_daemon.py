@@ -153,3 +153,38 @@ def test_mail_server_down_then_back(
     ]
     wait_for(lambda: all(r["state"] == "sent" for r in outbox(tmp_path)), 30, what="outbox settled")
     assert d.stop() == 0
+
+
+def test_sidecar_recipients_only_within_allow_domains(
+    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], mail: MailServer, hooks: WebhookReceiver
+) -> None:
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    cfg = write_config(
+        tmp_path,
+        emulator.url,
+        [{"path": str(hot), "to": DELIVER}],
+        extra={"notify": notify_config(tmp_path, mail, hooks)},
+    )
+    d = start(tmp_path, cfg, daemons)
+    (hot / "mine.pdf.fax.yaml").write_text(f'to: "{FAIL}"\nnotify: [person@sub.example.org]\n')
+    (hot / "theirs.pdf.fax.yaml").write_text("notify: [someone@elsewhere.com]\n")
+    drop(hot, "mine.pdf", make_sample_pdf(text="mine"))
+    drop(hot, "theirs.pdf", make_sample_pdf(text="theirs"))
+    wait_for(lambda: len(receipts(hot / "failed")) == 2, 90, what="both filed in failed/")
+    reasons = {r["file"]: (r["outcome"], r["reason"]) for r in receipts(hot / "failed")}
+    assert reasons["theirs.pdf"] == (
+        "rejected",
+        "sidecar notify someone@elsewhere.com is outside the allowed domains: example.org",
+    )
+    assert reasons["mine.pdf"][0] == "failed"
+    # mine.pdf: the front desk and the person its sidecar names; theirs.pdf: the front desk only.
+    wait_for(lambda: len(mail.messages()) == 3, 60, what="three mails")
+    to = sorted((m.message["Subject"].split(":")[1].split()[0], tuple(m.recipients)) for m in mail.messages())
+    assert to == [
+        ("mine.pdf", ("frontdesk@example.org",)),
+        ("mine.pdf", ("person@sub.example.org",)),
+        ("theirs.pdf", ("frontdesk@example.org",)),
+    ]
+    assert all("elsewhere.com" not in r for m in mail.messages() for r in m.recipients)
+    assert d.stop() == 0
