@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from daemonkit import DaemonProcess, drop, receipts, wait_for, write_config
+from daemonkit import PASSWORD, DaemonProcess, drop, receipts, wait_for, write_config
 from notifykit import SMTP_PASSWORD, WEBHOOK_SECRET, MailServer, WebhookReceiver, make_pki
 
 from faxdropd.document.preflight import make_sample_pdf
@@ -61,6 +65,15 @@ def outbox(tmp_path: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in db.execute("SELECT * FROM outbox")]
     finally:
         db.close()
+
+
+def status(cfg: Path) -> dict[str, Any]:
+    env = {**os.environ, "FAXDROPD_TEST_PASSWORD": PASSWORD, "FAXDROPD_SMTP_PASSWORD": SMTP_PASSWORD}
+    done = subprocess.run(
+        [sys.executable, "-m", "faxdropd", "-c", str(cfg), "status", "--json"], capture_output=True, env=env, check=True
+    )
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
 
 
 def assert_no_secrets(tmp_path: Path, hot: Path, d: DaemonProcess) -> None:
@@ -146,6 +159,7 @@ def test_mail_server_down_then_back(
     wait_for(lambda: len(receipts(hot / "sent")) == 4, 90, what="faxes filed while mail is down")
     wait_for(lambda: any(e.get("event") == "notify.retry" for e in d.events()), 30, what="a mail retried")
     assert mail.messages() == []
+    assert status(cfg)["notifications"]["pending"] == 4  # the mail backlog shows beside the running daemon
     mail.start()  # the same port
     wait_for(lambda: len(mail.messages()) == 4, 60, what="every mail delivered once the server is back")
     assert sorted(m.message["Subject"].split(" to ")[0] for m in mail.messages()) == [

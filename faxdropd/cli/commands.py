@@ -49,11 +49,13 @@ def check_config(args: argparse.Namespace, path: Path) -> int:
     if cfg is None:
         return EXIT_CONFIG
     from faxdropd.config import check_paths, render_routing_table
+    from faxdropd.config.notify import summary as notify_summary
 
     print(f"{path}: OK")
     for warning in [*cfg.warnings, *check_paths(cfg)]:
         print(f"warning: {warning}")
     print(render_routing_table(cfg))
+    print(notify_summary(cfg))
     return EXIT_OK
 
 
@@ -119,6 +121,7 @@ def _status_report(state_dir: Path) -> dict[str, Any]:
         failures = journal.recent((State.FAILED, State.REJECTED), 10)
         until = float(journal.get_meta("paused_until") or 0)
         paused = journal.get_meta("paused_reason") if until > now else None
+        outbox = journal.outbox_backlog()
     finally:
         journal.close()
     return {
@@ -127,6 +130,7 @@ def _status_report(state_dir: Path) -> dict[str, Any]:
         "paused": paused,
         "paused_until": datetime.fromtimestamp(until, UTC).isoformat() if paused else None,
         "oldest_pending_age_s": round(now - oldest, 1) if oldest else None,
+        "notifications": outbox,
         "in_flight": [
             {
                 "job_id": j.id,
@@ -162,6 +166,8 @@ def _print_status(report: dict[str, Any]) -> None:
     if report["oldest_pending_age_s"] is not None:
         print(f"oldest pending job: {report['oldest_pending_age_s']} s old")
     print(f"in flight: {len(report['in_flight'])}")
+    if report["notifications"]:
+        print("notifications: " + ", ".join(f"{k} {v}" for k, v in sorted(report["notifications"].items())))
     for item in report["in_flight"]:
         print(f"  {item['state']:<10} {item['age_s']:>8} s  {item['folder']}/{item['file']}  {item['transaction_ids']}")
     if report["recent_failures"]:

@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("paths", nargs="*", metavar="PATH")
     retry.add_argument("--all-failed", action="store_true")
 
+    test = sub.add_parser("notify-test", help="send a test notification through the configured channels")
+    test.add_argument("--to", metavar="ADDRESS", default=None, help="mail only this address (no webhooks)")
+
     emu = sub.add_parser("emulator", help="run the InterFAX emulator as its own server")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=_port, default=8080, help="TCP port, 0 = any free port (default 8080)")
@@ -75,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from faxdropd.cli import commands  # deferred: `--help` should not pay for importing zeep
+    from faxdropd.cli import commands, notifytest  # deferred: `--help` should not pay for importing zeep
 
     handler = {
         "run": commands.run,
@@ -86,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status": commands.status,
         "retry": commands.retry,
         "emulator": commands.emulator,
+        "notify-test": notifytest.run,
     }[args.command]
     try:
         return handler(args, config_path(args))

@@ -8,8 +8,9 @@ read from a file or the environment, as for `interfax:`, and no error sentence e
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, Strict, ValidationInfo, model_validator
@@ -201,6 +202,22 @@ def effective(base: NotifyConfig, folder: FolderNotify | None) -> Effective:
     )
 
 
+class _FolderWithNotify(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def notify(self) -> FolderNotify | None: ...
+
+
+class NotifyConfigHolder(Protocol):
+    """The parts of Config the summary reads (Config itself imports this module)."""
+
+    @property
+    def notify(self) -> NotifyConfig: ...
+    @property
+    def folders(self) -> Sequence[_FolderWithNotify]: ...
+
+
 def allowed(recipient: str, domains: list[str]) -> bool:
     """A sidecar recipient is allowed when its domain is one of `domains` (or a subdomain of one)."""
     domain = recipient.rpartition("@")[2].lower()
@@ -211,3 +228,22 @@ def folder_problems(base: NotifyConfig, prefix: str, folder: FolderNotify | None
     if folder is not None and folder.email and base.smtp is None:
         return [(f"{prefix}.notify.email", "needs notify.smtp: to send mail")]
     return []
+
+
+def summary(cfg: NotifyConfigHolder) -> str:
+    """check-config's lines about notifications: channels and, per folder, who hears of what."""
+    base = cfg.notify
+    if base.smtp is None and not base.webhooks and not any(f.notify for f in cfg.folders):
+        return "notifications: none (no notify: block)"
+    smtp = base.smtp
+    lines = ["notifications:"]
+    if smtp is not None:
+        verify = "not verified" if smtp.verify_tls is False else "verified"
+        lines.append(f"  mail via {smtp.host}:{smtp.effective_port} ({smtp.security}, TLS {verify}) from {smtp.from_}")
+    lines.append(f"  webhooks {'signed' if base.webhook_secret.get_secret_value() else 'unsigned'}")
+    for folder in cfg.folders:
+        rules = effective(base, folder.notify)
+        who = [*rules.email, *rules.webhooks] or ["nobody"]
+        digest = f", digest every {int(rules.digest)} s" if rules.digest else ""
+        lines.append(f"  {folder.name}: {', '.join(rules.on)} -> {', '.join(who)} (attach {rules.attach}{digest})")
+    return "\n".join(lines)
