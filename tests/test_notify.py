@@ -253,3 +253,25 @@ def test_document_is_attached_only_to_failures(tmp_path: Path, journal: Journal,
     assert failed == [("invoice-1043.pdf", b"%PDF-1.4 test", "application/octet-stream")]
     assert email.attachments({**RECEIPT, "event": "delivered"}, "document", str(doc)) == []
     assert email.attachments({**RECEIPT, "event": "failed"}, "none", str(doc)) == []
+
+
+def test_account_and_folder_changes_are_notified(tmp_path: Path, journal: Journal, mail: MailServer) -> None:
+    from faxdropd.notify.changes import StateChanges
+
+    cfg = config(tmp_path, mail, None, on=["paused", "resumed", "folder_down", "folder_up"])
+    changes = StateChanges(journal, lambda: cfg)
+    changes.observe(True, "bad password", {"accounting": False})  # the baseline: a restart announces nothing
+    assert journal.outbox_all() == []
+    changes.observe(False, "", {"accounting": True})
+    changes.observe(True, "InterFAX refused the login (-1003)", {"accounting": False})
+    changes.observe(True, "InterFAX refused the login (-1003)", {"accounting": False})  # no change, no mail
+    assert sorted(n.event for n in journal.outbox_all()) == ["folder_down", "folder_up", "paused", "resumed"]
+    sender(journal, cfg)[0].pass_once()
+    subjects = sorted(str(m.message["Subject"]) for m in mail.messages())
+    assert subjects == [
+        "Fax folder DOWN: accounting",
+        "Fax folder back: accounting",
+        "Fax sending PAUSED: InterFAX refused the login (-1003)",
+        "Fax sending resumed",
+    ]
+    assert all(not list(m.message.iter_attachments()) for m in mail.messages())

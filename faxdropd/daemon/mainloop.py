@@ -33,6 +33,7 @@ from faxdropd.files import names
 from faxdropd.jobs import intake
 from faxdropd.jobs.journal import NOT_FINAL, RUNNABLE, Job, State
 from faxdropd.jobs.recovery import recover
+from faxdropd.notify.changes import StateChanges
 from faxdropd.watch.watcher import Watcher, WatchSpec
 
 log = structlog.get_logger("faxdropd.daemon.mainloop")
@@ -105,6 +106,7 @@ class MainLoop:
             target=parts.notifier.run, args=(self._tracker_stop,), name="notify", daemon=True
         )
         self.health = Health()
+        self.changes = StateChanges(self.rt.journal, lambda: self.rt.config)  # paused/folder events to notify
         self.health.tracker, self.health.workers, self.health.watcher = self._tracker, self.pool.threads, self.watcher
 
     def run(self) -> None:
@@ -270,6 +272,7 @@ class MainLoop:
         self.rt.metrics.paused(self.rt.pause.active())
         for name, up in self.health.folder_up.items():
             self.rt.metrics.folder_health(name, up)
+        self.changes.observe(self.rt.pause.active(), self.rt.pause.reason, dict(self.health.folder_up))
         sdnotify.status(self._status())
 
     def _shutdown(self) -> None:

@@ -64,6 +64,8 @@ def build(
 
 def attachments(receipt: dict[str, Any], attach: str, filed: str | None) -> list[tuple[str, bytes, str]]:
     """The receipt (as JSON) or, for a failed or rejected fax, the document itself, per `attach`."""
+    if not receipt.get("job_id"):
+        return []  # an account or folder event: no document, no receipt
     name = str(receipt.get("file") or "document")
     facts = {k: v for k, v in receipt.items() if k not in ("event", "attach")}
     if attach == "receipt":

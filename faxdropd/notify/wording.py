@@ -12,6 +12,15 @@ _HEADLINE = {
     "failed": "Fax FAILED",
     "rejected": "Fax REJECTED",
     "test": "faxdropd test message",
+    "paused": "Fax sending PAUSED",
+    "resumed": "Fax sending resumed",
+    "folder_down": "Fax folder DOWN",
+    "folder_up": "Fax folder back",
+}
+_STATE_EVENTS = ("paused", "resumed", "folder_down", "folder_up")
+_STATE_NEXT = {
+    "paused": "Nothing is sent until this is fixed; documents wait in their folders. See `faxdropd status`.",
+    "folder_down": "Documents dropped there are not seen until the folder is reachable again (a share unmounted?).",
 }
 
 
@@ -32,6 +41,9 @@ def _numbers(receipt: dict[str, Any]) -> str:
 def subject(receipt: dict[str, Any]) -> str:
     event = str(receipt.get("event", ""))
     head = _HEADLINE.get(event, f"Fax {event}")
+    if event in _STATE_EVENTS:
+        detail = receipt.get("folder") if event.startswith("folder") else receipt.get("reason")
+        return " ".join(f"{head}: {detail}".split())[:200] if detail else head
     line = f"{head}: {receipt.get('file', '?')}"
     if receipt.get("to"):
         line += f" to {_numbers(receipt)}"
@@ -64,6 +76,11 @@ def _next_step(receipt: dict[str, Any], filed: str | None) -> list[str]:
 def body(receipt: dict[str, Any], filed: str | None = None) -> str:
     """The plain-text body of one event's mail."""
     lines = [subject(receipt), ""]
+    if receipt.get("event") in _STATE_EVENTS:
+        facts = [("Folder", receipt.get("folder")), ("Reason", receipt.get("reason")), ("At", receipt.get("at"))]
+        lines += [f"{label + ':':17}{value}" for label, value in facts if value]
+        advice = _STATE_NEXT.get(str(receipt.get("event")))
+        return "\n".join([*lines, *(["", advice] if advice else [])]) + "\n"
     facts = [
         ("Document", receipt.get("file")),
         ("Folder", receipt.get("folder")),
