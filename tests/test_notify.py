@@ -275,3 +275,40 @@ def test_account_and_folder_changes_are_notified(tmp_path: Path, journal: Journa
         "Fax sending resumed",
     ]
     assert all(not list(m.message.iter_attachments()) for m in mail.messages())
+
+
+def test_the_outcome_and_its_notifications_commit_together(tmp_path: Path, journal: Journal) -> None:
+    from faxdropd.errors import JournalFailure
+    from faxdropd.jobs.journal import Job, Outcome, State
+    from faxdropd.jobs.outbox import Notice
+
+    job = journal.create(Job("j1", "fd-j1", "accounting", "/hot", "a.pdf", "/hot/.w/a.pdf", None, State.SUBMITTED))
+    taken = Notice("failed", "webhook", ["http://x"], {}, "accounting", job_id="j1", id="same")
+    journal.enqueue([taken])
+    clash = Notice("failed", "webhook", ["http://x"], {}, "accounting", job_id="j1", id="same")
+    with pytest.raises(JournalFailure):
+        journal.update_notifying(job, "outcome failed", [clash], outcome=Outcome.FAILED, reason="busy")
+    stored = journal.get("j1")
+    assert stored is not None and stored.outcome is None  # the outbox row failed, so the outcome is not there
+    fresh = journal.get("j1")
+    assert fresh is not None
+    journal.update_notifying(
+        fresh,
+        "outcome failed",
+        [Notice("failed", "email", ["a@example.org"], {}, "accounting", job_id="j1")],
+        outcome=Outcome.FAILED,
+    )
+    assert journal.get("j1").outcome == Outcome.FAILED  # type: ignore[union-attr]
+    assert sorted(n.channel for n in journal.outbox_all()) == ["email", "webhook"]
+
+
+def test_settled_rows_are_pruned_after_a_month(tmp_path: Path, journal: Journal, hooks: WebhookReceiver) -> None:
+    cfg = config(tmp_path, None, hooks)
+    [sent] = enqueue(journal, cfg)
+    s, _ = sender(journal, cfg)
+    s.pass_once()
+    [waiting] = enqueue(journal, cfg)
+    hooks.status = 503
+    s._pruned = 0.0
+    s.pass_once(time.time() + 31 * 86400)
+    assert journal.outbox_get(sent) is None and journal.outbox_get(waiting) is not None

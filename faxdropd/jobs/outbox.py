@@ -180,3 +180,11 @@ class OutboxMixin:
             )
 
         self._write("outbox", apply)
+
+    def outbox_prune(self, before: float) -> None:
+        """Forget settled rows older than `before`; pending ones stay, whatever their age."""
+
+        def apply() -> None:
+            self._db.execute("DELETE FROM outbox WHERE state != 'pending' AND done_at < ?", (before,))
+
+        self._write("outbox", apply)

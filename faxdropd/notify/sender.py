@@ -28,6 +28,7 @@ log = structlog.get_logger("faxdropd.notify")
 POLL = 1.0  # seconds between looks at the outbox when nothing is due
 FILING_WAIT = 30.0  # how long a mail waits for its document to be filed, so it can say where it went
 BATCH = 500
+KEEP_SETTLED = 30 * 86400.0  # sent and given-up rows stay this long for `status` and investigations
 
 
 def backoff(attempts: int, initial: float, cap: float, rng: Callable[[], float] = random.random) -> float:
@@ -42,6 +43,7 @@ class Sender:
         self.config = config
         self.metrics = metrics
         self.session = requests.Session()
+        self._pruned = 0.0
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -54,6 +56,9 @@ class Sender:
     def pass_once(self, now: float | None = None) -> int:
         """Deliver what is due; returns how many rows were settled (sent or given up) or rescheduled."""
         now = time.time() if now is None else now
+        if now - self._pruned > 3600:
+            self._pruned = now
+            self.journal.outbox_prune(now - KEEP_SETTLED)
         handled = 0
         for group in self._groups(self.journal.outbox_due(now, BATCH), now):
             self._deliver(group, now)
