@@ -214,6 +214,7 @@ class WebhookReceiver:
     def __init__(self, secret: str = WEBHOOK_SECRET) -> None:
         self.secret = secret.encode()
         self.status = 200
+        self.retry_after: str | None = None
         self.hooks: list[Hook] = []
         self.lock = threading.Lock()
         receiver = self
@@ -228,6 +229,8 @@ class WebhookReceiver:
                     receiver.hooks.append(Hook(self.path, dict(self.headers.items()), body, ok))
                     status = receiver.status
                 self.send_response(status if ok else 401)
+                if receiver.retry_after is not None:
+                    self.send_header("Retry-After", receiver.retry_after)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

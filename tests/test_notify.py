@@ -312,3 +312,17 @@ def test_settled_rows_are_pruned_after_a_month(tmp_path: Path, journal: Journal,
     s._pruned = 0.0
     s.pass_once(time.time() + 31 * 86400)
     assert journal.outbox_get(sent) is None and journal.outbox_get(waiting) is not None
+
+
+def test_retry_after_is_honoured_up_to_the_cap(tmp_path: Path, journal: Journal, hooks: WebhookReceiver) -> None:
+    cfg = config(tmp_path, None, hooks)  # retry_initial 60, retry_cap 600
+    hooks.status, hooks.retry_after = 429, "300"
+    [nid] = enqueue(journal, cfg)
+    now = time.time()
+    sender(journal, cfg)[0].pass_once(now)
+    row = journal.outbox_get(nid)
+    assert row is not None and row.next_at == pytest.approx(now + 300, abs=1)
+    hooks.retry_after = "86400"
+    sender(journal, cfg)[0].pass_once(row.next_at)
+    row = journal.outbox_get(nid)
+    assert row is not None and row.attempts == 2 and row.next_at <= now + 300 + 600 + 1

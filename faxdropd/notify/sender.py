@@ -150,6 +150,9 @@ class Sender:
             )
             return
         delay = backoff(first.attempts, rules.retry_initial, rules.retry_cap)
+        if exc.retry_after is not None:
+            # The receiver said when (429/503 Retry-After): not sooner, and never later than the cap.
+            delay = min(max(delay, exc.retry_after), rules.retry_cap)
         self.journal.outbox_retry(ids, now + delay, str(exc))
         self.metrics.notification(first.channel, "retried")
         log.warning(

@@ -48,11 +48,19 @@ def post(url: str, notification_id: str, payload: dict[str, Any], secret: str, s
     except requests.RequestException as exc:
         raise DeliveryFailed(f"{type(exc).__name__}: {_short(exc)}") from None
     code = response.status_code
+    wait = _retry_after(response.headers.get("Retry-After"))
     response.close()
     if 200 <= code < 300:
         return
     permanent = 400 <= code < 500 and code not in _RETRYABLE_4XX
-    raise DeliveryFailed(f"HTTP {code} from {_host(url)}", permanent=permanent)
+    raise DeliveryFailed(f"HTTP {code} from {_host(url)}", permanent=permanent, retry_after=wait)
+
+
+def _retry_after(value: str | None) -> float | None:
+    # Only the delta-seconds form; an HTTP date is rare from webhook receivers and the back-off covers it.
+    if value is not None and value.strip().isdigit():
+        return float(value.strip())
+    return None
 
 
 def _host(url: str) -> str:
