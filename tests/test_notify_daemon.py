@@ -202,3 +202,29 @@ def test_sidecar_recipients_only_within_allow_domains(
     ]
     assert all("elsewhere.com" not in r for m in mail.messages() for r in m.recipients)
     assert d.stop() == 0
+
+
+def test_a_crash_right_after_the_outcome_loses_no_notification(
+    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], mail: MailServer, hooks: WebhookReceiver
+) -> None:
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    cfg = write_config(
+        tmp_path,
+        emulator.url,
+        [{"path": str(hot), "to": DELIVER}],
+        extra={"notify": notify_config(tmp_path, mail, hooks)},
+    )
+    d = DaemonProcess(cfg, tmp_path / "daemon.log", env={"FAXDROPD_SMTP_PASSWORD": SMTP_PASSWORD})
+    daemons.append(d)
+    # SIGKILL at the first outcome: committed, nothing filed, nothing sent yet.
+    d.start(extra_env={"FAXDROPD_CRASH_AT": "after_outcome"})
+    drop(hot, "fax=abc memo.pdf", make_sample_pdf(text="rejected"))
+    assert d.proc is not None
+    d.proc.wait(60)
+    assert d.proc.returncode == -9 and mail.messages() == [] and hooks.received() == []
+    d.start()
+    wait_for(lambda: len(receipts(hot / "failed")) == 1, 60, what="filed after the restart")
+    wait_for(lambda: len(mail.messages()) == 1 and len(hooks.received()) == 1, 60, what="notified after the restart")
+    assert hooks.received()[0].json["event"] == "rejected"
+    assert d.stop() == 0
