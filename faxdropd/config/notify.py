@@ -187,18 +187,13 @@ class Effective:
 
 
 def effective(base: NotifyConfig, folder: FolderNotify | None) -> Effective:
-    def pick(key: str) -> object:
-        own = getattr(folder, key) if folder is not None else None
-        return own if own is not None else getattr(base, key)
-
-    on, email, webhooks = pick("on"), pick("email"), pick("webhooks")
-    assert isinstance(on, list) and isinstance(email, list) and isinstance(webhooks, list)
+    own = folder if folder is not None else FolderNotify()
     return Effective(
-        on=tuple(on),
-        email=tuple(email),
-        webhooks=tuple(webhooks),
-        attach=str(pick("attach")),
-        digest=float(str(pick("digest"))),
+        on=tuple(own.on if own.on is not None else base.on),
+        email=tuple(own.email if own.email is not None else base.email),
+        webhooks=tuple(own.webhooks if own.webhooks is not None else base.webhooks),
+        attach=own.attach if own.attach is not None else base.attach,
+        digest=own.digest if own.digest is not None else base.digest,
     )
 
 

@@ -97,10 +97,11 @@ class Finisher:
             facts["delivery"] = {**job.delivery, "result_code": code}
         facts.update(outcome=outcome, status=status, reason=reason, completed_at=time.time())
         # The notifications this outcome causes commit with it: a crash can lose neither without the other.
-        cfg = self.rt.config
-        prospective = dataclasses.replace(job, **facts)
-        extra = notices.sidecar_recipients(job.sidecar_path, cfg.notify.allow_domains)
-        planned = notices.plan(cfg, job.folder, str(outcome), receipt(prospective), job_id=job.id, sidecar=extra)
+        cfg, planned = self.rt.config, []
+        if notices.wanted(cfg, job.folder, str(outcome)):
+            extra = notices.sidecar_recipients(job.sidecar_path, cfg.notify.allow_domains)
+            facts_now = receipt(dataclasses.replace(job, **facts))
+            planned = notices.plan(cfg, job.folder, str(outcome), facts_now, job_id=job.id, sidecar=extra)
         job = self.rt.journal.update_notifying(job, f"outcome {outcome}", planned, **facts)
         crashpoints.hit("after_outcome")
         self.refile(job, resume=False)

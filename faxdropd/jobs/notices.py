@@ -41,6 +41,13 @@ def digest_due(now: float, period: float) -> float:
     return (math.floor(now / period) + 1) * period
 
 
+def wanted(cfg: Config, folder_name: str, event: str) -> bool:
+    """Whether `event` in this folder notifies anyone: when not, the finisher builds no receipt for it."""
+    folder = next((f for f in cfg.folders if f.name == folder_name), None)
+    rules = effective(cfg.notify, folder.notify if folder is not None else None)
+    return event in rules.on and bool(rules.webhooks or (cfg.notify.smtp is not None))
+
+
 def plan(
     cfg: Config,
     folder_name: str,
