@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sqlite3
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 from daemonkit import PASSWORD, DaemonProcess, drop, receipts, wait_for, write_config
-from notifykit import SMTP_PASSWORD, WEBHOOK_SECRET, MailServer, WebhookReceiver, make_pki
+from notifykit import SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET, MailServer, WebhookReceiver, make_pki
 
 from faxdropd.document.preflight import make_sample_pdf
 
@@ -79,10 +80,11 @@ def status(cfg: Path) -> dict[str, Any]:
 def assert_no_secrets(tmp_path: Path, hot: Path, d: DaemonProcess) -> None:
     journal = b"".join(p.read_bytes() for p in (tmp_path / "state").glob("journal.sqlite3*"))
     filed = b"".join(p.read_bytes() for p in hot.rglob("*.receipt.json"))
-    for secret in (SMTP_PASSWORD, WEBHOOK_SECRET):
-        assert secret not in d.log_text()
-        assert secret.encode() not in journal
-        assert secret.encode() not in filed
+    log = d.log_text().encode()
+    # AUTH PLAIN carries the password base64-encoded: that form must not leak either.
+    plain = base64.b64encode(f"\0{SMTP_USER}\0{SMTP_PASSWORD}".encode())
+    for needle in (SMTP_PASSWORD.encode(), WEBHOOK_SECRET.encode(), plain):
+        assert needle not in log and needle not in journal and needle not in filed
 
 
 def test_every_outcome_is_mailed_and_posted(
