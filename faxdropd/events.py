@@ -69,6 +69,12 @@ EVENTS: dict[str, Event] = {
     "sdnotify.unsupported_socket": _e("debug", "NOTIFY_SOCKET names a socket type we do not speak"),
     "operator.command": _e("info", "an operator's hold, release or cancel took effect"),
     "operator.command_failed": _e("exception", "an operator's command failed; it is marked failed"),
+    # notifications (faxdropd/notify/)
+    "notify.sent": _e("info", "a notification (a mail, a digest, a webhook POST) was accepted by its server"),
+    "notify.retry": _e("warning", "a notification failed for now; it is retried after a jittered back-off"),
+    "notify.gave_up": _e("error", "a notification failed permanently or past retry_for; it is not retried"),
+    "notify.recipients_refused": _e("warning", "the mail server refused some recipients of a mail it accepted"),
+    "notify.sender_error": _e("exception", "an unexpected error in the notification thread; it carries on"),
     # the front-desk page (faxdropd/web/)
     "web.listening": _e("info", "the front-desk page listens (web.listen)"),
     "web.failed": _e("exception", "the front-desk page's server stopped on an error; the daemon goes on"),

@@ -44,6 +44,7 @@ def check_config(args: argparse.Namespace, path: Path) -> int:
     if cfg is None:
         return EXIT_CONFIG
     from faxdropd.config import check_paths, render_routing_table
+    from faxdropd.config.notify import summary as notify_summary
 
     print(f"{path}: OK")
     for warning in [*cfg.warnings, *check_paths(cfg)]:
@@ -53,6 +54,7 @@ def check_config(args: argparse.Namespace, path: Path) -> int:
     except ConfigError as exc:
         print(f"note: the password is not readable here ({exc}); only `run` and `send` need it")
     print(render_routing_table(cfg))
+    print(notify_summary(cfg))
     return EXIT_OK
 
 

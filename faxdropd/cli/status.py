@@ -60,6 +60,8 @@ def _print(report: Status, data: dict[str, Any]) -> None:
     stored = data["journal"]
     print(f"journal: {stored['size_bytes'] / 1e6:.1f} MB, oldest job kept {stored['oldest_job'] or '-'}")
     print(f"in flight: {len(report.in_flight)}")
+    if report.notifications:
+        print("notifications: " + ", ".join(f"{k} {v}" for k, v in sorted(report.notifications.items())))
     for item in data["in_flight"]:
         age = format_duration(item["age_s"])
         print(f"  {item['state']:<10} {age:>8}  {item['folder']}/{item['file']}  {item['transaction_ids']}")

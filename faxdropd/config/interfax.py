@@ -131,9 +131,10 @@ class InterfaxConfig(StrictModel):
         return self
 
 
-def _read_password_file(spec: str, ctx: Ctx, problems: list[tuple[str, str]]) -> str | None:
+def _read_password_file(
+    spec: str, ctx: Ctx, problems: list[tuple[str, str]], *, key: str = "password_file", label: str = "interfax"
+) -> str | None:
     """The secret from a file (or `credential:NAME` in $CREDENTIALS_DIRECTORY); None after a problem."""
-    key = "password_file"
     if spec.startswith("credential:"):
         name = spec.removeprefix("credential:")
         directory = ctx.env.get("CREDENTIALS_DIRECTORY")
@@ -164,7 +165,7 @@ def _read_password_file(spec: str, ctx: Ctx, problems: list[tuple[str, str]]) ->
             problems.append((key, f"{path} is not a regular file"))
             return None
         if info.st_mode & 0o004:
-            ctx.warnings.append(f"interfax.password_file: {path} is world-readable; chmod o-r")
+            ctx.warnings.append(f"{label}.{key}: {path} is world-readable; chmod o-r")
         raw = handle.read(_MAX_PASSWORD_FILE + 1)
     if len(raw) > _MAX_PASSWORD_FILE:
         problems.append((key, f"{path} is too large to hold a password"))

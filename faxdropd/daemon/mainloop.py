@@ -115,7 +115,7 @@ class MainLoop:
         self._tracker = threading.Thread(
             target=parts.tracker.run, args=(self._tracker_stop,), name="tracker", daemon=True
         )
-        self.health = Health()
+        self.health = Health(parts.folder_events)
         self.health.tracker, self.health.workers, self.health.watcher = self._tracker, self.pool.threads, self.watcher
         self.probes = Probes(self.not_ready)
         self.retention = Retention(self.rt)

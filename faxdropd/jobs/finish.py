@@ -9,6 +9,7 @@ defer, and so resend, a job that InterFAX already has.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,6 +23,7 @@ from faxdropd.config.model import FAILED_DIR, SENT_DIR
 from faxdropd.document import preflight
 from faxdropd.files import archive, filing, fsutil, workarea
 from faxdropd.jobs import late_originals as twins
+from faxdropd.jobs import notices
 from faxdropd.jobs.journal import FINAL, Job, Outcome
 from faxdropd.jobs.runtime import Runtime
 
@@ -95,15 +97,14 @@ class Finisher:
             facts.setdefault("file_type", checked.file_type)
         if code is not None:
             facts["delivery"] = {**job.delivery, "result_code": code}
-        job = self.rt.journal.update(
-            job,
-            f"outcome {outcome}",
-            outcome=outcome,
-            status=status,
-            reason=reason,
-            completed_at=time.time(),
-            **facts,
-        )
+        facts.update(outcome=outcome, status=status, reason=reason, completed_at=time.time())
+        # The notifications this outcome causes commit with it: a crash can lose neither without the other.
+        cfg, planned = self.rt.config, []
+        if notices.wanted(cfg, job.folder, str(outcome)):
+            extra = notices.sidecar_recipients(job.sidecar_path, cfg.notify.allow_domains)
+            facts_now = receipt(dataclasses.replace(job, **facts))
+            planned = notices.plan(cfg, job.folder, str(outcome), facts_now, job_id=job.id, sidecar=extra)
+        job = self.rt.journal.update_notifying(job, f"outcome {outcome}", planned, **facts)
         crashpoints.hit("after_outcome", job.name)
         self.refile(job, resume=False)
 

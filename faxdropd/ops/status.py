@@ -32,6 +32,7 @@ class Status:
     holds: controls.Holds
     folders_down: list[str]
     stored: dict[str, Any]  # journal size and oldest kept job (jobs/figures.py)
+    notifications: dict[str, int]  # the outbox's rows by state
 
     @property
     def failures_last_hour(self) -> int:
@@ -66,6 +67,7 @@ def read_status(cfg: Config, journal: Journal, daemon: DaemonState, now: float |
         # Seen from here, not from the daemon: a folder this process cannot reach is worth a look either way.
         folders_down=[f.name for f in cfg.folders if not f.path.is_dir()],
         stored=journal_figures(journal),
+        notifications=journal.outbox_backlog(),
     )
 
 
@@ -90,6 +92,7 @@ def as_dict(status: Status) -> dict[str, Any]:
         "failures_last_hour": status.failures_last_hour,
         "degraded": status.degraded,
         "queued": queue_figures(status.counts).queued,
+        "notifications": status.notifications,
         "journal": {"size_bytes": status.stored["size_bytes"], "oldest_job": iso(status.stored["oldest_job_at"])},
         "in_flight": [
             {
