@@ -155,7 +155,7 @@ def test_gives_up_after_retry_for_with_an_error(tmp_path: Path, journal: Journal
         s.pass_once(time.time() + 3601)
     row = journal.outbox_get(nid)
     assert row is not None and row.state == "gave_up" and "451" in (row.last_error or "")
-    assert count(metrics, "email", "gave_up") == 1
+    assert count(metrics, "email", "given_up") == 1
     assert [e["log_level"] for e in logs if e["event"] == "notify.gave_up"] == ["error"]
 
 
@@ -191,18 +191,40 @@ def test_webhook_signature_matches_the_reference_vector() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("status", "state"), [(400, "gave_up"), (410, "gave_up"), (429, "pending"), (408, "pending"), (503, "pending")]
-)
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 413, 422, 451, 408, 429, 500, 503])
 def test_webhook_4xx_is_permanent_except_408_and_429(
-    tmp_path: Path, journal: Journal, hooks: WebhookReceiver, status: int, state: str
+    tmp_path: Path, journal: Journal, hooks: WebhookReceiver, status: int
 ) -> None:
+    """410 Gone, or any 4xx but 408/429, is given up at once (error log, counted); the rest are retried."""
+    permanent = 400 <= status < 500 and status not in (408, 429)
     cfg = config(tmp_path, None, hooks)
     [nid] = enqueue(journal, cfg)
     hooks.status = status
-    sender(journal, cfg)[0].pass_once()
+    s, metrics = sender(journal, cfg)
+    with structlog.testing.capture_logs() as logs:
+        s.pass_once()
     row = journal.outbox_get(nid)
-    assert row is not None and row.state == state and f"HTTP {status}" in (row.last_error or "")
+    assert row is not None and f"HTTP {status}" in (row.last_error or "")
+    assert row.state == ("gave_up" if permanent else "pending")
+    assert count(metrics, "webhook", "given_up") == (1 if permanent else 0)
+    assert count(metrics, "webhook", "retried") == (0 if permanent else 1)
+    told = [(e["event"], e["log_level"]) for e in logs if e["event"].startswith("notify.")]
+    assert told == ([("notify.gave_up", "error")] if permanent else [("notify.retry", "warning")])
+    if permanent:  # and never tried again, however long the sender runs
+        assert s.pass_once(time.time() + 30 * 86400) == 0 and len(hooks.received()) == 1
+
+
+def test_every_notification_series_is_exported_from_the_start() -> None:
+    """faxdropd_notifications_total{channel,result}: all six series exist at 0 before anything is sent."""
+    metrics = Metrics(process_metrics=False)
+    for channel in ("email", "webhook"):
+        for result in ("sent", "retried", "given_up"):
+            assert (
+                metrics.registry.get_sample_value(
+                    "faxdropd_notifications_total", {"channel": channel, "result": result}
+                )
+                == 0.0
+            )
 
 
 def test_a_resend_after_a_crash_carries_the_same_identity(

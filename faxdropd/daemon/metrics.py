@@ -27,6 +27,7 @@ from prometheus_client import (
 
 from faxdropd import __version__
 from faxdropd.daemon.endpoints import Probes, Server, make_app
+from faxdropd.jobs.outbox import EMAIL, RESULTS, WEBHOOK
 from faxdropd.jobs.schema import State
 
 __all__ = ["SUCCESS_OUTCOMES", "Metrics", "MetricsSink", "NullMetrics", "parse_listen"]
@@ -159,11 +160,14 @@ class Metrics:
         )
         self.notifications = Counter(
             "notifications",
-            "Notifications by channel (email, webhook) and result (sent, retried, gave_up)",
+            "Notification delivery attempts by channel (email, webhook) and result (sent, retried, given_up)",
             ["channel", "result"],
             namespace=ns,
             registry=r,
         )
+        for channel in (EMAIL, WEBHOOK):  # every series from the start: an alert on given_up needs its zero
+            for result in RESULTS:
+                self.notifications.labels(channel=channel, result=result)
         self._lock = threading.Lock()
         self._server: Server | None = None
         # /healthz and /readyz read this; the daemon swaps in its own before the main loop starts.

@@ -39,6 +39,9 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);
 
 PENDING, SENT, GAVE_UP = "pending", "sent", "gave_up"
 EMAIL, WEBHOOK = "email", "webhook"
+# The `result` label of faxdropd_notifications_total: one per delivery attempt that ended this way.
+SENT_RESULT, RETRIED, GIVEN_UP = "sent", "retried", "given_up"
+RESULTS = (SENT_RESULT, RETRIED, GIVEN_UP)
 
 
 def new_notification_id() -> str:

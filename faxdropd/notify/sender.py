@@ -19,7 +19,7 @@ import structlog
 
 from faxdropd.config import Config
 from faxdropd.jobs.journal import FINAL, Journal
-from faxdropd.jobs.outbox import EMAIL, Notice
+from faxdropd.jobs.outbox import EMAIL, GIVEN_UP, RETRIED, SENT_RESULT, Notice
 from faxdropd.notify import email, webhook, wording
 from faxdropd.notify.errors import DeliveryFailed
 
@@ -118,7 +118,7 @@ class Sender:
             self._failed(group, first, ids, exc, now, cfg)
             return
         self.journal.outbox_sent(ids)
-        self.metrics.notification(first.channel, "sent")
+        self.metrics.notification(first.channel, SENT_RESULT)
         log.info(
             "notify.sent",
             notification_id=first.id,
@@ -151,7 +151,7 @@ class Sender:
         oldest = min(n.created_at for n in group)
         if exc.permanent or now - oldest >= rules.retry_for:
             self.journal.outbox_give_up(ids, str(exc))
-            self.metrics.notification(first.channel, "gave_up")
+            self.metrics.notification(first.channel, GIVEN_UP)
             log.error(
                 "notify.gave_up",
                 notification_id=first.id,
@@ -168,7 +168,7 @@ class Sender:
             # The receiver said when (429/503 Retry-After): not sooner, and never later than the cap.
             delay = min(max(delay, exc.retry_after), rules.retry_cap)
         self.journal.outbox_retry(ids, now + delay, str(exc))
-        self.metrics.notification(first.channel, "retried")
+        self.metrics.notification(first.channel, RETRIED)
         log.warning(
             "notify.retry",
             notification_id=first.id,
