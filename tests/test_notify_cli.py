@@ -129,3 +129,50 @@ def test_a_folder_replaces_only_the_keys_it_names() -> None:
         {"smtp": {"host": "h", "from": "f@example.org", "username": "u", "password_env": "SMTP_PW"}}
     ).notify.smtp
     assert smtp.password.get_secret_value() == "pw" and "pw" not in repr(smtp)
+
+
+def test_status_and_queue_show_the_outbox_backlog(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Pending (and the oldest's age), given up and sent, in `status`, `status --json`, `queue`, `queue --json`."""
+    import json
+    import time
+
+    from faxdropd.jobs.journal import Journal
+    from faxdropd.jobs.outbox import Notice
+
+    cfg = configured(tmp_path, {})
+    hook = "https://hooks.example.org/T0KEN/secret-path?sig=abc"
+    payload = {"file": "invoice-1043.pdf", "event": "failed"}
+    journal = Journal(tmp_path / "state", exit_on_failure=False)
+    try:
+        waiting = Notice("failed", "email", ["frontdesk@example.org"], payload, "hot", job_id="j1")
+        gone = Notice("failed", "webhook", [hook], payload, "hot", job_id="j1")
+        done = Notice("failed", "webhook", [hook], payload, "hot", job_id="j1")
+        journal.enqueue([waiting, gone, done])
+        journal.outbox_retry([waiting.id], time.time() + 600, "SMTP 451: 4.3.0 try again later")
+        journal.outbox_give_up([gone.id], "HTTP 410 from hooks.example.org")
+        journal.outbox_sent([done.id])
+    finally:
+        journal.close()
+
+    main(["-c", str(cfg), "status", "--json"])
+    report = json.loads(capsys.readouterr().out)["notifications"]
+    assert report["pending"] == 1 and report["given_up"] == 1 and report["sent"] == 1
+    assert report["oldest_pending_age_s"] is not None and report["oldest_pending_age_s"] >= 0
+    main(["-c", str(cfg), "status"])
+    assert "notifications: 1 pending (oldest " in capsys.readouterr().out
+
+    assert main(["-c", str(cfg), "queue", "--json"]) == 0
+    items = json.loads(capsys.readouterr().out)
+    listed = {i["notification_id"]: i for i in items if i["kind"] == "notification"}
+    assert set(listed) == {waiting.id, gone.id}  # a sent one is done: not listed
+    assert listed[waiting.id]["state"] == "pending" and listed[waiting.id]["attempts"] == 1
+    assert listed[waiting.id]["reason"] == "SMTP 451: 4.3.0 try again later" and listed[waiting.id]["next_attempt_at"]
+    assert listed[gone.id]["state"] == "gave_up" and listed[gone.id]["next_attempt_at"] is None
+    assert listed[gone.id]["to"] == ["https://hooks.example.org"]  # a webhook's path and query hold its token
+    for item in listed.values():  # the keys a reader of job objects reads are all there
+        assert {"job_id", "reference", "state", "folder", "file", "to", "age_seconds", "reason", "held"} <= set(item)
+    assert main(["-c", str(cfg), "queue"]) == 0
+    out = capsys.readouterr().out
+    assert "notifications: 1 pending (oldest " in out and "1 given up, 1 sent" in out
+    assert "failed hot/invoice-1043.pdf  email -> frontdesk@example.org, 1 attempt: SMTP 451" in out
+    assert "T0KEN" not in out

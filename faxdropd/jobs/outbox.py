@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 OUTBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -65,6 +66,23 @@ class Notice:
     created_at: float = 0.0
     state: str = PENDING
     last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The outbox at a glance: what waits to be sent, since when, and what was given up."""
+
+    pending: int = 0
+    oldest_pending_at: float | None = None
+    given_up: int = 0
+    sent: int = 0
+
+
+def target_label(n: Notice) -> list[str]:
+    """Whom a row is for, safe to print: a webhook URL's path and query often hold its token, so only its host."""
+    if n.channel != WEBHOOK:
+        return list(n.target)
+    return [f"{p.scheme}://{p.netloc.rpartition('@')[2]}" for p in map(urlsplit, n.target)]
 
 
 def _row(row: sqlite3.Row) -> Notice:
@@ -146,10 +164,17 @@ class OutboxMixin:
         rows = self._rows("SELECT MIN(next_at) FROM outbox WHERE state = 'pending'")
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def outbox_backlog(self) -> dict[str, int]:
-        """Rows by state, for `status` and the metrics."""
-        rows = self._rows("SELECT state, COUNT(*) FROM outbox GROUP BY state")
-        return {str(state): int(count) for state, count in rows}
+    def outbox_backlog(self) -> Backlog:
+        """Pending (and the oldest of them), given up and sent rows, for `status` and `queue`."""
+        rows = self._rows("SELECT state, COUNT(*), MIN(created_at) FROM outbox GROUP BY state")
+        by = {str(r[0]): (int(r[1]), r[2]) for r in rows}
+        pending, oldest = by.get(PENDING, (0, None))
+        return Backlog(pending, oldest, by.get(GAVE_UP, (0, None))[0], by.get(SENT, (0, None))[0])
+
+    def outbox_unsettled(self, limit: int = 1000) -> list[Notice]:
+        """Pending and given-up rows (given-up ones are kept 30 days), oldest first: what `queue` lists."""
+        rows = self._rows("SELECT * FROM outbox WHERE state != 'sent' ORDER BY created_at, id LIMIT ?", (limit,))
+        return [_row(r) for r in rows]
 
     def outbox_sent(self, ids: list[str]) -> None:
         now = time.time()
