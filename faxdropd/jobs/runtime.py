@@ -46,7 +46,7 @@ class Pause:
             self._journal.set_meta("paused_until", str(self.until))
             self._journal.set_meta("paused_reason", reason)
         if fresh:
-            log.critical(
+            log.error(
                 "account.paused",
                 reason=reason,
                 resume_in_s=round(seconds),
@@ -60,7 +60,7 @@ class Pause:
                 # writes were two of a fax's eight fsync'd journal transactions, serialised under its lock.
                 return
             if self.until:
-                log.warning("account.resumed", reason=self.reason)
+                log.info("account.resumed", reason=self.reason)
             self.until = 0.0
             self.reason = ""
             self._journal.set_meta("paused_until", None)
