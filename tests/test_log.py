@@ -12,6 +12,7 @@ import pytest
 import structlog
 
 from faxdropd import log
+from faxdropd.log import scrub
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +20,7 @@ def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var in ("JOURNAL_STREAM", "INVOCATION_ID"):
         monkeypatch.delenv(var, raising=False)
     yield
-    log._forget_secrets()
+    scrub.forget_secrets()
     structlog.contextvars.clear_contextvars()
     root = logging.getLogger()
     for h in [h for h in root.handlers if getattr(h, "_faxdropd", False)]:

@@ -7,20 +7,16 @@ Every event name, its level and its meaning are catalogued in ``events.py`` (a t
 
 Common keys: ``job_id``, ``reference``, ``folder``, ``file`` (escaped), ``transaction_id``, ``code``,
 ``reason``, ``size``, ``pages``, ``sha256``. Never log document contents, base64 or the password: keys named
-like a secret are masked, ``<Password>`` XML is scrubbed, and strings passed to :func:`register_secret` (plus
-their base64) are replaced by ``***`` wherever they appear in a rendered line.
+like a secret are masked, ``<Password>`` XML is scrubbed, and strings passed to :func:`register_secret` (in
+their encodings: ``scrub.py``) are replaced by ``***`` wherever they appear in a rendered line.
 """
 
 from __future__ import annotations
 
-import base64
 import http.client
-import json
 import logging
 import os
-import re
 import sys
-import threading
 from collections.abc import Mapping
 from typing import Any, TextIO, cast
 
@@ -29,9 +25,19 @@ from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-__all__ = ["RedactingFilter", "configure", "escape_name", "get_logger", "register_secret", "scrub_text"]
+from faxdropd.log.scrub import MASK, MIN_SECRET_LENGTH, register_secret, scrub_text
 
-MASK = "***"
+__all__ = [
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "RedactingFilter",
+    "configure",
+    "escape_name",
+    "get_logger",
+    "register_secret",
+    "scrub_text",
+]
+
 # Matched case-insensitively; also any key ending in "_password" / "_secret" / "_token".
 SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "api_key", "authorization"})
 FILENAME_KEYS = frozenset({"file", "name", "path", "src", "dest", "filename", "sidecar"})
@@ -47,64 +53,6 @@ _LEVELS = {
 _PRIORITY = {"critical": 2, "error": 3, "exception": 3, "warning": 4, "warn": 4, "info": 6, "debug": 7}
 # Loggers that dump SOAP envelopes (password, base64 documents) or HTTP internals at DEBUG (tech.md §1.6).
 _NOISY = ("zeep", "zeep.transports", "urllib3")
-
-# <Password>…</Password>, <ns0:Password …>…, and the same escaped inside text (&lt;Password&gt;…).
-# The content runs to the next tag, so a truncated envelope ("…<Password>hunter2") is scrubbed too.
-_XML_PASSWORD = re.compile(r"(<(?:[\w.-]+:)?password\b[^>]*>)[^<]*", re.IGNORECASE)
-_XML_PASSWORD_ESCAPED = re.compile(r"(&lt;(?:[\w.-]+:)?password\b.*?&gt;)(?:(?!&lt;).)*", re.IGNORECASE | re.DOTALL)
-
-_secrets_lock = threading.Lock()
-_secrets: set[str] = set()
-_secret_re: re.Pattern[str] | None = None
-
-
-def _base64_variants(raw: bytes) -> set[str]:
-    """Encodings of ``raw`` as it would appear alone *or inside a longer base64 stream*.
-
-    A secret embedded at byte offset k (e.g. ``Basic base64(user:password)``) shares no aligned encoding with
-    base64(secret), so for each of the three alignments keep only the characters that depend on secret bits.
-    """
-    out = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
-    for k in range(3):
-        enc = base64.b64encode(b"\0" * k + raw).decode()
-        first, end = -(-8 * k // 6), (8 * (k + len(raw))) // 6
-        fragment = enc[first:end]
-        if len(fragment) >= 8:  # shorter fragments would match random base64
-            out.add(fragment)
-            out.add(fragment.replace("+", "-").replace("/", "_"))
-    return out
-
-
-def register_secret(value: str) -> None:
-    """Scrub ``value`` (and its base64 forms) from every later log line. Values under 4 chars are ignored."""
-    global _secret_re
-    if not value or len(value) < 4:
-        return
-    with _secrets_lock:
-        _secrets.add(value)
-        variants: set[str] = set()
-        for secret in _secrets:
-            variants.add(secret)
-            variants.add(json.dumps(secret)[1:-1])  # as it looks inside a rendered JSON string
-            variants |= _base64_variants(secret.encode())
-        ordered = sorted(variants, key=len, reverse=True)  # longest first: full base64 before fragments
-        _secret_re = re.compile("|".join(re.escape(v) for v in ordered))
-
-
-def _forget_secrets() -> None:  # for tests
-    global _secret_re
-    with _secrets_lock:
-        _secrets.clear()
-        _secret_re = None
-
-
-def scrub_text(text: str) -> str:
-    """Mask ``<Password>`` XML content and registered secrets in free text."""
-    if "assword" in text or "ASSWORD" in text:
-        text = _XML_PASSWORD.sub(rf"\1{MASK}", text)
-        text = _XML_PASSWORD_ESCAPED.sub(rf"\1{MASK}", text)
-    pattern = _secret_re
-    return pattern.sub(MASK, text) if pattern is not None else text
 
 
 def _is_secret_key(key: object) -> bool:
