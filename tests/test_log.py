@@ -95,7 +95,7 @@ def test_zeep_transport_debug_never_reaches_output() -> None:
 def test_xml_password_scrubbed_at_info() -> None:
     buf = io.StringIO()
     log.configure("json", "info", buf)
-    logging.getLogger("zeep").info("fault: <ns0:Password>hunter2</ns0:Password> <Username>u</Username>")
+    logging.getLogger("zeep").warning("fault: <ns0:Password>hunter2</ns0:Password> <Username>u</Username>")
     log.get_logger().info("interfax.error", detail="&lt;Password&gt;hunter2&lt;/Password&gt;")
     log.get_logger().info("interfax.error", detail="truncated <Password>hunter2")
     out = buf.getvalue()

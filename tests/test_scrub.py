@@ -74,13 +74,14 @@ def test_a_secret_under_the_floor_is_never_registered() -> None:
 
 
 def _run(
-    tmp_path: Path, interfax: dict[str, object], command: str, env: dict[str, str]
+    tmp_path: Path, interfax: dict[str, object], command: str, env: dict[str, str], **settings: object
 ) -> subprocess.CompletedProcess[str]:
     (tmp_path / "hot").mkdir(exist_ok=True)
     data = {
         "interfax": {"url": "http://127.0.0.1:9/dfs.asmx", "username": "acme", **interfax},
         "state_dir": str(tmp_path / "state"),
         "folders": [{"path": str(tmp_path / "hot"), "to": "+99999990"}],
+        **settings,
     }
     cfg = tmp_path / "faxdropd.yaml"
     cfg.write_text(yaml.safe_dump(data))

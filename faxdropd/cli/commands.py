@@ -21,7 +21,7 @@ def run(args: argparse.Namespace, path: Path) -> int:
     from faxdropd import log
     from faxdropd.daemon.mainloop import Daemon
 
-    log.configure(cfg.log.format, cfg.log.level)
+    log.configure(cfg.log.format, cfg.log.level, libraries=cfg.log.libraries)
     for warning in cfg.warnings:
         log.get_logger().warning("config.warning", message=warning)
     with ExitStack() as stack:

@@ -272,7 +272,7 @@ class MainLoop:
         self.cfg = new
         self.rt.config = new
         if new.log != old.log:
-            logmod.configure(new.log.format, new.log.level)
+            logmod.configure(new.log.format, new.log.level, libraries=new.log.libraries)
         if needs_restart:  # the operator asked for a change that is not in force: say so where it is seen
             log.warning("daemon.reloaded", folders=len(new.folders), needs_restart=needs_restart)
         else:

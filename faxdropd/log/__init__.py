@@ -53,6 +53,9 @@ _LEVELS = {
 _PRIORITY = {"critical": 2, "error": 3, "exception": 3, "warning": 4, "warn": 4, "info": 6, "debug": 7}
 # Loggers that dump SOAP envelopes (password, base64 documents) or HTTP internals at DEBUG (tech.md §1.6).
 _NOISY = ("zeep", "zeep.transports", "urllib3")
+# Other people's loggers: held at `log.libraries` (default warning) whatever faxdropd's own level, so debugging
+# faxdropd does not bury its events under watchdog's per-inotify-event lines or waitress's per-request ones.
+LIBRARIES = ("watchdog", "urllib3", "zeep", "waitress", "asyncio", "requests", "charset_normalizer", "pypdf")
 
 
 def _is_secret_key(key: object) -> bool:
@@ -173,11 +176,12 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None, libraries: str = "warning") -> None:
     """Set up structlog and the root stdlib logger. Safe to call again (reload, tests).
 
     ``fmt``: "json", "console" or "auto" (JSON unless ``stream`` is a TTY outside systemd).
     ``level``: debug/info/warning/error/critical. ``stream`` defaults to the current ``sys.stderr``.
+    ``libraries``: the level of third-party loggers (``LIBRARIES``), never below ``level``.
     """
     fmt = fmt.lower()
     if fmt not in ("auto", "json", "console"):
@@ -242,8 +246,14 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     root.addHandler(handler)
     root.setLevel(levelno)
     wire = _wire_debug()
-    for name in _NOISY:
-        logging.getLogger(name).setLevel(logging.DEBUG if wire else max(levelno, logging.INFO))
+    try:
+        library_level = max(levelno, _LEVELS[libraries.lower()])
+    except KeyError:
+        raise ValueError(f"log libraries must be one of {', '.join(_LEVELS)}, not {libraries!r}") from None
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(library_level)
+    for name in _NOISY:  # SOAP envelopes and HTTP internals: never at debug unless on purpose (wire debug)
+        logging.getLogger(name).setLevel(logging.DEBUG if wire else max(library_level, logging.INFO))
     if wire:
         _route_http_client_debug()
 
