@@ -25,6 +25,7 @@ from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
+from faxdropd.log import journald
 from faxdropd.log.scrub import MASK, MIN_SECRET_LENGTH, register_secret, scrub_text
 
 __all__ = [
@@ -49,8 +50,6 @@ _LEVELS = {
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
 }
-# sd-daemon(3) priorities: journald strips a leading "<N>" and stores it as PRIORITY.
-_PRIORITY = {"critical": 2, "error": 3, "exception": 3, "warning": 4, "warn": 4, "info": 6, "debug": 7}
 # Loggers that dump SOAP envelopes (password, base64 documents) or HTTP internals at DEBUG (tech.md §1.6).
 _NOISY = ("zeep", "zeep.transports", "urllib3")
 # Other people's loggers: held at `log.libraries` (default warning) whatever faxdropd's own level, so debugging
@@ -143,7 +142,7 @@ def _journal_priority(render: Processor) -> Processor:
         level = str(event_dict.get("level", "info"))
         rendered = render(logger, method, event_dict)
         text = rendered.decode() if isinstance(rendered, bytes | bytearray) else str(rendered)
-        return f"<{_PRIORITY.get(level, 6)}>{text}"
+        return f"<{journald.PRIORITY.get(level, 6)}>{text}"  # journald strips it into PRIORITY
 
     return prefixed
 
@@ -167,6 +166,14 @@ def _under_journald(stream: TextIO) -> bool:
     except (OSError, ValueError):
         return False
     return (st.st_dev, st.st_ino) == (dev, ino)
+
+
+def _has_fd(stream: TextIO) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -194,7 +201,9 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     if fmt == "auto":
         systemd = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
         fmt = "json" if systemd or not _isatty(out) else "console"
-    journald = _under_journald(out)
+    under_journald = _under_journald(out)
+    # Native fields only when stderr provably is the journal's stream (not merely trusted) and its socket exists.
+    address = journald.journal_address() if under_journald and _has_fd(out) else None
 
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,  # job_id etc. also on zeep/pypdf records logged in the job
@@ -213,16 +222,17 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         exceptions = structlog.processors.format_exc_info
         render = structlog.dev.ConsoleRenderer(
             # NO_COLOR (no-color.org): any non-empty value turns colours off, even on a terminal.
-            colors=_isatty(out) and not journald and not os.environ.get("NO_COLOR"),
+            colors=_isatty(out) and not under_journald and not os.environ.get("NO_COLOR"),
             exception_formatter=structlog.dev.plain_traceback,
         )
-    if journald:
+    if under_journald and address is None:
         render = _journal_priority(render)
     final: list[Processor] = [
         structlog.stdlib.ProcessorFormatter.remove_processors_meta,
         exceptions,
         escape_filenames,
         redact_processor,
+        *([journald.capture] if address else []),
         render,
         _scrub_rendered,
     ]
@@ -233,7 +243,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         wrapper_class=structlog.make_filtering_bound_logger(levelno),
         cache_logger_on_first_use=False,  # later configure() calls (reload, tests) must take effect
     )
-    handler = logging.StreamHandler(out)
+    handler: logging.Handler = journald.JournaldHandler(out, address) if address else logging.StreamHandler(out)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final))
     handler.addFilter(RedactingFilter())
     handler._faxdropd = True  # type: ignore[attr-defined]  # marks ours for the next configure()
