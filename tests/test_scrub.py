@@ -100,6 +100,7 @@ def _run(
     [
         ({"password": "hunter2"}, "check-config", "interfax.password"),
         ({"password_env": "FAXDROPD_SHORT_PW"}, "run", "interfax.password_env"),
+        ({"password_env": "FAXDROPD_SHORT_PW"}, "check-config", "interfax.password_env"),
     ],
 )
 def test_a_short_secret_is_refused_at_config_time(

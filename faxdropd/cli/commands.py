@@ -11,6 +11,7 @@ from pathlib import Path
 from faxdropd.cli.context import load_or_report, start_embedded
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from faxdropd.config import load_config
+from faxdropd.config.interfax import TOO_SHORT
 from faxdropd.errors import ConfigError, FaxdropError
 
 
@@ -51,6 +52,9 @@ def check_config(args: argparse.Namespace, path: Path) -> int:
     try:
         load_config(path)  # the password too, but only to say so: a credential may exist only in the service
     except ConfigError as exc:
+        if TOO_SHORT in str(exc):  # readable, and refused: `run` would stop on it, so say so now
+            print(f"{path}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
         print(f"note: the password is not readable here ({exc}); only `run` and `send` need it")
     print(render_routing_table(cfg))
     return EXIT_OK
