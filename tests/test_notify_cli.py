@@ -88,7 +88,7 @@ def parse(notify: Any, folder_notify: Any = None) -> Any:
     if folder_notify is not None:
         folder["notify"] = folder_notify
     data = {"interfax": {"url": "embedded"}, "notify": notify, "folders": [folder]}
-    return parse_config(data, base_dir=Path("/tmp"), env={"SMTP_PW": "pw"})
+    return parse_config(data, base_dir=Path("/tmp"), env={"SMTP_PW": "smtp-pw-long"})
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_a_folder_replaces_only_the_keys_it_names() -> None:
     smtp = parse(
         {"smtp": {"host": "h", "from": "f@example.org", "username": "u", "password_env": "SMTP_PW"}}
     ).notify.smtp
-    assert smtp.password.get_secret_value() == "pw" and "pw" not in repr(smtp)
+    assert smtp.password.get_secret_value() == "smtp-pw-long" and "smtp-pw-long" not in repr(smtp)
 
 
 def test_status_and_queue_show_the_outbox_backlog(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

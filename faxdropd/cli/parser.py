@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--port", type=_port, default=8080, help="TCP port, 0 = any free port (default 8080)")
     emu.add_argument("--store", default=None, help="keep received documents here")
     emu.add_argument("--username", default="demo", help="the account's user name (default %(default)s)")
-    emu.add_argument("--password", default="demo", help="the account's password (default %(default)s)")
+    emu.add_argument("--password", default="demo-password", help="the account's password (default %(default)s)")
     emu.add_argument("--status-delay", type=float, default=5.0, help="seconds from submission to final status")
     emu.add_argument("--tls-cert", default=None, help="serve https with this certificate (PEM)")
     emu.add_argument("--tls-key", default=None, help="the certificate's private key (PEM)")

@@ -201,6 +201,10 @@ class LogConfig(StrictModel):
         Literal["debug", "info", "warning", "error"],
         BeforeValidator(choice("debug", "info", "warning", "error")),
     ] = "info"
+    # Third-party loggers (watchdog, urllib3, zeep, waitress, asyncio…): warning unless debugging them.
+    libraries: Annotated[Literal["warning", "info", "debug"], BeforeValidator(choice("warning", "info", "debug"))] = (
+        "warning"
+    )
 
 
 class MetricsConfig(StrictModel):

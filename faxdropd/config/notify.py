@@ -25,7 +25,8 @@ from faxdropd.config.fields import (
     key_problems,
     one_or_many,
 )
-from faxdropd.config.interfax import _env_name, _read_password_file, _verify
+from faxdropd.config.interfax import TOO_SHORT, _env_name, _read_password_file, _verify
+from faxdropd.log.scrub import MIN_SECRET_LENGTH
 
 # Job outcomes (a receipt's `outcome`) and account/folder events.
 EVENTS = ("delivered", "accepted", "failed", "rejected", "paused", "resumed", "folder_down", "folder_up")
@@ -111,7 +112,10 @@ class SmtpConfig(StrictModel):
                 problems.append(("password_env", f"the environment variable {self.password_env} is not set"))
             else:
                 self.password = SecretStr(secret)
-        if self.password.get_secret_value() and not self.username:
+        password = self.password.get_secret_value()
+        if password and len(password) < MIN_SECRET_LENGTH:
+            problems.append(("password_file" if self.password_file is not None else "password_env", TOO_SHORT))
+        if password and not self.username:
             problems.append(("username", "is required with a password"))
         if self.verify_tls is False:
             ctx.warnings.append("notify.smtp.verify_tls: TLS certificates are not checked")
@@ -166,7 +170,9 @@ class NotifyConfig(StrictModel):
             secret = _read_password_file(
                 self.webhook_secret_file, ctx_of(info), problems, key="webhook_secret_file", label="notify"
             )
-            if secret is not None:
+            if secret is not None and len(secret) < MIN_SECRET_LENGTH:
+                problems.append(("webhook_secret_file", TOO_SHORT))
+            elif secret is not None:
                 self.webhook_secret = SecretStr(secret)
         if self.email and self.smtp is None:
             problems.append(("email", "needs notify.smtp: to send mail"))

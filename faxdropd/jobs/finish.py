@@ -29,10 +29,13 @@ from faxdropd.jobs.runtime import Runtime
 
 log = structlog.get_logger("faxdropd.jobs.finish")
 
-# The log event that announces a filed job, by outcome.
+# The log event that announces a filed job, by outcome: a fax that went out is progress (info), one that did
+# not is a document a person has to look at (warning).
 _EVENT = {
     Outcome.DELIVERED: "job.delivered",
     Outcome.ACCEPTED: "job.delivered",
+}
+_NOT_SENT_EVENT = {
     Outcome.FAILED: "job.failed",
     Outcome.REJECTED: "job.rejected",
 }
@@ -143,7 +146,7 @@ class Finisher:
                 found = filing.find_filed([dest_dir], job.id)
                 if found is None:
                     # Nothing to file and nothing filed: the work file was removed by hand.
-                    log.error("job.work_missing", job_id=job.id, file=job.name)
+                    log.warning("job.work_missing", job_id=job.id, file=job.name)
                     final = None
                 else:
                     final = found
@@ -164,16 +167,19 @@ class Finisher:
         self.rt.journal.transition(job, outcome.state, f"filed {final}", final_path=str(final) if final else None)
         crashpoints.hit("after_final", job.name)
         self.rt.metrics.job_finished(job.folder, str(outcome), job.pages)
-        log.info(
-            _EVENT[outcome],
-            job_id=job.id,
-            folder=job.folder,
-            file=job.name,
-            reference=job.reference,
-            outcome=str(outcome),
-            status=job.status,
-            reason=job.reason,
-            transaction_ids=job.transaction_ids,
-            filed=str(final) if final else None,
-        )
+        fields = {
+            "job_id": job.id,
+            "folder": job.folder,
+            "file": job.name,
+            "reference": job.reference,
+            "outcome": str(outcome),
+            "status": job.status,
+            "reason": job.reason,
+            "transaction_ids": job.transaction_ids,
+            "filed": str(final) if final else None,
+        }
+        if outcome in _EVENT:
+            log.info(_EVENT[outcome], **fields)
+        else:
+            log.warning(_NOT_SENT_EVENT[outcome], **fields)
         return True

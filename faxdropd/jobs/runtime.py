@@ -52,7 +52,7 @@ class Pause:
             self.reason = reason
             self._store({"paused_until": str(self.until), "paused_reason": reason}, told)
         if fresh:
-            log.critical(
+            log.error(
                 "account.paused",
                 reason=reason,
                 resume_in_s=round(seconds),
@@ -66,7 +66,7 @@ class Pause:
                 # writes were two of a fax's eight fsync'd journal transactions, serialised under its lock.
                 return
             if self.until:
-                log.warning("account.resumed", reason=self.reason)
+                log.info("account.resumed", reason=self.reason)
             told = self._notices("resumed", "") if self.until else []
             self.until = 0.0
             self.reason = ""

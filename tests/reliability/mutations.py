@@ -96,12 +96,14 @@ MUTATIONS = (
         "the log scrubber and the structured redaction pass everything through",
         (
             Patch(
-                "faxdropd/log.py",
+                "faxdropd/log/scrub.py",
                 "    return pattern.sub(MASK, text) if pattern is not None else text",
                 "    return text",
             ),
-            Patch("faxdropd/log.py", "    return cast(EventDict, _redact(event_dict))", "    return event_dict"),
-            Patch("faxdropd/log.py", '    if "assword" in text or "ASSWORD" in text:', "    if False:"),
+            Patch(
+                "faxdropd/log/__init__.py", "    return cast(EventDict, _redact(event_dict))", "    return event_dict"
+            ),
+            Patch("faxdropd/log/scrub.py", '    if "assword" in text or "ASSWORD" in text:', "    if False:"),
         ),
         ("tests/test_log.py", "tests/reliability/test_secrets.py", "tests/reliability/test_wire_redaction.py"),
     ),
