@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemonkit import PASSWORD, DaemonProcess, drop, receipts, wait_for, write_config
+from daemonkit import PASSWORD, DaemonProcess, arm_fault, drop, receipts, wait_for, write_config
 from notifykit import SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET, MailServer, WebhookReceiver, make_pki
 
 from faxdropd.document.sample import make_sample_pdf
@@ -240,4 +240,40 @@ def test_a_crash_right_after_the_outcome_loses_no_notification(
     wait_for(lambda: len(receipts(hot / "failed")) == 1, 60, what="filed after the restart")
     wait_for(lambda: len(mail.messages()) == 1 and len(hooks.received()) == 1, 60, what="notified after the restart")
     assert hooks.received()[0].json["event"] == "rejected"
+    assert d.stop() == 0
+
+
+def test_account_and_folder_events_reach_the_receiver(
+    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], mail: MailServer, hooks: WebhookReceiver
+) -> None:
+    """A pause (committed with its notification) and a folder going away and back, from the running daemon."""
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    events = ["paused", "resumed", "folder_down", "folder_up"]
+    cfg = write_config(
+        tmp_path,
+        emulator.url,
+        [{"path": str(hot), "to": DELIVER, "name": "office"}],
+        extra={"notify": notify_config(tmp_path, mail, hooks, on=events)},
+    )
+    d = start(tmp_path, cfg, daemons)
+
+    def told() -> list[str]:
+        return [h.json["event"] for h in hooks.received()]
+
+    hot.rename(tmp_path / "office.offline")  # the share goes away
+    wait_for(lambda: "folder_down" in told(), 30, what="folder_down posted")
+    (tmp_path / "office.offline").rename(hot)
+    wait_for(lambda: "folder_up" in told(), 30, what="folder_up posted")
+    down = next(h.json for h in hooks.received() if h.json["event"] == "folder_down")
+    assert down["folder"] == "office" and down["reason"]
+
+    arm_fault(emulator, op="*", kind="error", code=-1003, count=1)  # the login refused: sending pauses
+    drop(hot, "a.pdf", make_sample_pdf(text="paused"))
+    wait_for(lambda: "paused" in told(), 30, what="paused posted")
+    paused = next(h.json for h in hooks.received() if h.json["event"] == "paused")
+    assert "-1003" in paused["reason"] and all(h.signed_ok for h in hooks.received())
+    rows = {r["event"]: r for r in outbox(tmp_path)}
+    assert set(rows) == {"folder_down", "folder_up", "paused"}  # one row each, and nothing about the file yet
+    assert told().count("paused") == 1 and told().count("folder_down") == 1
     assert d.stop() == 0
