@@ -26,6 +26,15 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 
+# Only for a build host whose HTTPS goes through a TLS-inspecting proxy (this one's does): the venv's pip must
+# trust the proxy's CA as the host's pip does. The copy sits apart from Debian's store, which stays pristine.
+pip_cert=()
+host_bundle=${PIP_CERT:-}
+if [ -n "$host_bundle" ] && [ -f "$host_bundle" ]; then
+  cp "$host_bundle" "$root/etc/build-host-ca.crt"
+  pip_cert=(PIP_CERT=/etc/build-host-ca.crt)
+fi
+
 mounted=()
 cleanup() {
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" || true; done
@@ -53,5 +62,5 @@ tests=(
   tests/test_daemon.py::test_slow_writer_is_sent_once_complete # the daemon subprocess from the venv
 )
 # A clean environment: no HOME dotfiles, no /usr/local on PATH, nothing inherited from the host.
-chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin CI=true \
+chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin CI=true "${pip_cert[@]}" \
   /bin/bash -c 'cd /src && .ci/run "$@"' ci "${tests[@]}"
