@@ -5,15 +5,11 @@ that goes away. Against the real emulator on loopback, on real folders."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import signal
 import socket
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,66 +18,10 @@ import requests
 from daemonkit import PASSWORD, DaemonProcess, documents, drop, ledger, receipts, wait_for, write_config
 from daemonkit import arm_fault as fault
 from daemonkit import emulator_admin as admin
+from kit.sdnotify import NotifySocket
 
 from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
-
-
-class NotifySocket:
-    """The systemd side of sd_notify: a datagram socket that records every message with its arrival order."""
-
-    def __init__(self) -> None:
-        # Not tmp_path: pytest's directory names can exceed the 108-byte sun_path limit.
-        self.dir = tempfile.mkdtemp(dir="/tmp")
-        self.path = os.path.join(self.dir, "notify.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
-        self.messages: list[list[str]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self.messages.append(data.decode().split("\n"))
-
-    def lines(self) -> list[str]:
-        """Every assignment received, flattened in order ("READY=1", "STATUS=…", …)."""
-        with self._lock:
-            return [line for msg in self.messages for line in msg]
-
-    def count(self, line: str) -> int:
-        return sum(1 for item in self.lines() if item == line)
-
-    def index(self, line: str, start: int = 0) -> int:
-        """Position of the first message at or after message ``start`` holding ``line``; -1 if none."""
-        with self._lock:
-            for n, msg in enumerate(self.messages[start:], start):
-                if line in msg:
-                    return n
-        return -1
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture
-def notify() -> Iterator[NotifySocket]:
-    ns = NotifySocket()
-    yield ns
-    ns.close()
 
 
 def free_port() -> int:
@@ -354,7 +294,7 @@ def test_watchdog_ping_is_withheld_while_a_thread_the_daemon_needs_is_dead(
         stops["tracker"].set()
         threads["tracker"].join(5)
         assert "tracker" in health.problem() and not health.ping()
-        time.sleep(0.5)
+        notify.flush()  # whatever ping() sent has arrived
         assert notify.count("WATCHDOG=1") == 2  # nothing was sent while unhealthy
     finally:
         for ev in stops.values():
