@@ -9,7 +9,6 @@ import re
 import signal
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +211,9 @@ def test_second_sigterm_exits_at_once_and_the_job_resumes(
     assert_clean_log(d)
 
 
-def test_hot_folder_that_goes_away_pauses_and_resumes(tmp_path: Path, daemons: list[DaemonProcess]) -> None:
+def test_hot_folder_that_goes_away_pauses_and_resumes(
+    tmp_path: Path, daemons: list[DaemonProcess], notify: NotifySocket
+) -> None:
     # Slow final status (4 s) so that a fax is still being tracked when its folder disappears.
     # A query budget above the 6/min default, so that tracking polls on throughout the status delay.
     with EmulatorServer(username="demo", password=PASSWORD, status_delay=4.0, query_limit=600) as emu:
@@ -226,7 +227,7 @@ def test_hot_folder_that_goes_away_pauses_and_resumes(tmp_path: Path, daemons: l
             [{"path": str(hot), "to": "+99999990", "name": "share"}],
             extra={"metrics": {"listen": f"127.0.0.1:{port}"}, "delivery": {"query_limit_per_minute": 600}},
         )
-        d = DaemonProcess(cfg, tmp_path / "daemon.log")
+        d = DaemonProcess(cfg, tmp_path / "daemon.log", env={"NOTIFY_SOCKET": notify.path})
         daemons.append(d)
         d.start()
         drop(hot, "first.pdf", make_sample_pdf(pages=1, text="in flight when the share goes"))
@@ -238,7 +239,7 @@ def test_hot_folder_that_goes_away_pauses_and_resumes(tmp_path: Path, daemons: l
         assert wait_for(lambda: scrape(port).get('faxdropd_folder_up{folder="share"}') == 0, 10, what="folder_up 0")
         # The fax is delivered while the share is gone: its filing waits, nothing is created at the path.
         wait_for(lambda: events(d, "job.filing_postponed"), 30, what="filing postponed")
-        time.sleep(2.0)  # a few main-loop and refile passes
+        notify.wait_reports(4)  # full main-loop passes, a refile pass among them
         assert not hot.exists(), "nothing may be created where the share was"
         assert not events(d, "job.delivered") and not events(d, "job.work_missing")
 
