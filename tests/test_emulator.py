@@ -382,7 +382,7 @@ def test_fault_latency_error_and_schedule(server: EmulatorServer) -> None:
     fault(server, op="StartFileUpload", kind="latency", seconds=0.3)
     started = time.monotonic()
     assert value(ok(post(server, "StartFileUpload", creds())), "StartFileUploadResult") == "0"
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.3  # a lower bound: a slow machine cannot make it fail
     fault(server, op="StartFileUpload", kind="error", code=-150, after=1, count=2)
     results = [value(ok(post(server, "StartFileUpload", creds())), "StartFileUploadResult") for _ in range(4)]
     assert results == ["0", "-150", "-150", "0"]
