@@ -227,6 +227,21 @@ MUTATIONS = (
         ("tests/test_daemon_incomplete.py",),
     ),
     Mutation(
+        "restart_resends_submitting",
+        "a restart during SendfaxEx_2 sends the job again instead of reconciling it as unknown",
+        (
+            Patch(
+                "faxdropd/jobs/recovery.py",
+                "        elif job.state is State.SUBMITTING:\n",
+                "        elif job.state is State.SUBMITTING:\n"
+                '            runnable.append(journal.transition(job, State.CLAIMED, "restart: send again"))\n'
+                "        elif False:\n",
+            ),
+        ),
+        # Not the soak: at its defaults (seed 20261204, 55 kills) no kill lands in that window, and it passes.
+        ("tests/reliability/test_crash_points.py::test_kill_at_every_persistence_point[after_send]",),
+    ),
+    Mutation(
         "half_written_file_ready",
         "both guards against a half-written file removed (the stability wait and the content check; either one "
         "alone keeps SMB drops whole), judged by the share rows",
