@@ -29,7 +29,8 @@ chmod 755 "$root/usr/sbin/policy-rc.d"
 # Only for a build host whose HTTPS goes through a TLS-inspecting proxy (this one's does): the venv's pip must
 # trust the proxy's CA as the host's pip does. The copy sits apart from Debian's store, which stays pristine.
 pip_cert=()
-host_bundle=${PIP_CERT:-}
+# sudo drops PIP_CERT from the environment; the host's pip.conf says the same.
+host_bundle=${PIP_CERT:-$(sed -n 's/^cert *= *//p' /etc/pip.conf 2>/dev/null | head -1)}
 if [ -n "$host_bundle" ] && [ -f "$host_bundle" ]; then
   cp "$host_bundle" "$root/etc/build-host-ca.crt"
   pip_cert=(PIP_CERT=/etc/build-host-ca.crt)
