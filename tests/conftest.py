@@ -14,6 +14,7 @@ from kit.journals import journal_backend
 from kit.pg import pg_cluster, pg_dsn
 
 __all__ = ["journal_backend", "pg_cluster", "pg_dsn"]  # fixtures for every test module
+from kit.sdnotify import notify  # noqa: F401  (a fixture: a NOTIFY_SOCKET for daemons under test)
 
 
 @pytest.fixture

@@ -225,7 +225,7 @@ def test_two_instances_migrating_a_new_database_at_once_both_start(tmp_path: Pat
         versions = reader.read(lambda c: c.execute("SELECT version FROM migrations ORDER BY version").fetchall())
     finally:
         reader.close()
-    assert [v[0] for v in versions] == [1, 2]
+    assert [v[0] for v in versions] == [1, 2, 3]
 
 
 def test_the_backend_choice_is_the_journal_key(journal_backend: JournalBackend, tmp_path: Path) -> None:
@@ -270,7 +270,7 @@ def test_the_duplicate_window_and_the_hourly_cap_count_every_instance(tmp_path: 
 def test_status_and_queue_show_every_instance_with_its_renewal_and_jobs(
     tmp_path: Path, two: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from faxdropd.cli.status import print_instances
+    from faxdropd.cli.console import print_instances
 
     a, b, _ = two
     workarea.set_instance("host-a")

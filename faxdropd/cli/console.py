@@ -6,15 +6,17 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from faxdropd.cli.context import load_or_report
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
-from faxdropd.cli.status import print_instances
 from faxdropd.config.durations import format_duration, plural
 from faxdropd.jobs import leases
+from faxdropd.jobs.leases import InstanceView
+from faxdropd.jobs.outbox import Backlog
 from faxdropd.ops.journal import NoJournal, daemon_state, reading
 from faxdropd.ops.queue import read_queue
 from faxdropd.ops.show import JobHistory, find_jobs, history
@@ -31,6 +33,15 @@ def utc(epoch: float | None) -> str:
 
 def _iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z") if epoch else None
+
+
+def print_instances(instances: list[InstanceView]) -> None:
+    """A shared journal's hosts (`status` and `queue`); nothing for SQLite, where there is one."""
+    if instances:
+        print(f"instances on the shared journal: {len(instances)}")
+    for i in instances:
+        renewed = f"renewed {format_duration(i.renewed_s_ago)} ago"
+        print(f"  {i.id:<24} {i.host} (pid {i.pid})  {renewed}, {plural(i.jobs, 'job')} owned")
 
 
 def queue(args: argparse.Namespace, path: Path) -> int:
@@ -51,9 +62,12 @@ def queue(args: argparse.Namespace, path: Path) -> int:
     if args.json:
         items = []
         for job in found.jobs:
-            item: dict[str, Any] = dataclasses.asdict(job)
+            item: dict[str, Any] = {"kind": "job", **dataclasses.asdict(job)}
             item["next_attempt_at"] = _iso(job.next_attempt_at)
             items.append(item)
+        for n in found.notifications:  # after the jobs, with their keys: a reader of jobs only skips by `kind`
+            note = {"kind": "notification", "reference": None, "held": False, **dataclasses.asdict(n)}
+            items.append({**note, "next_attempt_at": _iso(n.next_attempt_at)})
         print(json.dumps(items, indent=2))
         return EXIT_OK
     if not running:
@@ -72,7 +86,23 @@ def queue(args: argparse.Namespace, path: Path) -> int:
         print(f"{plural(len(found.waiting), 'file')} waiting in hot folders")
         for w in found.waiting:
             print(f"  {w.folder}/{w.file}  {format_duration(w.age_seconds)} old: {w.why}")
+        print(notifications_line(found.backlog, time.time()))
+        for n in found.notifications:
+            about = f"{n.folder}/{n.file}" if n.file else n.folder or "account"
+            nxt = f", next attempt {utc(n.next_attempt_at)}" if n.next_attempt_at else ""
+            tried = f", {plural(n.attempts, 'attempt')}: {n.reason}" if n.attempts else ""
+            print(
+                f"  {n.notification_id[:12]}  {n.state:<8} {format_duration(n.age_seconds):>7}  {n.event} {about}  "
+                f"{n.channel} -> {', '.join(n.to)}{tried}{nxt}"
+            )
     return EXIT_OK
+
+
+def notifications_line(backlog: Backlog, now: float) -> str:
+    """One line for `status` and `queue`: the outbox's backlog."""
+    oldest = backlog.oldest_pending_at
+    since = f" (oldest {format_duration(now - oldest)})" if oldest is not None else ""
+    return f"notifications: {backlog.pending} pending{since}, {backlog.given_up} given up, {backlog.sent} sent"
 
 
 def show(args: argparse.Namespace, path: Path) -> int:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from faxdropd.cli.console import notifications_line, print_instances
 from faxdropd.cli.context import load_or_report
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_DEGRADED, EXIT_OK, EXIT_UNKNOWN
 from faxdropd.config.durations import format_duration, plural
-from faxdropd.jobs.leases import InstanceView
 from faxdropd.ops.journal import NoJournal, daemon_state, reading
 from faxdropd.ops.status import Status, as_dict, read_status
 from faxdropd.store.conn import WRITE_ERRORS
@@ -36,15 +36,6 @@ def status(args: argparse.Namespace, path: Path) -> int:
     else:
         _print(report, as_dict(report))
     return EXIT_DEGRADED if report.degraded else EXIT_OK
-
-
-def print_instances(instances: list[InstanceView]) -> None:
-    """A shared journal's hosts (`status` and `queue`); nothing for SQLite, where there is one."""
-    if instances:
-        print(f"instances on the shared journal: {len(instances)}")
-    for i in instances:
-        renewed = f"renewed {format_duration(i.renewed_s_ago)} ago"
-        print(f"  {i.id:<24} {i.host} (pid {i.pid})  {renewed}, {plural(i.jobs, 'job')} owned")
 
 
 def _print(report: Status, data: dict[str, Any]) -> None:
@@ -71,6 +62,7 @@ def _print(report: Status, data: dict[str, Any]) -> None:
     print(f"journal: {stored['size_bytes'] / 1e6:.1f} MB, oldest job kept {stored['oldest_job'] or '-'}")
     print_instances(report.instances)
     print(f"in flight: {len(report.in_flight)}")
+    print(notifications_line(report.notifications, report.now))
     for item in data["in_flight"]:
         age = format_duration(item["age_s"])
         print(f"  {item['state']:<10} {age:>8}  {item['folder']}/{item['file']}  {item['transaction_ids']}")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator
 
 from faxdropd.config.fields import Ctx, key_problems
-from faxdropd.config.interfax import read_password_file
+from faxdropd.config.interfax import _read_password_file
 
 # The shortest lease the config takes: renewals run every third of it, and a round trip must fit in that.
 MIN_LEASE = 3.0
@@ -57,7 +57,7 @@ def journal_keys(url: str | None, password_file: str | None, lease: float, ctx: 
             # The operator's commands read the journal too, so they try the file; one they cannot read (a
             # credential only the service sees) is not their problem: libpq may still find ~/.pgpass.
             sink = problems if ctx.need_password else []
-            secret = read_password_file(password_file, ctx, sink, key="journal_password_file", where="")
+            secret = _read_password_file(password_file, ctx, sink, key="journal_password_file", label="")
     if url is not None and _url_has_password(url):
         ctx.warnings.append("journal: the password is written in the URI; prefer journal_password_file")
     if problems:

@@ -47,6 +47,7 @@ from faxdropd.config.fields import (
 )
 from faxdropd.config.interfax import InterfaxConfig
 from faxdropd.config.journal import DEFAULT_LEASE, JournalUrl, journal_keys
+from faxdropd.config.notify import FolderNotify, NotifyConfig
 from faxdropd.config.retention import FolderRetention, RetentionConfig
 from faxdropd.config.web import WebConfig
 from faxdropd.config.window import SendWindow
@@ -151,6 +152,7 @@ class FolderSettings(StrictModel):
     faxes_per_hour: Annotated[int, Strict(), Field(ge=1)] | None = None
     fax: FaxOptions = Field(default_factory=FaxOptions)
     retention: FolderRetention = Field(default_factory=FolderRetention)
+    notify: FolderNotify | None = None  # replaces the keys it names of the global notify: block
 
 
 FOLDER_ONLY_KEYS = ("path", "name", "sent", "failed")
@@ -201,6 +203,10 @@ class LogConfig(StrictModel):
         Literal["debug", "info", "warning", "error"],
         BeforeValidator(choice("debug", "info", "warning", "error")),
     ] = "info"
+    # Third-party loggers (watchdog, urllib3, zeep, waitress, asyncio…): warning unless debugging them.
+    libraries: Annotated[Literal["warning", "info", "debug"], BeforeValidator(choice("warning", "info", "debug"))] = (
+        "warning"
+    )
 
 
 class MetricsConfig(StrictModel):
@@ -306,6 +312,8 @@ class Settings(StrictModel):
         secret = journal_keys(self.journal, self.journal_password_file, self.journal_lease, ctx_of(info))
         self._journal_password = SecretStr(secret) if secret is not None else None
         return self
+
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
 
 class Config(Settings):

@@ -16,6 +16,8 @@ from faxdropd.jobs.opening import open_journal
 from faxdropd.jobs.pipeline import Pipeline
 from faxdropd.jobs.runtime import Pause, Runtime
 from faxdropd.jobs.tracker import Tracker
+from faxdropd.notify.changes import FolderEvents
+from faxdropd.notify.sender import Sender
 from faxdropd.web import server as web_server
 
 
@@ -40,9 +42,12 @@ class Parts:
     finisher: Finisher
     pipeline: Pipeline
     tracker: Tracker
+    notifier: Sender  # delivers the outbox in a thread of its own: a dead mail server never holds up a fax
+    folder_events: FolderEvents
     leasing: LeaseKeeper
 
     def close(self) -> None:
+        self.notifier.stop()  # before the journal it records into
         self.leasing.stop()  # renewals go on until the workers have drained
         self.rt.journal.close()
         self.rt.clients.close()
@@ -55,12 +60,14 @@ def build(cfg: Config, metrics: Metrics | NullMetrics) -> Parts:
     try:
         clients = ClientFactory(client_settings(cfg), observer=metrics.call)
         rt = Runtime(config=cfg, journal=journal, clients=clients, metrics=metrics, pause=Pause(journal))
+        rt.pause.config = lambda: rt.config  # the live config, after a reload too
         finisher = Finisher(rt)
+        notifier = Sender(journal, lambda: rt.config, metrics)
+        notifier.start()
         leasing = LeaseKeeper(rt, finisher)
         leasing.start()  # renews once recovery has said who we are (jobs/instances.py)
-        return Parts(
-            rt=rt, finisher=finisher, pipeline=Pipeline(rt, finisher), tracker=Tracker(rt, finisher), leasing=leasing
-        )
+        parts = Pipeline(rt, finisher), Tracker(rt, finisher)
+        return Parts(rt, finisher, *parts, notifier, FolderEvents(journal, lambda: rt.config), leasing)
     except BaseException:
         journal.close()
         raise

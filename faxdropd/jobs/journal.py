@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -27,11 +27,12 @@ from faxdropd.errors import JobTaken
 from faxdropd.errors import JournalFailure as JournalFailure
 from faxdropd.jobs import statelock
 from faxdropd.jobs.migrations import MIGRATIONS
+from faxdropd.jobs.outbox import Notice, OutboxMixin, insert
 from faxdropd.jobs.pending import Pending
 from faxdropd.jobs.pending import new_job_id as new_job_id
 from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
-from faxdropd.jobs.schema import JSON_COLUMNS, journal_path, to_sql
+from faxdropd.jobs.schema import JSON_COLUMNS, journal_path, put_meta, to_sql
 from faxdropd.jobs.schema import NOT_FINAL as NOT_FINAL
 from faxdropd.jobs.schema import RUNNABLE as RUNNABLE
 from faxdropd.jobs.schema import SCHEMA as SCHEMA
@@ -53,7 +54,7 @@ log = structlog.get_logger("faxdropd.jobs.journal")
 EXIT_JOURNAL_FAILURE = 74
 
 
-class Journal(JournalReads):
+class Journal(JournalReads, OutboxMixin):
     def __init__(
         self,
         state_dir: Path,
@@ -284,6 +285,10 @@ class Journal(JournalReads):
         """Change `fields` of `job` and keep its state; returns the job once the change is committed."""
         return self._change(job, job.state, detail, fields)
 
+    def update_notifying(self, job: Job, detail: str, notices: list[Notice], **fields: Any) -> Job:
+        """`update`, with the outbox rows it causes inserted in the same transaction: both or neither."""
+        return self._change(job, job.state, detail, fields, notices)
+
     def defer(
         self, job: Job, until: float, reason: str, detail: str = "", *, delivery: Delivery | None = None, **fields: Any
     ) -> Job:
@@ -301,7 +306,7 @@ class Journal(JournalReads):
             {"next_attempt_at": until, "reason": reason, "submitted_at": None, "delivery": record, **fields},
         )
 
-    def _change(self, job: Job, to: State, detail: str, fields: dict[str, Any]) -> Job:
+    def _change(self, job: Job, to: State, detail: str, fields: dict[str, Any], notices: Sequence[Notice] = ()) -> Job:
         now = time.time()
         fields["state"] = to
         fields["updated_at"] = now
@@ -316,6 +321,7 @@ class Journal(JournalReads):
             if self._db.execute(sql, {**values, "_id": job.id, "_owner": self.owner}).rowcount == 0 and guard:
                 raise JobTaken(f"job {job.id} was taken over by another instance")
             self._event(job.id, str(job.state), str(to), detail, now)
+            insert(self._db, notices, now, self.owner)  # the outbox rows this change causes: both or neither
 
         self._write("transition", apply)
         for key, value in fields.items():
@@ -335,13 +341,4 @@ class Journal(JournalReads):
             self.database.checkpoint()
 
     def set_meta(self, key: str, value: str | None) -> None:
-        def apply() -> None:
-            if value is None:
-                self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
-            else:
-                self._db.execute(
-                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",  # noqa: E501
-                    (key, value),
-                )
-
-        self._write("set_meta", apply)
+        self._write("set_meta", lambda: put_meta(self._db, key, value))

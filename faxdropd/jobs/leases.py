@@ -95,6 +95,13 @@ def take_expired(journal: Journal) -> list[tuple[str, str]]:
             [*_NOT_FINAL, me],
         ).fetchall()
         taken = [(str(r[0]), str(r[1])) for r in rows]
+        # The notifications a dead instance had not sent yet go with its jobs (an instance is dead to us when it
+        # has not renewed for a lease).
+        conn.execute(
+            f"UPDATE outbox SET owner = ? WHERE state = 'pending' AND owner <> ? AND owner IN "  # noqa: S608
+            f"(SELECT id FROM instances WHERE renewed_at < {now} - {lease!r})",
+            (me, me),
+        )
         for job_id, peer in taken:
             conn.execute(f"UPDATE jobs SET owner = ?, lease_until = {now} + {lease!r} WHERE id = ?", (me, job_id))  # noqa: S608
             conn.execute(

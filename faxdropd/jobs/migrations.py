@@ -8,6 +8,7 @@ never edited once released: a change is a new step. Step 1 is the schema as it s
 from __future__ import annotations
 
 from faxdropd.jobs.controls import CONTROL_SCHEMA
+from faxdropd.jobs.outbox import OUTBOX_SCHEMA
 from faxdropd.jobs.schema import SCHEMA
 
 # Step 2: several instances on one shared journal (jobs/leases.py). A job is owned by an instance through a
@@ -31,7 +32,12 @@ CREATE TABLE IF NOT EXISTS budgets (
 );
 """
 
+# Step 3: the notification outbox (jobs/outbox.py; created unversioned by the release that brought it, hence
+# IF NOT EXISTS), with the instance that sends each row on a shared journal.
+OUTBOX = OUTBOX_SCHEMA + "ALTER TABLE outbox ADD COLUMN owner TEXT;"
+
 MIGRATIONS: list[str] = [
     SCHEMA + CONTROL_SCHEMA,
     LEASES,
+    OUTBOX,
 ]

@@ -220,3 +220,14 @@ def row_to_job(row: Any) -> Job:
     if data["outcome"] is not None:
         data["outcome"] = Outcome(data["outcome"])
     return Job(**data)
+
+
+def put_meta(db: Any, key: str, value: str | None) -> None:
+    """One `meta` value (None deletes it), inside a journal write: with whatever else that write commits."""
+    if value is None:
+        db.execute("DELETE FROM meta WHERE key = ?", (key,))
+    else:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )

@@ -111,6 +111,10 @@ class PgConn:
         except psycopg.Error as exc:
             raise _wrap(exc) from exc
 
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> None:
+        for parameters in seq_of_parameters:
+            self.execute(sql, parameters)
+
     @property
     def in_transaction(self) -> bool:
         return bool(self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
