@@ -283,3 +283,20 @@ def test_status_and_queue_show_every_instance_with_its_renewal_and_jobs(
     print_instances(list(seen.values()))
     out = capsys.readouterr().out
     assert "instances on the shared journal: 2" in out and "host-a" in out and "2 jobs owned" in out
+
+
+def test_a_dead_peers_claim_that_never_reached_the_journal_goes_back_to_the_hot_folder(
+    tmp_path: Path, two: Any
+) -> None:
+    a, b, cfg_b = two
+    hot = tmp_path / "hot"
+    workarea.set_instance("host-a")
+    claimed = workarea.work_dir(hot) / f"{new_job_id()}__orphan.pdf"
+    claimed.write_bytes(b"%PDF-1.4\n%%EOF\n")  # renamed into A's area; A died before the journal commit
+    workarea.set_instance("host-b")
+    rt = Runtime(config=cfg_b, journal=b, clients=None, metrics=NullMetrics(), pause=Pause(b))  # type: ignore[arg-type]
+    take_over(rt, Finisher(rt))
+    assert claimed.exists(), "a live peer's claim in progress is left alone"
+    a.write("dead", lambda c: c.execute("UPDATE instances SET renewed_at = 0 WHERE id = 'host-a'"))
+    take_over(rt, Finisher(rt))
+    assert not claimed.exists() and (hot / "orphan.pdf").exists()

@@ -114,6 +114,18 @@ def take_expired(journal: Journal) -> list[tuple[str, str]]:
     return journal.write("take_over", apply)
 
 
+def dead_peers(journal: Journal) -> list[str]:
+    """Instances other than this one that have not renewed for a whole lease: their areas are nobody's now."""
+    now, lease = journal.database.now, float(journal.lease)
+    rows = journal.read(
+        lambda conn: conn.execute(
+            f"SELECT id FROM instances WHERE id <> ? AND renewed_at < {now} - {lease!r}",  # noqa: S608
+            (journal.owner,),
+        ).fetchall()
+    )
+    return [str(r[0]) for r in rows]
+
+
 class Leases:
     """This instance's hold on its jobs: when it last renewed, and whether it may still submit."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import structlog
 
-from faxdropd.files import filing
+from faxdropd.files import filing, workarea
 from faxdropd.jobs import leases
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import Job, State
@@ -45,7 +45,29 @@ def take_over(rt: Runtime, finisher: Finisher) -> int:
         if runnable is not None:
             # Queued through the scheduler like any due job: the main loop picks up deferred jobs of ours.
             journal.defer(runnable, time.time(), f"taken over from {peer}")
+    release_orphans_of_dead(rt)
     return len(taken)
+
+
+def release_orphans_of_dead(rt: Runtime) -> None:
+    """Files a dead peer claimed but never journaled (it died between the rename and the commit) go back to
+    the hot folder, as its own restart would have done (jobs/recovery.py:release_orphans): else nobody would."""
+    dead = leases.dead_peers(rt.journal)
+    if not dead:
+        return
+    live = {Path(p).name.split("__", 1)[0] for p in rt.journal.live_work_paths()}
+    for folder in rt.config.folders:
+        for peer in dead:
+            area = workarea.instance_dir(folder.path, peer)
+            try:
+                orphans = workarea.cleanup_work(folder.path, live, area=area)
+                for path in orphans:
+                    if rt.journal.get(path.name.split("__", 1)[0]) is not None:
+                        continue  # journaled (final, or taken meanwhile): its owner files it
+                    back = filing.release(path, folder.path)
+                    log.warning("job.released", folder=folder.name, file=back.name, reason=f"claimed by {peer}")
+            except OSError as exc:
+                log.warning("job.release_postponed", folder=folder.name, reason=exc.strerror or str(exc))
 
 
 def _bring_files(rt: Runtime, job: Job) -> Job:
