@@ -300,3 +300,23 @@ def test_a_dead_peers_claim_that_never_reached_the_journal_goes_back_to_the_hot_
     a.write("dead", lambda c: c.execute("UPDATE instances SET renewed_at = 0 WHERE id = 'host-a'"))
     take_over(rt, Finisher(rt))
     assert not claimed.exists() and (hot / "orphan.pdf").exists()
+
+
+def test_the_journal_password_never_reaches_a_log(tmp_path: Path, shared: str) -> None:
+    from faxdropd import log
+    from faxdropd.jobs.opening import open_journal
+
+    secret = "db-Pa55-" + new_job_id()
+    (tmp_path / "db.pw").write_text(secret + "\n")
+    (tmp_path / "db.pw").chmod(0o600)
+    data = {
+        "interfax": {"url": "http://127.0.0.1:9/dfs.asmx", "username": "u", "password_env": "PW"},
+        "state_dir": str(tmp_path / "state"),
+        "journal": shared,
+        "journal_password_file": str(tmp_path / "db.pw"),
+        "folders": [{"path": str(tmp_path / "hot"), "to": "+12125550100"}],
+    }
+    cfg = parse_config(data, base_dir=tmp_path, env={"PW": "not-a-real-password"})
+    assert cfg.journal_password == secret
+    open_journal(cfg, read_only=True).close()  # trust authentication: the password is sent and not needed
+    assert secret not in log.scrub_text(f"connection failed: password {secret} rejected")

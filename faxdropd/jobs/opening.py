@@ -5,6 +5,9 @@ Every command and the daemon open it through here, so none of them decides the b
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from faxdropd import log
 from faxdropd.config import Config
 from faxdropd.jobs.journal import Journal
 from faxdropd.jobs.schema import journal_path
@@ -16,6 +19,10 @@ def target_of(cfg: Config) -> Target:
 
 
 def open_journal(cfg: Config, *, read_only: bool = False, exit_on_failure: bool = True) -> Journal:
+    # The database password, from its file or written in the URI, is masked in every log line from now on.
+    for secret in (cfg.journal_password, urlsplit(cfg.journal).password if cfg.journal else None):
+        if secret:
+            log.register_secret(secret)
     return Journal(
         cfg.state_dir,
         read_only=read_only,
@@ -34,7 +41,5 @@ def where(cfg: Config) -> str:
     """The journal's place for a message: the file, or the server without credentials."""
     if cfg.journal is None:
         return str(journal_path(cfg.state_dir))
-    from urllib.parse import urlsplit
-
     parts = urlsplit(cfg.journal)
     return f"postgresql://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
