@@ -320,3 +320,34 @@ def test_the_journal_password_never_reaches_a_log(tmp_path: Path, shared: str) -
     assert cfg.journal_password == secret
     open_journal(cfg, read_only=True).close()  # trust authentication: the password is sent and not needed
     assert secret not in log.scrub_text(f"connection failed: password {secret} rejected")
+
+
+def test_the_status_and_queue_commands_list_the_instances_of_a_shared_journal(
+    tmp_path: Path, two: Any, shared: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from faxdropd.cli.main import main
+
+    a, _, _ = two
+    workarea.set_instance("host-a")
+    new_job(a, tmp_path / "hot")
+    monkeypatch.setenv("PW", "not-a-real-password")
+    path = tmp_path / "faxdropd.yaml"
+    data = {
+        "interfax": {"url": "http://127.0.0.1:9/dfs.asmx", "username": "u", "password_env": "PW"},
+        "state_dir": str(tmp_path / "state-ops"),
+        "journal": shared,
+        "folders": [{"path": str(tmp_path / "hot"), "to": "+12125550100"}],
+    }
+    path.write_text(yaml.safe_dump(data))
+    path.chmod(0o600)
+    main(["-c", str(path), "status"])
+    out = capsys.readouterr().out
+    assert "instances on the shared journal: 2" in out and "1 job owned" in out, out
+    assert main(["-c", str(path), "queue"]) == 0
+    out = capsys.readouterr().out
+    assert "host-a" in out and "host-b" in out and "1 job not final" in out, out
+    main(["-c", str(path), "status", "--json"])
+    listed = __import__("json").loads(capsys.readouterr().out)["instances"]
+    assert {i["id"] for i in listed} == {"host-a", "host-b"}
