@@ -84,6 +84,8 @@ def run(ctx: Context) -> list[Result]:
     job = ids[len(ids) // 2]
     ctx.log("surfaces: queue --json")
     queue = repeated(ctx, lambda _: _command(config, "queue", "--json"))
+    ctx.log("surfaces: --version (start-up alone)")
+    start = repeated(ctx, lambda _: _command(config, "--version"))
     ctx.log("surfaces: show")
     show = repeated(ctx, lambda _: _command(config, "show", job))
     cfg = parse_config({**yaml.safe_load(config.read_text()), "web": {"listen": "127.0.0.1:0"},
@@ -106,6 +108,8 @@ def run(ctx: Context) -> list[Result]:
                   better="lower", bound=QUEUE_TARGET, note="whole command, a fresh process (start-up included)"),
         Result.of("surfaces", f"`faxdropd show JOB`, {size}", show, "s", target=f"<= {SHOW_TARGET:g} s",
                   better="lower", bound=SHOW_TARGET, note="whole command, a fresh process (start-up included)"),
+        Result.of("surfaces", "`faxdropd --version`: interpreter start-up and the CLI's imports alone", start, "s",
+                  note="the floor under every command above; no target"),
         Result.of("surfaces", f"web dashboard `/`, p95 of {REQUESTS} requests, {size}", dash, "ms", digits=1,
                   target=f"<= {WEB_TARGET_MS:g} ms", better="lower", bound=WEB_TARGET_MS,
                   note="sequential requests, waitress on loopback, client in the same process"),
