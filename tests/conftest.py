@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from daemonkit import PASSWORD, DaemonProcess
+from kit.sdnotify import notify  # noqa: F401  (a fixture: a NOTIFY_SOCKET for daemons under test)
 
 
 @pytest.fixture

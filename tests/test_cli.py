@@ -504,3 +504,36 @@ def test_emulator_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_retry_finds_documents_in_dated_month_folders(
+    tmp_path: Path, hot: Path, emulator: EmulatorServer, daemon: Any
+) -> None:
+    # retention.archive: dated files failures into failed/YYYY-MM/; retry must find them there, by path and all.
+    cfg = write_config(
+        tmp_path,
+        emulator.url,
+        [{"path": str(hot), "to": "+99999996017"}],
+        defaults={"allow": ["+*"]},
+        extra={"retention": {"archive": "dated"}},
+    )
+    d = daemon(cfg)
+    drop(hot, "busy.pdf", make_sample_pdf(text="dated busy"))
+    drop(hot, "busy2.pdf", make_sample_pdf(text="dated busy 2"))
+
+    def months() -> list[Path]:
+        failed = hot / "failed"
+        return [p for p in failed.iterdir() if p.is_dir()] if failed.is_dir() else []
+
+    wait_for(lambda: len(months()) == 1 and len(documents(months()[0])) == 2, 60, what="two in a month folder")
+    assert d.stop() == 0
+    [month] = months()
+    assert documents(hot / "failed") == []
+
+    one = cli(cfg, "retry", str(month / "busy.pdf"))
+    assert one.returncode == 0, one.stderr
+    assert (hot / "busy.pdf").exists() and [p.name for p in documents(month)] == ["busy2.pdf"]
+
+    every = cli(cfg, "retry", "--all-failed", "--dry-run")
+    assert every.returncode == 0, every.stderr
+    assert f"would requeue {month / 'busy2.pdf'}" in every.stdout

@@ -72,7 +72,7 @@ def test_slow_writer_is_sent_once_complete(tmp_path: Path, emulator: Any, daemon
         for i in range(0, len(pdf), len(pdf) // 6 + 1):
             f.write(pdf[i : i + len(pdf) // 6 + 1])
             f.flush()
-            time.sleep(0.5)
+            time.sleep(0.5)  # the slow writer under test: the pauses are the behaviour, not a wait
     wait_for(lambda: receipts(hot / "sent") or receipts(hot / "failed"), 60, what="a receipt")
     [r] = receipts(hot / "sent")
     assert r["size"] == len(pdf)

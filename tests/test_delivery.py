@@ -226,9 +226,14 @@ def test_broadcast_is_filed_once_every_number_is_final(tmp_path: Path, daemons: 
     with EmulatorServer(password=PASSWORD, status_delay=3.0) as server:
         _, hot = start(tmp_path, server.url, daemons, to=["+99999990", "+99999996017"])
         drop(hot, "both.pdf", make_sample_pdf(pages=1, text="broadcast"))
-        # Submitted within a second; both transactions stay in progress for 3 s, and nothing is filed meanwhile.
-        time.sleep(1.5)
-        assert filed(hot) == 0
+        # Both transactions stay in progress for 3 s, and nothing is filed meanwhile. Checked once the tracker
+        # has asked about them: filed first, statuses after, so a filed broadcast with a number still in progress
+        # is a violation whatever the timing.
+        wait_for(lambda: calls(server, "FaxQuery") or calls(server, "FaxQuery2"), 30, what="a status query")
+        was_filed = filed(hot)
+        tids = ledger(server)["submissions"][0]["transaction_ids"]
+        pending = [t for t in tids if (server.emulator.status_of(t) or 0) < 0]
+        assert not (was_filed and pending), f"filed while {pending} were still in progress"
         wait_for(lambda: filed(hot) == 1, 60, what="the broadcast filed")
         [sub] = ledger(server)["submissions"]
         assert len(sub["transaction_ids"]) == 2

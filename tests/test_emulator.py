@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from kit._util import wait_until
 from lxml import etree
 
 from faxdropd.emulator.server import EmulatorServer
@@ -262,7 +263,9 @@ def test_inline_broadcast_and_status_progression(server: EmulatorServer, tmp_pat
     assert all(int(i["Status"]) < 0 for i in items) and {i["ParentTransactionID"] for i in items} == {str(tid)}
     assert [i["DestinationFax"] for i in items] == ["0012125550100", "0099999996017", "00442079460000"]
     assert [i["Contact"] for i in items] == ["Ann", "Bob", ""]
-    time.sleep(0.35)
+    # status_delay is 0.3 s: wait until every number is final instead of sleeping past it.
+    # Read off the emulator's state: each FaxQuery counts against its 6-a-minute budget.
+    wait_until(lambda: min(server.emulator.status_of(t) for t in ids) >= 0, 30, what="final statuses")
     _, items = query_in(server, ids)
     assert [int(i["Status"]) for i in items] == [0, 6017, 0]
     first = items[0]
@@ -281,7 +284,9 @@ def test_status_codes_in_order(tmp_path: Path) -> None:
     with EmulatorServer(password=PASSWORD, status_delay=0.6, query_limit=100) as running:
         tid = send(running, "+12125550100", b"abc", "TXT")
         seen = []
-        deadline = time.monotonic() + 2
+        # Sampling every status as it changes: the poll interval is far below status_delay / 4; the deadline
+        # only ends a broken run, generously.
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (not seen or seen[-1] < 0):
             status = running.emulator.status_of(tid)
             assert status is not None
@@ -331,6 +336,7 @@ def test_rate_limit_on_the_seventh_query(tmp_path: Path) -> None:
         root = query2(running, ("Equals", "x"), datetime.now(UTC) - timedelta(hours=1))  # FaxQuery2 counts too
         assert codes == [0] * 6 and value(root, "ResultCode") == "-1011"
         assert query_in(running, [1])[0] == -1011
+        # The window has to pass: elapsed time is what restores the budget, there is no event to wait for.
         time.sleep(0.55)
         assert query_in(running, [1])[0] == 0
 
@@ -376,7 +382,7 @@ def test_fault_latency_error_and_schedule(server: EmulatorServer) -> None:
     fault(server, op="StartFileUpload", kind="latency", seconds=0.3)
     started = time.monotonic()
     assert value(ok(post(server, "StartFileUpload", creds())), "StartFileUploadResult") == "0"
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.3  # a lower bound: a slow machine cannot make it fail
     fault(server, op="StartFileUpload", kind="error", code=-150, after=1, count=2)
     results = [value(ok(post(server, "StartFileUpload", creds())), "StartFileUploadResult") for _ in range(4)]
     assert results == ["0", "-150", "-150", "0"]
@@ -421,7 +427,7 @@ def test_fault_hang_times_the_client_out(server: EmulatorServer, kind: str, crea
 
 def test_stop_interrupts_a_hang(tmp_path: Path) -> None:
     running = EmulatorServer(password=PASSWORD).start()
-    running.emulator.add_fault("StartFileUpload", "hang")  # default: an hour
+    hang = running.emulator.add_fault("StartFileUpload", "hang")  # default: an hour
     errors: list[BaseException] = []
 
     def call() -> None:
@@ -432,7 +438,8 @@ def test_stop_interrupts_a_hang(tmp_path: Path) -> None:
 
     worker = threading.Thread(target=call)
     worker.start()
-    time.sleep(0.2)
+    # The call must be inside the hang before stop(), or the test would prove nothing.
+    wait_until(lambda: hang.fired == 1, 30, what="the call hanging in the emulator")
     started = time.monotonic()
     running.stop()
     worker.join(5)

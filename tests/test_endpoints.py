@@ -144,6 +144,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "faxdropd_interfax_calls": ("counter", {"operation", "result"}),
     "faxdropd_upload_seconds": ("histogram", set()),  # plus `le` on its buckets
     "faxdropd_retention_deleted": ("counter", {"kind"}),
+    "faxdropd_notifications": ("counter", {"channel", "result"}),
 }
 
 
@@ -175,6 +176,7 @@ def test_scrape_a_live_daemon(tmp_path: Path, emulator: Any, daemons: list[Daemo
     assert samples[("faxdropd_journal_jobs", (("state", "delivered"),))] == 3
     assert samples[("faxdropd_journal_jobs", (("state", "submitted"),))] == 0
     assert samples[("faxdropd_retention_deleted_total", (("kind", "document"),))] == 0
+    assert samples[("faxdropd_notifications_total", (("channel", "email"), ("result", "given_up")))] == 0
     assert samples[("faxdropd_in_flight", ())] == 0 and samples[("faxdropd_queue_depth", ())] == 0
     # Bounded labels only: no job ids, file names or numbers anywhere in the label values.
     values = {v for f in families.values() for s in f.samples for v in s.labels.values()}

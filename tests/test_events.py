@@ -6,14 +6,19 @@ import ast
 from pathlib import Path
 
 from faxdropd.events import EVENTS
+from faxdropd.events.doc import markdown
 from faxdropd.jobs import finish
 
-PACKAGE = Path(__file__).resolve().parent.parent / "faxdropd"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "faxdropd"
 LEVELS = {"debug", "info", "warning", "error", "critical", "exception"}
 # Loggers are named log or _log throughout (or made on the spot); argparse's parser.error is not a log event.
 LOGGERS = {"log", "_log"}
-# The only calls whose event name is computed, each with the names it can take.
-DYNAMIC = {"faxdropd/jobs/finish.py": set(finish._EVENT.values())}
+# The only calls whose event name is computed, each (module, level) with the names it can take.
+DYNAMIC = {
+    ("faxdropd/jobs/finish.py", "info"): set(finish._EVENT.values()),
+    ("faxdropd/jobs/finish.py", "warning"): set(finish._NOT_SENT_EVENT.values()),
+}
 
 
 def _is_logger(receiver: ast.expr) -> bool:
@@ -26,10 +31,12 @@ def _is_logger(receiver: ast.expr) -> bool:
     return False
 
 
-def emitted() -> tuple[dict[str, set[str]], dict[str, int]]:
-    """(event → levels it is logged at, module → number of calls with a computed name)."""
+def emitted(keys: dict[str, set[str]] | None = None) -> tuple[dict[str, set[str]], dict[str, int]]:
+    """(event → levels it is logged at, module → number of calls with a computed name); fills `keys` with the
+    keyword names each event is logged with (calls that spread a dict, `**fields`, are left out)."""
     events: dict[str, set[str]] = {}
     dynamic: dict[str, int] = {}
+    keys = {} if keys is None else keys
     for path in sorted(PACKAGE.rglob("*.py")):
         module = path.relative_to(PACKAGE.parent).as_posix()
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -40,9 +47,12 @@ def emitted() -> tuple[dict[str, set[str]], dict[str, int]]:
             first = node.args[0] if node.args else None
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 events.setdefault(first.value, set()).add(node.func.attr)
+                names = [k.arg for k in node.keywords]
+                if None not in names:
+                    keys.setdefault(first.value, set()).update(str(n) for n in names if n != "exc_info")
             else:
                 dynamic[module] = dynamic.get(module, 0) + 1
-                for name in DYNAMIC.get(module, ()):
+                for name in DYNAMIC.get((module, node.func.attr), ()):
                     events.setdefault(name, set()).add(node.func.attr)
     return events, dynamic
 
@@ -61,7 +71,8 @@ def test_levels_match_the_catalogue() -> None:
 
 def test_computed_event_names_only_where_declared() -> None:
     _, dynamic = emitted()
-    assert set(dynamic) <= set(DYNAMIC), f"log calls with a computed event name outside {sorted(DYNAMIC)}"
+    modules = {module for module, _ in DYNAMIC}
+    assert set(dynamic) <= modules, f"log calls with a computed event name outside {sorted(modules)}"
 
 
 def test_names_follow_the_convention() -> None:
@@ -73,3 +84,24 @@ def test_the_walk_finds_events() -> None:
     # The walk must see the calls, or the set comparison above passes on two empty sets.
     events, _ = emitted()
     assert "job.submitted" in events and "watch.folder_down" in events and len(events) > 40
+
+
+def test_every_key_an_event_is_logged_with_is_in_the_catalogue() -> None:
+    keys: dict[str, set[str]] = {}
+    emitted(keys)
+    missing = {
+        n: sorted(k - set(EVENTS[n].fields)) for n, k in keys.items() if n in EVENTS and k - set(EVENTS[n].fields)
+    }
+    assert missing == {}, "keys logged but not listed in the event's fields (faxdropd/events/)"
+    assert keys["job.claimed"] == {"job_id", "folder", "file", "reference"}  # the walk sees the keywords
+
+
+def test_every_event_says_what_to_do() -> None:
+    assert [n for n, e in EVENTS.items() if not e.todo.strip() or not e.meaning.strip()] == []
+
+
+def test_docs_events_md_is_generated_from_the_catalogue() -> None:
+    # Regenerate with: python -m faxdropd.events --markdown > docs/EVENTS.md
+    text = (ROOT / "docs" / "EVENTS.md").read_text()
+    assert text == markdown()
+    assert "| `job.failed` | warning |" in text and "| `account.paused` | error |" in text

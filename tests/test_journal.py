@@ -69,7 +69,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) 
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.001)
+        time.sleep(0.001)  # the poll interval of this condition wait
 
 
 def join_all(threads: list[threading.Thread], timeout: float = 20.0) -> None:
@@ -593,12 +593,12 @@ FAILING_WRITER = textwrap.dedent("""
         threads = [threading.Thread(target=journal.set_meta, args=("first", "v"), daemon=True)]
         threads[0].start()
         while not (journal._leader is not None) or journal._queue:
-            time.sleep(0.001)
+            time.sleep(0.001)  # polling the condition (the parent's timeout bounds the script)
         for name, apply in (("good", good), ("bad", bad)):
             threads.append(threading.Thread(target=write, args=(name, apply), daemon=True))
             threads[-1].start()
             while len(journal._queue) < len(threads) - 1:
-                time.sleep(0.001)
+                time.sleep(0.001)  # polling the condition
         journal._lock.release()
         for t in threads:
             t.join(10)

@@ -12,6 +12,7 @@ import pytest
 import structlog
 
 from faxdropd import log
+from faxdropd.log import scrub
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +20,7 @@ def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var in ("JOURNAL_STREAM", "INVOCATION_ID"):
         monkeypatch.delenv(var, raising=False)
     yield
-    log._forget_secrets()
+    scrub.forget_secrets()
     structlog.contextvars.clear_contextvars()
     root = logging.getLogger()
     for h in [h for h in root.handlers if getattr(h, "_faxdropd", False)]:
@@ -94,7 +95,7 @@ def test_zeep_transport_debug_never_reaches_output() -> None:
 def test_xml_password_scrubbed_at_info() -> None:
     buf = io.StringIO()
     log.configure("json", "info", buf)
-    logging.getLogger("zeep").info("fault: <ns0:Password>hunter2</ns0:Password> <Username>u</Username>")
+    logging.getLogger("zeep").warning("fault: <ns0:Password>hunter2</ns0:Password> <Username>u</Username>")
     log.get_logger().info("interfax.error", detail="&lt;Password&gt;hunter2&lt;/Password&gt;")
     log.get_logger().info("interfax.error", detail="truncated <Password>hunter2")
     out = buf.getvalue()

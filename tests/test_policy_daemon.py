@@ -20,6 +20,7 @@ from typing import Any
 import requests
 import yaml
 from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_for, write_config
+from kit.sdnotify import NotifySocket
 
 from faxdropd.document.sample import make_sample_pdf
 from faxdropd.jobs.journal import Journal, State
@@ -34,10 +35,15 @@ def ledger(emulator: Any) -> list[dict[str, Any]]:
 
 
 def start(
-    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], folders: list[dict[str, Any]], **kw: Any
+    tmp_path: Path,
+    emulator: Any,
+    daemons: list[DaemonProcess],
+    folders: list[dict[str, Any]],
+    env: dict[str, str] | None = None,
+    **kw: Any,
 ) -> tuple[DaemonProcess, Path]:
     cfg = write_config(tmp_path, emulator.url, folders, **kw)
-    d = DaemonProcess(cfg, tmp_path / "daemon.log")
+    d = DaemonProcess(cfg, tmp_path / "daemon.log", env=env)
     daemons.append(d)
     d.start()
     return d, cfg
@@ -220,7 +226,7 @@ def test_an_upper_case_sidecar_routes_and_a_duplicate_key_sidecar_is_rejected(
 
 
 def test_hourly_cap_sends_ten_of_a_burst_of_fifty_and_holds_the_rest(
-    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]
+    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], notify: NotifySocket
 ) -> None:
     hot = tmp_path / "hot"
     hot.mkdir()
@@ -232,9 +238,10 @@ def test_hourly_cap_sends_ten_of_a_burst_of_fifty_and_holds_the_rest(
         daemons,
         [{"path": str(hot), "to": "+99999990"}],
         extra={**NO_TRACK, "limits": {"faxes_per_hour": 10}},
+        env={"NOTIFY_SOCKET": notify.path},
     )
     wait_for(lambda: status(cfg)["states"].get("deferred") == 40, 90, interval=0.5, what="40 deferred")
-    time.sleep(3)  # several scheduler passes and a rescan: nothing more may go out
+    notify.wait_reports(4)  # full main-loop passes, a refile pass among them: nothing more may go out
     assert len(ledger(emulator)) == 10
     assert len(receipts(hot / "sent")) == 10
     assert status(cfg)["states"] == {"delivered": 10, "deferred": 40}
@@ -337,7 +344,8 @@ def test_duplicate_is_held_then_retry_sends_it_on_purpose_once(
     for n in range(3):
         drop(hot, f"twin{n}.pdf", other)
     wait_for(lambda: len(receipts(hot / "failed")) == 3, 60, what="two twins held")
-    time.sleep(1)
+    # The third twin filed too: every copy is final, so no send can still be on its way.
+    wait_for(lambda: len(receipts(hot / "sent")) == 3, 60, what="one twin sent")
     assert [s["document_sha256"] for s in ledger(emulator)].count([sha(other)]) == 1
     assert len(ledger(emulator)) == 3
     d.stop()

@@ -476,3 +476,18 @@ def test_is_duplicate() -> None:
     assert policy.is_duplicate([1e6 + 50], 86400, 1e6)  # clock stepped back: hold, do not resend
     assert not policy.is_duplicate([1e6], 0, 1e6)
     assert policy.is_duplicate(iter([1.0, 1e6 - 5]), 60, 1e6)
+
+
+def test_sidecar_notify_only_within_allow_domains(hot: Path) -> None:
+    folder = Folder(hot, to="+12125550100")
+    sidecar = {"notify": ["person@example.org", "boss@sub.example.org"]}
+    assert ok(routing.route("a.pdf", folder, sidecar, notify_domains=["example.org"])).numbers == ["+12125550100"]
+    outside = refused(
+        lambda: routing.route("a.pdf", folder, {"notify": "x@evil.example"}, notify_domains=["example.org"])
+    )
+    assert outside.reason == "sidecar notify x@evil.example is outside the allowed domains: example.org"
+    # Look-alike domains do not pass: "notexample.org" is not example.org.
+    refused(lambda: routing.route("a.pdf", folder, {"notify": "x@notexample.org"}, notify_domains=["example.org"]))
+    nobody = refused(lambda: routing.route("a.pdf", folder, {"notify": "x@example.org"}))
+    assert "notify.allow_domains is empty" in nobody.reason
+    assert "must be an e-mail address" in refused(lambda: routing.route("a.pdf", folder, {"notify": 5})).reason

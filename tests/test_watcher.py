@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import structlog
 import structlog.testing
+from kit._util import wait_until
 
 from faxdropd.watch import mounts
 from faxdropd.watch.schedule import Alarm, DueHeap
@@ -58,7 +59,7 @@ def pump(w: Watcher, seconds: float, sink: list[tuple[float, Ready]] | None = No
             out.append(item)
             if sink is not None:
                 sink.append((time.monotonic(), item))
-        time.sleep(0.05)
+        time.sleep(0.05)  # the main loop's pacing: pump() plays the loop for a while, it waits for nothing
     return out
 
 
@@ -69,7 +70,7 @@ def wait_for(w: Watcher, cond: Callable[[list[Ready]], bool], timeout: float = 5
         seen.extend(w.ready())
         if cond(seen):
             return seen
-        time.sleep(0.05)
+        time.sleep(0.05)  # the poll interval of this condition wait
     raise AssertionError(f"condition not met in {timeout} s; saw {seen}, health {w.health()} {w.problems()}")
 
 
@@ -181,7 +182,7 @@ def test_slowly_written_file_is_reported_once_after_it_stops_growing(tmp_path: P
                 f.write(b"x" * 1000)
                 f.flush()
                 last_write[0] = time.monotonic()
-                time.sleep(0.3)
+                time.sleep(0.3)  # the slow writer under test: the pauses are the behaviour, not a wait
 
     thread = threading.Thread(target=writer)
     thread.start()
@@ -257,11 +258,10 @@ def test_events_mode_latency_is_small(tmp_path: Path, make: Any) -> None:
     # Rescans and health probes far away: only an inotify event can make this file show up quickly.
     w = make([spec(tmp_path, poll_interval=3600, rescan_interval=3600)])
     pump(w, 0.3)
-    t0 = time.monotonic()
     (tmp_path / "fast.pdf").write_bytes(b"%PDF")
-    wait_for(w, lambda s: len(s) >= 1, timeout=3)
-    latency = time.monotonic() - t0
-    assert latency < STABLE + 0.5, latency
+    # Rescans and probes are an hour away, so a report at all within the (generous) wait can only come from
+    # the inotify event; how fast it comes is a timing figure, and timings belong in bench/.
+    assert names(wait_for(w, lambda s: len(s) >= 1, timeout=30)) == ["fast.pdf"]
 
 
 def test_reported_again_after_cooldown_if_still_there_or_after_a_touch(tmp_path: Path, make: Any) -> None:
@@ -362,10 +362,7 @@ def test_removed_folder_is_down_and_comes_back_with_a_new_watch(tmp_path: Path, 
     # poll_interval bounds how fast a missing folder is noticed and its return; rescans are far away.
     w = make([spec(hot, poll_interval=0.2, rescan_interval=3600), spec(other)])
     shutil.rmtree(hot)
-    deadline = time.monotonic() + 3
-    while w.health()["hot"] and time.monotonic() < deadline:
-        w.ready()
-        time.sleep(0.05)
+    wait_until(lambda: w.ready() is not None and not w.health()["hot"], 30, interval=0.05, what="hot down")
     assert w.health() == {"hot": False, "other": True}
     assert w.problems() == {"hot": "missing"}
     (other / "still.pdf").write_bytes(b"other folders keep working")
@@ -375,16 +372,12 @@ def test_removed_folder_is_down_and_comes_back_with_a_new_watch(tmp_path: Path, 
     assert w.problems() == {"hot": "not a directory"}
     hot.unlink()
     hot.mkdir()
-    deadline = time.monotonic() + 3
-    while not w.health()["hot"] and time.monotonic() < deadline:
-        w.ready()
-        time.sleep(0.05)
+    wait_until(lambda: w.ready() is not None and w.health()["hot"], 30, interval=0.05, what="hot back up")
     assert w.health() == {"hot": True, "other": True}
     pump(w, 0.3)
-    t0 = time.monotonic()
     (hot / "after.pdf").write_bytes(b"back")
-    assert names(wait_for(w, lambda s: len(s) >= 1)) == ["after.pdf"]
-    assert time.monotonic() - t0 < 10  # well before the 30 s rescan: the folder is watched again
+    # The rescan is an hour away: a report within the (generous) wait means the folder is watched again.
+    assert names(wait_for(w, lambda s: len(s) >= 1, timeout=30)) == ["after.pdf"]
     assert w._observer.is_alive()
 
 
@@ -595,7 +588,7 @@ def test_idle_folders_are_not_visited_or_stated_on_every_call(tmp_path: Path, ma
     calls = 50
     for _ in range(calls):
         w.ready()
-        time.sleep(0.02)
+        time.sleep(0.02)  # paced like the main loop, so the per-call figures are those of a running daemon
     # Bounds leave room for one change of the host's mount table (which health-probes every folder once).
     assert w.visits <= 250, (w.visits, calls)  # was 200 per call
     assert w.probed <= 250 and w.stats()["probes"] - probes <= 250, w.probed  # was ~1,000 in this second

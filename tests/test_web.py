@@ -29,7 +29,7 @@ def config(tmp_path: Path, **web: Any) -> Config:
     hot = tmp_path / "hot"
     hot.mkdir(exist_ok=True)
     data = {
-        "interfax": {"url": "embedded", "username": "demo", "password": "demo"},
+        "interfax": {"url": "embedded", "username": "demo", "password": "demo-password"},
         "state_dir": str(tmp_path / "state"),
         "folders": [{"path": str(hot), "name": "front", "to": "+12125550100"}],
         "web": {"listen": "127.0.0.1:0", **web},
@@ -114,7 +114,7 @@ def test_auth_none_on_loopback_is_accepted(tmp_path: Path, listen: str) -> None:
 
 def test_web_is_off_without_the_block_and_basic_needs_users(tmp_path: Path) -> None:
     data = {
-        "interfax": {"url": "embedded", "username": "demo", "password": "demo"},
+        "interfax": {"url": "embedded", "username": "demo", "password": "demo-password"},
         "folders": [{"path": str(tmp_path), "to": "+12125550100"}],
     }
     assert parse_config(data, base_dir=tmp_path).web is None

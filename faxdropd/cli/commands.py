@@ -11,6 +11,7 @@ from pathlib import Path
 from faxdropd.cli.context import load_or_report, start_embedded
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from faxdropd.config import load_config
+from faxdropd.config.interfax import TOO_SHORT
 from faxdropd.errors import ConfigError, FaxdropError
 
 
@@ -21,7 +22,7 @@ def run(args: argparse.Namespace, path: Path) -> int:
     from faxdropd import log
     from faxdropd.daemon.mainloop import Daemon
 
-    log.configure(cfg.log.format, cfg.log.level)
+    log.configure(cfg.log.format, cfg.log.level, libraries=cfg.log.libraries)
     for warning in cfg.warnings:
         log.get_logger().warning("config.warning", message=warning)
     with ExitStack() as stack:
@@ -44,6 +45,7 @@ def check_config(args: argparse.Namespace, path: Path) -> int:
     if cfg is None:
         return EXIT_CONFIG
     from faxdropd.config import check_paths, render_routing_table
+    from faxdropd.config.notify import summary as notify_summary
 
     print(f"{path}: OK")
     for warning in [*cfg.warnings, *check_paths(cfg)]:
@@ -51,8 +53,12 @@ def check_config(args: argparse.Namespace, path: Path) -> int:
     try:
         load_config(path)  # the password too, but only to say so: a credential may exist only in the service
     except ConfigError as exc:
+        if TOO_SHORT in str(exc):  # readable, and refused: `run` would stop on it, so say so now
+            print(f"{path}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
         print(f"note: the password is not readable here ({exc}); only `run` and `send` need it")
     print(render_routing_table(cfg))
+    print(notify_summary(cfg))
     return EXIT_OK
 
 

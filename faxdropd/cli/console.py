@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sqlite3
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from faxdropd.cli.context import load_or_report
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 from faxdropd.config.durations import format_duration, plural
+from faxdropd.jobs.outbox import Backlog
 from faxdropd.ops.journal import NoJournal, daemon_state, reading
 from faxdropd.ops.queue import read_queue
 from faxdropd.ops.show import JobHistory, find_jobs, history
@@ -45,9 +47,12 @@ def queue(args: argparse.Namespace, path: Path) -> int:
     if args.json:
         items = []
         for job in found.jobs:
-            item: dict[str, Any] = dataclasses.asdict(job)
+            item: dict[str, Any] = {"kind": "job", **dataclasses.asdict(job)}
             item["next_attempt_at"] = _iso(job.next_attempt_at)
             items.append(item)
+        for n in found.notifications:  # after the jobs, with their keys: a reader of jobs only skips by `kind`
+            note = {"kind": "notification", "reference": None, "held": False, **dataclasses.asdict(n)}
+            items.append({**note, "next_attempt_at": _iso(n.next_attempt_at)})
         print(json.dumps(items, indent=2))
         return EXIT_OK
     if not running:
@@ -65,7 +70,23 @@ def queue(args: argparse.Namespace, path: Path) -> int:
         print(f"{plural(len(found.waiting), 'file')} waiting in hot folders")
         for w in found.waiting:
             print(f"  {w.folder}/{w.file}  {format_duration(w.age_seconds)} old: {w.why}")
+        print(notifications_line(found.backlog, time.time()))
+        for n in found.notifications:
+            about = f"{n.folder}/{n.file}" if n.file else n.folder or "account"
+            nxt = f", next attempt {utc(n.next_attempt_at)}" if n.next_attempt_at else ""
+            tried = f", {plural(n.attempts, 'attempt')}: {n.reason}" if n.attempts else ""
+            print(
+                f"  {n.notification_id[:12]}  {n.state:<8} {format_duration(n.age_seconds):>7}  {n.event} {about}  "
+                f"{n.channel} -> {', '.join(n.to)}{tried}{nxt}"
+            )
     return EXIT_OK
+
+
+def notifications_line(backlog: Backlog, now: float) -> str:
+    """One line for `status` and `queue`: the outbox's backlog."""
+    oldest = backlog.oldest_pending_at
+    since = f" (oldest {format_duration(now - oldest)})" if oldest is not None else ""
+    return f"notifications: {backlog.pending} pending{since}, {backlog.given_up} given up, {backlog.sent} sent"
 
 
 def show(args: argparse.Namespace, path: Path) -> int:

@@ -99,7 +99,7 @@ def run_demo(directory: Path, duration: float | None) -> int:
     # and "demo" would turn each path under ./faxdropd-demo/ into "./faxdropd-***/".
     os.environ.setdefault("FAXDROPD_DEMO_PASSWORD", secrets.token_urlsafe(16))
     cfg = load_config(config_file)
-    log.configure(cfg.log.format, cfg.log.level)
+    log.configure(cfg.log.format, cfg.log.level, libraries=cfg.log.libraries)
     console.print(f"[bold]faxdropd demo[/] in {directory}\n  hot folder: {inbox}\n  config:     {config_file}")
     stop = threading.Event()
     with ExitStack() as stack:

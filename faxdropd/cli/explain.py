@@ -73,7 +73,7 @@ def explain_file(cfg: Config, file: Path) -> tuple[list[str], int]:
             "the document waits for it"
         )
     try:
-        decided = routing.route(path.name, folder, sidecar)
+        decided = routing.route(path.name, folder, sidecar, notify_domains=cfg.notify.allow_domains)
     except routing.Rejection as exc:
         lines.append(f"routing:     REJECTED — {exc.reason} (it would be filed in {folder.failed})")
         return lines, 1

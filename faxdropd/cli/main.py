@@ -42,6 +42,10 @@ def _handler(command: str) -> Handler:
         from faxdropd.cli import webuser
 
         return webuser.web_user
+    if command == "notify-test":
+        from faxdropd.cli import notifytest
+
+        return notifytest.run
     if command in ("completion", "man"):
         from faxdropd.cli import manual
 

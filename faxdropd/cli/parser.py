@@ -140,12 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
     web_user.add_argument("name", metavar="NAME", help="the user name: printable, no ':'")
     web_user.add_argument("--file", default=None, help="the users file (default: the config's web.users_file)")
 
+    notify_test = command(
+        "notify-test",
+        "send a test notification through every configured channel and say what each server answered",
+        "Send a test message through the notify: block's mail server and webhooks, directly (not through the "
+        "journal's outbox), and print each server's answer. Exit 1 when a channel failed.",
+    )
+    notify_test.add_argument("--to", metavar="ADDRESS", default=None, help="mail only this address (no webhooks)")
+
     emu = command("emulator", "run the InterFAX emulator as its own server")
     emu.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     emu.add_argument("--port", type=_port, default=8080, help="TCP port, 0 = any free port (default 8080)")
     emu.add_argument("--store", default=None, help="keep received documents here")
     emu.add_argument("--username", default="demo", help="the account's user name (default %(default)s)")
-    emu.add_argument("--password", default="demo", help="the account's password (default %(default)s)")
+    emu.add_argument("--password", default="demo-password", help="the account's password (default %(default)s)")
     emu.add_argument("--status-delay", type=float, default=5.0, help="seconds from submission to final status")
     emu.add_argument("--tls-cert", default=None, help="serve https with this certificate (PEM)")
     emu.add_argument("--tls-key", default=None, help="the certificate's private key (PEM)")

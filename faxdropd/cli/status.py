@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from faxdropd.cli.console import notifications_line
 from faxdropd.cli.context import load_or_report
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_DEGRADED, EXIT_OK, EXIT_UNKNOWN
 from faxdropd.config.durations import format_duration, plural
@@ -60,6 +61,7 @@ def _print(report: Status, data: dict[str, Any]) -> None:
     stored = data["journal"]
     print(f"journal: {stored['size_bytes'] / 1e6:.1f} MB, oldest job kept {stored['oldest_job'] or '-'}")
     print(f"in flight: {len(report.in_flight)}")
+    print(notifications_line(report.notifications, report.now))
     for item in data["in_flight"]:
         age = format_duration(item["age_s"])
         print(f"  {item['state']:<10} {age:>8}  {item['folder']}/{item['file']}  {item['transaction_ids']}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import stat
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,10 +17,12 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, SecretStr, Strict, ValidationInfo, model_validator
 
 from faxdropd.config.fields import Ctx, PositiveDuration, StrictModel, Text, abs_path, ctx_of, key_problems
+from faxdropd.log.scrub import MIN_SECRET_LENGTH
 
 EMBEDDED = "embedded"
 _PASSWORD_KEYS = ("password", "password_file", "password_env")
 _MAX_PASSWORD_FILE = 64 * 1024
+TOO_SHORT = f"is too short to be kept out of logs safely: use at least {MIN_SECRET_LENGTH} characters"
 
 
 def _url(value: object) -> str:
@@ -91,7 +94,8 @@ class InterfaxConfig(StrictModel):
             problems.append((given[1], f"give only one of {', '.join(_PASSWORD_KEYS)} (also found {given[0]})"))
         elif not given:
             if self.embedded:
-                self.password = SecretStr("demo")
+                # Long and random: a short password would be masked out of every log line that contains it.
+                self.password = SecretStr(secrets.token_urlsafe(16))
             else:
                 problems.append(
                     (
@@ -121,6 +125,9 @@ class InterfaxConfig(StrictModel):
                 "interfax.password: the password is written in the config file; "
                 "prefer password_file (a systemd credential) or password_env"
             )
+        secret = self.password.get_secret_value()
+        if given and secret and len(secret) < MIN_SECRET_LENGTH:  # the embedded default is long and random
+            problems.append((given[0], TOO_SHORT))
         if self.verify_tls is False:
             ctx.warnings.append("interfax.verify_tls: TLS certificates are not checked")
         host = urlsplit(self.url).hostname or ""
@@ -131,9 +138,10 @@ class InterfaxConfig(StrictModel):
         return self
 
 
-def _read_password_file(spec: str, ctx: Ctx, problems: list[tuple[str, str]]) -> str | None:
+def _read_password_file(
+    spec: str, ctx: Ctx, problems: list[tuple[str, str]], *, key: str = "password_file", label: str = "interfax"
+) -> str | None:
     """The secret from a file (or `credential:NAME` in $CREDENTIALS_DIRECTORY); None after a problem."""
-    key = "password_file"
     if spec.startswith("credential:"):
         name = spec.removeprefix("credential:")
         directory = ctx.env.get("CREDENTIALS_DIRECTORY")
@@ -164,7 +172,7 @@ def _read_password_file(spec: str, ctx: Ctx, problems: list[tuple[str, str]]) ->
             problems.append((key, f"{path} is not a regular file"))
             return None
         if info.st_mode & 0o004:
-            ctx.warnings.append(f"interfax.password_file: {path} is world-readable; chmod o-r")
+            ctx.warnings.append(f"{label}.{key}: {path} is world-readable; chmod o-r")
         raw = handle.read(_MAX_PASSWORD_FILE + 1)
     if len(raw) > _MAX_PASSWORD_FILE:
         problems.append((key, f"{path} is too large to hold a password"))

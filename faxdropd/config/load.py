@@ -19,6 +19,7 @@ from faxdropd.config.model import (
     FolderSettings,
     Settings,
 )
+from faxdropd.config.notify import folder_problems as notify_problems
 from faxdropd.config.yamlfile import load_yaml
 from faxdropd.errors import ConfigError, ConfigProblems, Problem
 
@@ -89,6 +90,8 @@ def parse_config(
             else:
                 folders.append(folder)
                 problems.extend(_folder_problems(prefix, folder, ctx.warnings))
+                if settings is not None:
+                    problems.extend(notify_problems(settings.notify, prefix, folder.notify))
         # Cross-folder checks only on a complete list, so indexes in their messages are right.
         if all_valid and settings is not None:
             problems.extend(_cross_check(settings, folders))
@@ -146,14 +149,17 @@ def _clean_defaults(raw: object, ctx: Ctx, problems: list[Problem]) -> dict[str,
     return clean
 
 
+_MERGED = ("fax", "retention", "notify")
+
+
 def _merge(defaults: Mapping[str, Any], folder: Mapping[str, Any]) -> dict[str, Any]:
-    """A folder's own keys over `defaults:`; `fax:` and `retention:` are merged key by key (a folder overrides
-    one option)."""
+    """A folder's own keys over `defaults:`; `fax:`, `retention:` and `notify:` are merged key by key (a folder
+    overrides one option)."""
     merged = copy.deepcopy(dict(defaults))
     for key, value in folder.items():
-        if key in ("fax", "retention") and isinstance(merged.get(key), dict) and isinstance(value, Mapping):
+        if key in _MERGED and isinstance(merged.get(key), dict) and isinstance(value, Mapping):
             merged[key] = {**merged[key], **value}
-        elif key in ("fax", "retention") and value is None:
+        elif key in _MERGED and value is None:
             continue  # a bare `fax:` line inherits everything
         else:
             merged[key] = value

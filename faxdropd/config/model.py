@@ -45,6 +45,7 @@ from faxdropd.config.fields import (
     one_or_many,
 )
 from faxdropd.config.interfax import InterfaxConfig
+from faxdropd.config.notify import FolderNotify, NotifyConfig
 from faxdropd.config.retention import FolderRetention, RetentionConfig
 from faxdropd.config.web import WebConfig
 from faxdropd.config.window import SendWindow
@@ -149,6 +150,7 @@ class FolderSettings(StrictModel):
     faxes_per_hour: Annotated[int, Strict(), Field(ge=1)] | None = None
     fax: FaxOptions = Field(default_factory=FaxOptions)
     retention: FolderRetention = Field(default_factory=FolderRetention)
+    notify: FolderNotify | None = None  # replaces the keys it names of the global notify: block
 
 
 FOLDER_ONLY_KEYS = ("path", "name", "sent", "failed")
@@ -199,6 +201,10 @@ class LogConfig(StrictModel):
         Literal["debug", "info", "warning", "error"],
         BeforeValidator(choice("debug", "info", "warning", "error")),
     ] = "info"
+    # Third-party loggers (watchdog, urllib3, zeep, waitress, asyncio…): warning unless debugging them.
+    libraries: Annotated[Literal["warning", "info", "debug"], BeforeValidator(choice("warning", "info", "debug"))] = (
+        "warning"
+    )
 
 
 class MetricsConfig(StrictModel):
@@ -287,6 +293,7 @@ class Settings(StrictModel):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
 
 class Config(Settings):

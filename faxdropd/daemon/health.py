@@ -19,7 +19,8 @@ log = structlog.get_logger(__name__)
 
 
 class Health:
-    def __init__(self) -> None:
+    def __init__(self, folder_changed: Callable[[str, bool, str], None] | None = None) -> None:
+        self.folder_changed = folder_changed  # each logged folder.down/folder.up, for the notifications
         self.tracker: threading.Thread | None = None
         self.workers: list[threading.Thread] = []
         self.watcher: Watcher | None = None
@@ -71,17 +72,24 @@ class Health:
             metrics.folder_health(name, up)
             if not up:
                 problems = self.watcher.problems() if problems is None else problems
+                reason = problems.get(name, "unavailable")
                 log.warning(
                     "folder.down",
                     folder=name,
                     path=path_of(name),
-                    reason=problems.get(name, "unavailable"),
+                    reason=reason,
                     action="paused: files in it wait until it is back",
                 )
+                self._changed(name, up, reason)
             elif was is not None:
                 log.info("folder.up", folder=name, path=path_of(name), action="resumed")
+                self._changed(name, up, "")
         for gone in set(self.folder_up) - set(health):  # removed by a reload
             del self.folder_up[gone]
+
+    def _changed(self, name: str, up: bool, reason: str) -> None:
+        if self.folder_changed is not None:
+            self.folder_changed(name, up, reason)
 
     def down(self) -> list[str]:
         return sorted(name for name, up in self.folder_up.items() if not up)

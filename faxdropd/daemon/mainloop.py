@@ -113,7 +113,7 @@ class MainLoop:
         self.watcher = Watcher([WatchSpec.from_folder(f) for f in cfg.folders], wake=self._wake)
         stop = self._tracker_stop = threading.Event()
         self._tracker = threading.Thread(target=parts.tracker.run, args=(stop,), name="tracker", daemon=True)
-        self.health = Health()
+        self.health = Health(parts.folder_events)
         self.health.tracker, self.health.workers, self.health.watcher = self._tracker, self.pool.threads, self.watcher
         self.probes = Probes(self.not_ready)
         self.retention = Retention(self.rt)
@@ -258,7 +258,7 @@ class MainLoop:
             if self.config_path is not None:
                 self._apply_config(configmod.load_config(self.config_path))
         except (ConfigError, ValueError, OSError) as exc:
-            log.error("daemon.reload_failed", error=str(exc), action="keeping the previous configuration")
+            log.warning("daemon.reload_failed", error=str(exc), action="keeping the previous configuration")
         finally:
             sdnotify.ready(self._status())  # READY=1 after RELOADING=1 whatever happened, or systemctl waits
 
@@ -273,8 +273,11 @@ class MainLoop:
         self.cfg = new
         self.rt.config = new
         if new.log != old.log:
-            logmod.configure(new.log.format, new.log.level)
-        log.info("daemon.reloaded", folders=len(new.folders), needs_restart=needs_restart)
+            logmod.configure(new.log.format, new.log.level, libraries=new.log.libraries)
+        if needs_restart:  # the operator asked for a change that is not in force: say so where it is seen
+            log.warning("daemon.reloaded", folders=len(new.folders), needs_restart=needs_restart)
+        else:
+            log.info("daemon.reloaded", folders=len(new.folders), needs_restart=needs_restart)
 
     def not_ready(self) -> list[str]:
         """/readyz's causes (HTTP thread): only in-memory state and the journal's own cheap check."""
@@ -293,11 +296,8 @@ class MainLoop:
         folders = plural(len(self.cfg.folders), "folder") + (
             f" ({len(down)} down: {', '.join(down[:3])})" if down else ""
         )
-        text = (
-            f"{folders}; {figures.queued} waiting, {figures.in_flight} in flight, "
-            f"{counts.get('submitted', 0)} submitted, "
-            f"{counts.get('unknown', 0)} unknown"
-        )
+        text = f"{folders}; {figures.queued} waiting, {figures.in_flight} in flight, "
+        text += f"{counts.get('submitted', 0)} submitted, {counts.get('unknown', 0)} unknown"
         holds = self.controls.holds()
         if holds:
             text += f"; HELD: {plural(len(holds.jobs), 'job')}, {plural(len(holds.folders), 'folder')}"

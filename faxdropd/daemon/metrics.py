@@ -27,6 +27,7 @@ from prometheus_client import (
 
 from faxdropd import __version__
 from faxdropd.daemon.endpoints import Probes, Server, make_app
+from faxdropd.jobs.outbox import EMAIL, RESULTS, WEBHOOK
 from faxdropd.jobs.schema import State
 
 __all__ = ["SUCCESS_OUTCOMES", "Metrics", "MetricsSink", "NullMetrics", "parse_listen"]
@@ -77,6 +78,7 @@ class MetricsSink(Protocol):
     """What the rest of faxdropd may call; both classes below satisfy it."""
 
     def job_finished(self, folder: str, outcome: str, pages: int | None = None) -> None: ...
+    def notification(self, channel: str, result: str) -> None: ...
     def call(self, operation: str, result: str | int | BaseException, seconds: float | None = None) -> None: ...
     def set_queue(self, depth: int, in_flight: int, oldest_age: float | None) -> None: ...
     def set_jobs(self, counts: Mapping[str, int]) -> None: ...
@@ -156,6 +158,16 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
+        self.notifications = Counter(
+            "notifications",
+            "Notification delivery attempts by channel (email, webhook) and result (sent, retried, given_up)",
+            ["channel", "result"],
+            namespace=ns,
+            registry=r,
+        )
+        for channel in (EMAIL, WEBHOOK):  # every series from the start: an alert on given_up needs its zero
+            for result in RESULTS:
+                self.notifications.labels(channel=channel, result=result)
         self._lock = threading.Lock()
         self._server: Server | None = None
         # /healthz and /readyz read this; the daemon swaps in its own before the main loop starts.
@@ -168,6 +180,9 @@ class Metrics:
         self.pages.labels(folder=folder, outcome=outcome).inc(max(0, pages or 0))
         if outcome in SUCCESS_OUTCOMES:
             self.mark_success()
+
+    def notification(self, channel: str, result: str) -> None:
+        self.notifications.labels(channel=channel, result=result).inc()
 
     def call(self, operation: str, result: str | int | BaseException, seconds: float | None = None) -> None:
         """One SOAP call; fits ``soap.CallObserver`` (operation, result, elapsed) directly."""
@@ -253,6 +268,9 @@ class NullMetrics:
         pass
 
     def retention_deleted(self, kind: str, count: int) -> None:
+        pass
+
+    def notification(self, channel: str, result: str) -> None:
         pass
 
     def call(self, operation: str, result: str | int | BaseException, seconds: float | None = None) -> None:

@@ -15,6 +15,8 @@ from faxdropd.jobs.journal import Journal
 from faxdropd.jobs.pipeline import Pipeline
 from faxdropd.jobs.runtime import Pause, Runtime
 from faxdropd.jobs.tracker import Tracker
+from faxdropd.notify.changes import FolderEvents
+from faxdropd.notify.sender import Sender
 from faxdropd.web import server as web_server
 
 
@@ -39,8 +41,11 @@ class Parts:
     finisher: Finisher
     pipeline: Pipeline
     tracker: Tracker
+    notifier: Sender  # delivers the outbox in a thread of its own: a dead mail server never holds up a fax
+    folder_events: FolderEvents
 
     def close(self) -> None:
+        self.notifier.stop()  # before the journal it records into
         self.rt.journal.close()
         self.rt.clients.close()
 
@@ -52,8 +57,12 @@ def build(cfg: Config, metrics: Metrics | NullMetrics) -> Parts:
     try:
         clients = ClientFactory(client_settings(cfg), observer=metrics.call)
         rt = Runtime(config=cfg, journal=journal, clients=clients, metrics=metrics, pause=Pause(journal))
+        rt.pause.config = lambda: rt.config  # the live config, after a reload too
         finisher = Finisher(rt)
-        return Parts(rt=rt, finisher=finisher, pipeline=Pipeline(rt, finisher), tracker=Tracker(rt, finisher))
+        notifier = Sender(journal, lambda: rt.config, metrics)
+        notifier.start()
+        parts = Pipeline(rt, finisher), Tracker(rt, finisher)
+        return Parts(rt, finisher, *parts, notifier, FolderEvents(journal, lambda: rt.config))
     except BaseException:
         journal.close()
         raise

@@ -21,7 +21,7 @@ from faxdropd.errors import ConfigError, Rejected, storage_failure
 from faxdropd.interfax.faxfields import FaxOptionsLike
 
 SIDECAR_MAX_BYTES = 64 * 1024  # a control file is a few lines; anything bigger is a mistake or an attack
-SIDECAR_KEYS = frozenset({"to", "fax"})
+SIDECAR_KEYS = frozenset({"to", "fax", "notify"})
 FAX_KEYS = (
     "csid",
     "page_header",
@@ -123,7 +123,7 @@ def load_sidecar(path: Path) -> dict[str, Any]:
     except ConfigError as exc:
         raise Rejection(f"sidecar {path.name} is not valid UTF-8 YAML: {exc}") from None
     if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
-        raise Rejection(f"sidecar {path.name} must be a mapping with keys 'to' and/or 'fax'")
+        raise Rejection(f"sidecar {path.name} must be a mapping with keys 'to', 'fax' and/or 'notify'")
     return cast(dict[str, Any], loaded)
 
 
@@ -136,6 +136,27 @@ def _sidecar_numbers(sidecar: Mapping[str, Any]) -> list[str] | Rejection:
         # YAML reads an unquoted 0044… or +1… as an integer and loses the prefix: insist on strings.
         return Rejection("sidecar 'to' must be a quoted number or a list of quoted numbers")
     return list(items)
+
+
+def sidecar_notify(sidecar: Mapping[str, Any]) -> list[str] | Rejection:
+    """The addresses a sidecar's `notify:` asks to tell about its own document."""
+    given = sidecar.get("notify")
+    items = [] if given is None else [given] if isinstance(given, str) else given
+    if not isinstance(items, list) or not all(isinstance(a, str) and "@" in a and " " not in a for a in items):
+        return Rejection("sidecar 'notify' must be an e-mail address or a list of them")
+    return [a.strip() for a in items]
+
+
+def _notify_refusal(sidecar: Mapping[str, Any], domains: Sequence[str]) -> Rejection | None:
+    # A hot folder must not be a way to make the server mail arbitrary addresses.
+    found = sidecar_notify(sidecar)
+    if isinstance(found, Rejection):
+        return found
+    outside = [a for a in found if not any(a.lower().endswith(("@" + d, "." + d)) for d in domains)]
+    if outside:
+        allowed = ", ".join(domains) or "none (notify.allow_domains is empty)"
+        return Rejection(f"sidecar notify {', '.join(outside)} is outside the allowed domains: {allowed}")
+    return None
 
 
 def _check_value(key: str, value: Any, hot: Path) -> str | Any:
@@ -206,8 +227,14 @@ def _rebuild(options: FaxOptionsLike, changes: dict[str, Any]) -> FaxOptionsLike
         return Rejection(f"sidecar fax options are invalid: {exc}")
 
 
-def route(document_name: str, folder: FolderLike, sidecar: dict[str, Any] | None) -> Route:
-    """Decide the destinations and options of one document; bad input raises a Rejection, nothing else."""
+def route(
+    document_name: str, folder: FolderLike, sidecar: dict[str, Any] | None, *, notify_domains: Sequence[str] = ()
+) -> Route:
+    """Decide the destinations and options of one document; bad input raises a Rejection, nothing else.
+
+    `notify_domains` (notify.allow_domains) bounds the recipients a sidecar's `notify:` may add."""
+    if sidecar is not None and (refused := _notify_refusal(sidecar, notify_domains)) is not None:
+        raise refused
     decided = _route(document_name, folder, sidecar)
     if isinstance(decided, Rejection):
         raise decided
@@ -220,7 +247,7 @@ def _route(document_name: str, folder: FolderLike, sidecar: dict[str, Any] | Non
     if use_sidecar and sidecar is not None:
         unknown = sorted(str(k) for k in sidecar if k not in SIDECAR_KEYS)
         if unknown:  # a typo such as "too:" must not silently fall back to the folder's number
-            return Rejection(f"sidecar has unknown key(s) {', '.join(unknown)}; known: fax, to")
+            return Rejection(f"sidecar has unknown key(s) {', '.join(unknown)}; known: fax, notify, to")
         applied = apply_overrides(folder.fax, sidecar.get("fax"), folder.path)
         if isinstance(applied, Rejection):
             return applied

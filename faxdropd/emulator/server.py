@@ -56,7 +56,7 @@ class EmulatorServer:
         port: int = 0,
         *,
         username: str = "demo",
-        password: str = "demo",  # noqa: S107 - the emulator's documented demo account
+        password: str = "demo-password",  # noqa: S107 - the emulator's documented demo account
         store: Path | None = None,
         status_delay: float = 2.0,
         query_limit: int = 6,

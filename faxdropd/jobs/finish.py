@@ -9,6 +9,7 @@ defer, and so resend, a job that InterFAX already has.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,15 +23,19 @@ from faxdropd.config.model import FAILED_DIR, SENT_DIR
 from faxdropd.document import preflight
 from faxdropd.files import archive, filing, fsutil, workarea
 from faxdropd.jobs import late_originals as twins
+from faxdropd.jobs import notices
 from faxdropd.jobs.journal import FINAL, Job, Outcome
 from faxdropd.jobs.runtime import Runtime
 
 log = structlog.get_logger("faxdropd.jobs.finish")
 
-# The log event that announces a filed job, by outcome.
+# The log event that announces a filed job, by outcome: a fax that went out is progress (info), one that did
+# not is a document a person has to look at (warning).
 _EVENT = {
     Outcome.DELIVERED: "job.delivered",
     Outcome.ACCEPTED: "job.delivered",
+}
+_NOT_SENT_EVENT = {
     Outcome.FAILED: "job.failed",
     Outcome.REJECTED: "job.rejected",
 }
@@ -95,15 +100,14 @@ class Finisher:
             facts.setdefault("file_type", checked.file_type)
         if code is not None:
             facts["delivery"] = {**job.delivery, "result_code": code}
-        job = self.rt.journal.update(
-            job,
-            f"outcome {outcome}",
-            outcome=outcome,
-            status=status,
-            reason=reason,
-            completed_at=time.time(),
-            **facts,
-        )
+        facts.update(outcome=outcome, status=status, reason=reason, completed_at=time.time())
+        # The notifications this outcome causes commit with it: a crash can lose neither without the other.
+        cfg, planned = self.rt.config, []
+        if notices.wanted(cfg, job.folder, str(outcome)):
+            extra = notices.sidecar_recipients(job.sidecar_path, cfg.notify.allow_domains)
+            facts_now = receipt(dataclasses.replace(job, **facts))
+            planned = notices.plan(cfg, job.folder, str(outcome), facts_now, job_id=job.id, sidecar=extra)
+        job = self.rt.journal.update_notifying(job, f"outcome {outcome}", planned, **facts)
         crashpoints.hit("after_outcome", job.name)
         self.refile(job, resume=False)
 
@@ -142,7 +146,7 @@ class Finisher:
                 found = filing.find_filed([dest_dir], job.id)
                 if found is None:
                     # Nothing to file and nothing filed: the work file was removed by hand.
-                    log.error("job.work_missing", job_id=job.id, file=job.name)
+                    log.warning("job.work_missing", job_id=job.id, file=job.name)
                     final = None
                 else:
                     final = found
@@ -163,16 +167,19 @@ class Finisher:
         self.rt.journal.transition(job, outcome.state, f"filed {final}", final_path=str(final) if final else None)
         crashpoints.hit("after_final", job.name)
         self.rt.metrics.job_finished(job.folder, str(outcome), job.pages)
-        log.info(
-            _EVENT[outcome],
-            job_id=job.id,
-            folder=job.folder,
-            file=job.name,
-            reference=job.reference,
-            outcome=str(outcome),
-            status=job.status,
-            reason=job.reason,
-            transaction_ids=job.transaction_ids,
-            filed=str(final) if final else None,
-        )
+        fields = {
+            "job_id": job.id,
+            "folder": job.folder,
+            "file": job.name,
+            "reference": job.reference,
+            "outcome": str(outcome),
+            "status": job.status,
+            "reason": job.reason,
+            "transaction_ids": job.transaction_ids,
+            "filed": str(final) if final else None,
+        }
+        if outcome in _EVENT:
+            log.info(_EVENT[outcome], **fields)
+        else:
+            log.warning(_NOT_SENT_EVENT[outcome], **fields)
         return True

@@ -55,7 +55,7 @@ def _claim(folder: FolderConfig, path: Path, sidecar_src: Path | None) -> Job | 
     except OSError as exc:
         # E.g. no write permission on the folder: the file stays where it is, and the watcher offers it again
         # after its cooldown. One file must not stop the daemon, nor strand the rest of the batch.
-        log.error("job.claim_failed", folder=folder.name, file=path.name, error=exc.strerror or str(exc))
+        log.warning("job.claim_failed", folder=folder.name, file=path.name, error=exc.strerror or str(exc))
         return None
     if work is None:
         return None  # another daemon won the rename
@@ -66,7 +66,7 @@ def _claim(folder: FolderConfig, path: Path, sidecar_src: Path | None) -> Job | 
             sidecar = filing.claim_sidecar(sidecar_src, folder.path, job_id, sync=False)
         except OSError as exc:
             # Never send a document without the sidecar that names its numbers: give it back.
-            log.error("job.claim_failed", folder=folder.name, file=sidecar_src.name, error=exc.strerror or str(exc))
+            log.warning("job.claim_failed", folder=folder.name, file=sidecar_src.name, error=exc.strerror or str(exc))
             filing.release(work, folder.path)
             return None
     return Job(

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -29,9 +29,10 @@ import structlog
 from faxdropd.errors import FaxdropError, JournalLocked
 from faxdropd.errors import JournalFailure as JournalFailure
 from faxdropd.jobs.controls import CONTROL_SCHEMA
+from faxdropd.jobs.outbox import OUTBOX_SCHEMA, Notice, OutboxMixin, insert
 from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
-from faxdropd.jobs.schema import JSON_COLUMNS, journal_path, to_sql
+from faxdropd.jobs.schema import JSON_COLUMNS, journal_path, put_meta, to_sql
 from faxdropd.jobs.schema import NOT_FINAL as NOT_FINAL
 from faxdropd.jobs.schema import RUNNABLE as RUNNABLE
 from faxdropd.jobs.schema import SCHEMA as SCHEMA
@@ -68,7 +69,7 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-class Journal(JournalReads):
+class Journal(JournalReads, OutboxMixin):
     def __init__(self, state_dir: Path, *, read_only: bool = False, exit_on_failure: bool = True) -> None:
         self.state_dir = state_dir
         self.exit_on_failure = exit_on_failure
@@ -100,8 +101,8 @@ class Journal(JournalReads):
             check = self._db.execute("PRAGMA integrity_check").fetchone()[0]
             if check != "ok":
                 raise FaxdropError(f"journal {path} failed its integrity check: {check}")
-            self._db.executescript(SCHEMA)
-            self._db.executescript(CONTROL_SCHEMA)
+            for script in (SCHEMA, CONTROL_SCHEMA, OUTBOX_SCHEMA):
+                self._db.executescript(script)
 
     def _take_lock(self) -> None:
         fd = os.open(self.state_dir / "faxdropd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -284,6 +285,10 @@ class Journal(JournalReads):
         """Change `fields` of `job` and keep its state; returns the job once the change is committed."""
         return self._change(job, job.state, detail, fields)
 
+    def update_notifying(self, job: Job, detail: str, notices: list[Notice], **fields: Any) -> Job:
+        """`update`, with the outbox rows it causes inserted in the same transaction: both or neither."""
+        return self._change(job, job.state, detail, fields, notices)
+
     def defer(
         self, job: Job, until: float, reason: str, detail: str = "", *, delivery: Delivery | None = None, **fields: Any
     ) -> Job:
@@ -301,7 +306,7 @@ class Journal(JournalReads):
             {"next_attempt_at": until, "reason": reason, "submitted_at": None, "delivery": record, **fields},
         )
 
-    def _change(self, job: Job, to: State, detail: str, fields: dict[str, Any]) -> Job:
+    def _change(self, job: Job, to: State, detail: str, fields: dict[str, Any], notices: Sequence[Notice] = ()) -> Job:
         now = time.time()
         fields["state"] = to
         fields["updated_at"] = now
@@ -311,6 +316,7 @@ class Journal(JournalReads):
         def apply() -> None:
             self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = :_id", {**values, "_id": job.id})  # noqa: S608
             self._event(job.id, str(job.state), str(to), detail, now)
+            insert(self._db, notices, now)  # the outbox rows this change causes, if any: both or neither
 
         self._write("transition", apply)
         for key, value in fields.items():
@@ -334,10 +340,4 @@ class Journal(JournalReads):
                 self._db.execute("PRAGMA busy_timeout=30000")  # as connect(timeout=30) set it
 
     def set_meta(self, key: str, value: str | None) -> None:
-        def apply() -> None:
-            if value is None:
-                self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
-            else:
-                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
-        self._write("set_meta", apply)
+        self._write("set_meta", lambda: put_meta(self._db, key, value))

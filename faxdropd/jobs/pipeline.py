@@ -146,7 +146,7 @@ class Pipeline:
         )
         facts.update(sha256=checked.sha256, size=checked.size, pages=checked.pages, file_type=checked.file_type)
         sidecar = routing.load_sidecar(Path(job.sidecar_path)) if job.sidecar_path else None
-        decided = routing.route(job.name, folder, sidecar)
+        decided = routing.route(job.name, folder, sidecar, notify_domains=self.rt.config.notify.allow_domains)
         facts["numbers"] = decided.numbers
         parts = [self._part(checked)]
         problem = self._cover(decided.options.cover_page, job, checked, parts, stack)

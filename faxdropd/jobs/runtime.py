@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,8 +14,10 @@ import structlog
 
 from faxdropd.config import Config, FolderConfig
 from faxdropd.interfax.client import ClientFactory
-from faxdropd.jobs import jitter
+from faxdropd.jobs import jitter, notices
 from faxdropd.jobs.journal import Journal
+from faxdropd.jobs.outbox import Notice, insert
+from faxdropd.jobs.schema import put_meta
 
 log = structlog.get_logger(__name__)
 
@@ -25,8 +29,9 @@ class Pause:
     user for an hour after repeated failures).
     """
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, config: Callable[[], Config] | None = None) -> None:
         self._journal = journal
+        self.config = config  # for the paused/resumed notifications; None: nobody is told (tools, tests)
         self._lock = threading.Lock()
         until = journal.get_meta("paused_until")
         self.until = float(until) if until else 0.0
@@ -41,12 +46,13 @@ class Pause:
         seconds = jitter.pause_length(seconds, self.rng)
         with self._lock:
             fresh = not self.active()
+            # Told once per pause: one that merely expired (no send has succeeded since) is still the same one.
+            told = self._notices("paused", reason) if not self.until else []
             self.until = max(self.until, time.time() + seconds)
             self.reason = reason
-            self._journal.set_meta("paused_until", str(self.until))
-            self._journal.set_meta("paused_reason", reason)
+            self._store({"paused_until": str(self.until), "paused_reason": reason}, told)
         if fresh:
-            log.critical(
+            log.error(
                 "account.paused",
                 reason=reason,
                 resume_in_s=round(seconds),
@@ -60,11 +66,24 @@ class Pause:
                 # writes were two of a fax's eight fsync'd journal transactions, serialised under its lock.
                 return
             if self.until:
-                log.warning("account.resumed", reason=self.reason)
+                log.info("account.resumed", reason=self.reason)
+            told = self._notices("resumed", "") if self.until else []
             self.until = 0.0
             self.reason = ""
-            self._journal.set_meta("paused_until", None)
-            self._journal.set_meta("paused_reason", None)
+            self._store({"paused_until": None, "paused_reason": None}, told)
+
+    def _notices(self, event: str, reason: str) -> list[Notice]:
+        return notices.state_event(self.config(), event, reason=reason) if self.config is not None else []
+
+    def _store(self, meta: dict[str, str | None], told: list[Notice]) -> None:
+        """The pause's journal record and the notifications its change causes: one transaction, both or neither."""
+
+        def apply(db: sqlite3.Connection) -> None:
+            for key, value in meta.items():
+                put_meta(db, key, value)
+            insert(db, told, time.time())
+
+        self._journal.write("pause", apply)
 
 
 @dataclass

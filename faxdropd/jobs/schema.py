@@ -219,3 +219,11 @@ def row_to_job(row: sqlite3.Row) -> Job:
     if data["outcome"] is not None:
         data["outcome"] = Outcome(data["outcome"])
     return Job(**data)
+
+
+def put_meta(db: sqlite3.Connection, key: str, value: str | None) -> None:
+    """One `meta` value (None deletes it), inside a journal write: with whatever else that write commits."""
+    if value is None:
+        db.execute("DELETE FROM meta WHERE key = ?", (key,))
+    else:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from faxdropd.config import Config, FolderConfig
@@ -13,6 +13,9 @@ from faxdropd.document import routing
 from faxdropd.files import names
 from faxdropd.jobs import controls
 from faxdropd.jobs.journal import NOT_FINAL, Job, Journal, State
+from faxdropd.jobs.outbox import Backlog
+from faxdropd.ops import notifications
+from faxdropd.ops.notifications import QueuedNotification
 from faxdropd.watch.stability import is_wanted
 
 
@@ -46,6 +49,8 @@ class Queue:
     jobs: list[QueuedJob]
     waiting: list[WaitingFile]
     holds: controls.Holds
+    notifications: list[QueuedNotification] = field(default_factory=list)  # pending and given up
+    backlog: Backlog = field(default_factory=Backlog)  # of every folder
 
 
 def expected_numbers(cfg: Config, job: Job) -> list[str]:
@@ -95,12 +100,13 @@ def read_queue(
     states = [State(state)] if state else list(NOT_FINAL)
     jobs = [queued_job(j, holds, now, cfg) for j in journal.by_state(*states) if folder is None or j.folder == folder]
     waiting: list[WaitingFile] = []
-    if state is None:
+    if state is None:  # a job state asked for: files and notifications have none of those
         until = float(journal.get_meta("paused_until") or 0)
         paused = journal.get_meta("paused_reason") if until > now else None
         for f in cfg.folders:
             if folder is None or f.name == folder:
                 waiting += waiting_files(f, holds, paused, daemon_running, now)
+        return Queue(jobs, waiting, holds, notifications.listed(journal, now, folder), journal.outbox_backlog())
     return Queue(jobs, waiting, holds)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from faxdropd.config import Config
-from faxdropd.files import filing, names
+from faxdropd.files import archive, filing, names
 
 # The sentences of document/faxnumbers.py that a retry cannot change (only a config change can).
 CERTAIN_REPEAT = re.compile(r"refused by the deny pattern|matches no allow pattern")
@@ -54,8 +54,11 @@ def candidate(cfg: Config, document: Path) -> Candidate | None:
 
 
 def failed_owner(cfg: Config, doc: Path) -> Path | None:
-    """The hot folder whose failed/ holds `doc`; the receipt's folder name decides if failed/ is shared."""
+    """The hot folder whose failed/ holds `doc` (directly or in a month folder of `retention.archive: dated`);
+    the receipt's folder name decides if failed/ is shared."""
     owners = [f for f in cfg.folders if os.path.realpath(f.failed) == str(doc.parent)]
+    if not owners:  # failed/2026-12/doc.pdf: archive.py owns what a month folder is
+        owners = [f for f in cfg.folders if os.path.realpath(f.failed) == str(archive.dest_of(doc.parent))]
     if len(owners) > 1:
         with suppress(OSError, ValueError):
             named = json.loads(names.receipt_path(doc).read_text()).get("folder")
@@ -64,13 +67,15 @@ def failed_owner(cfg: Config, doc: Path) -> Path | None:
 
 
 def failed_documents(failed: Path) -> list[Path]:
-    """Documents in a failed/ directory: no receipts, sidecars, temp/dot files; symlinks would only be
-    rejected again, so --all-failed leaves them (name one explicitly to retry it anyway)."""
+    """Documents in a failed/ directory and its month folders (archive.filed_dirs): no receipts, sidecars,
+    temp/dot files; symlinks would only be rejected again, so --all-failed leaves them (name one explicitly
+    to retry it anyway)."""
     if not failed.is_dir():
         return []
     return [
         p
-        for p in sorted(failed.iterdir())
+        for directory in archive.filed_dirs(failed)
+        for p in sorted(directory.iterdir())
         if not p.name.startswith(".")
         and not p.name.endswith(names.RECEIPT_SUFFIX)
         and not names.is_sidecar(p.name)

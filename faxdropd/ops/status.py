@@ -14,7 +14,9 @@ from faxdropd.config import Config
 from faxdropd.jobs import controls
 from faxdropd.jobs.figures import IN_FLIGHT, journal_figures, queue_figures
 from faxdropd.jobs.journal import Job, Journal, State
+from faxdropd.jobs.outbox import Backlog
 from faxdropd.ops.journal import DaemonState
+from faxdropd.ops.notifications import backlog_dict
 
 RECENT_FAILURES = 3600.0  # a failure this recent makes the status degraded
 
@@ -32,6 +34,7 @@ class Status:
     holds: controls.Holds
     folders_down: list[str]
     stored: dict[str, Any]  # journal size and oldest kept job (jobs/figures.py)
+    notifications: Backlog  # the notification outbox
 
     @property
     def failures_last_hour(self) -> int:
@@ -66,6 +69,7 @@ def read_status(cfg: Config, journal: Journal, daemon: DaemonState, now: float |
         # Seen from here, not from the daemon: a folder this process cannot reach is worth a look either way.
         folders_down=[f.name for f in cfg.folders if not f.path.is_dir()],
         stored=journal_figures(journal),
+        notifications=journal.outbox_backlog(),
     )
 
 
@@ -90,6 +94,7 @@ def as_dict(status: Status) -> dict[str, Any]:
         "failures_last_hour": status.failures_last_hour,
         "degraded": status.degraded,
         "queued": queue_figures(status.counts).queued,
+        "notifications": backlog_dict(status.notifications, now),
         "journal": {"size_bytes": status.stored["size_bytes"], "oldest_job": iso(status.stored["oldest_job_at"])},
         "in_flight": [
             {

@@ -242,7 +242,7 @@ class Watcher(FolderCycle):
     def _supervise_observer(self) -> None:
         if self._observer is None or self._observer.is_alive():
             return
-        log.error("watch.observer_died", action="restarting it and rescanning")
+        log.warning("watch.observer_died", action="restarting it and rescanning")
         self._observer = self._new_observer()
         self._alive, self._alive_at = set(), -math.inf
         self._watched.clear()

@@ -106,12 +106,12 @@ def available(job: Job, held: bool) -> list[Action]:
 def perform(cfg: Config, name: str, job: Job, held: bool, user: str) -> str:
     action = ACTIONS.get(name)
     if action is None or not action.applies(job, held):
-        log.warning("web.action_refused", action=name, job_id=job.id, user=user, reason="does not apply")
+        log.info("web.action_refused", action=name, job_id=job.id, user=user, reason="does not apply")
         raise ActionRefused(f"{name} does not apply to a job that is {job.state}")
     try:
         done = action.run(cfg, job, user)
     except ActionRefused as exc:
-        log.warning("web.action_refused", action=name, job_id=job.id, user=user, reason=str(exc))
+        log.info("web.action_refused", action=name, job_id=job.id, user=user, reason=str(exc))
         raise
     log.info("web.action", action=name, job_id=job.id, file=job.name, user=user, result=done)
     return done

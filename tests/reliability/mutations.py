@@ -45,12 +45,21 @@ class Mutation:
 
 
 PIPELINE = "faxdropd/jobs/pipeline.py"
+FILING = "faxdropd/files/filing.py"
 POWER_LOSS = "tests/reliability/test_power_loss.py::test_power_cuts_during_a_busy_run_lose_and_double_nothing"
 # A lost document leaves its job retrying for the retry lifetime: the run is not quiescent, and that failure need
 # not wait the default 600 s. A passing power-loss run quiesces in well under a minute.
 QUICK_QUIESCE = {"FAXDROPD_QUIESCE_TIMEOUT": "240"}
 SYNCHRONOUS_OFF = Patch(
     "faxdropd/jobs/journal.py", 'execute("PRAGMA synchronous=FULL")', 'execute("PRAGMA synchronous=OFF")'
+)
+READY_AT_ONCE = Patch(
+    "faxdropd/watch/stability.py",
+    "            if entry.seen >= self._target(entry):\n                entry.reported = now",
+    "            if True:\n                entry.reported = now",
+)
+LOOKS_COMPLETE = Patch(
+    "faxdropd/document/completeness.py", "    return check_bytes(head, tail, real)\n", '    return ""\n'
 )
 MUTATIONS = (
     Mutation(
@@ -82,13 +91,7 @@ MUTATIONS = (
     Mutation(
         "ready_on_first_sighting",
         "a file is ready the first time it is seen, however recently it changed",
-        (
-            Patch(
-                "faxdropd/watch/stability.py",
-                "            if entry.seen >= self._target(entry):\n                entry.reported = now",
-                "            if True:\n                entry.reported = now",
-            ),
-        ),
+        (READY_AT_ONCE,),
         ("tests/test_stability.py::test_ready_needs_two_equal_observations_stable_seconds_apart",),
     ),
     Mutation(
@@ -96,12 +99,14 @@ MUTATIONS = (
         "the log scrubber and the structured redaction pass everything through",
         (
             Patch(
-                "faxdropd/log.py",
+                "faxdropd/log/scrub.py",
                 "    return pattern.sub(MASK, text) if pattern is not None else text",
                 "    return text",
             ),
-            Patch("faxdropd/log.py", "    return cast(EventDict, _redact(event_dict))", "    return event_dict"),
-            Patch("faxdropd/log.py", '    if "assword" in text or "ASSWORD" in text:', "    if False:"),
+            Patch(
+                "faxdropd/log/__init__.py", "    return cast(EventDict, _redact(event_dict))", "    return event_dict"
+            ),
+            Patch("faxdropd/log/scrub.py", '    if "assword" in text or "ASSWORD" in text:', "    if False:"),
         ),
         ("tests/test_log.py", "tests/reliability/test_secrets.py", "tests/reliability/test_wire_redaction.py"),
     ),
@@ -168,6 +173,82 @@ MUTATIONS = (
             ),
         ),
         ("tests/test_delivery.py::test_busy_number_lands_in_failed_with_its_status",),
+    ),
+    Mutation(
+        "no_reconcile_before_resend",
+        "a submission whose outcome is unknown is sent again without asking FaxQuery2 for its reference first",
+        (
+            Patch(
+                "faxdropd/jobs/tracker.py",
+                "                items = self._ask(functools.partial(self._lookup, client, job))\n",
+                "                items = []  # as if InterFAX had been asked and knew nothing\n",
+            ),
+        ),
+        ("tests/test_delivery.py::test_lost_reply_is_reconciled_and_sent_exactly_once",),
+    ),
+    Mutation(
+        "receipt_after_move",
+        "filing moves the document into sent/ first and writes its receipt after; a crash between the two "
+        "leaves a filed document that no receipt names (the crash point marks the gap between the two writes)",
+        (
+            Patch(
+                FILING,
+                "            if not _write_receipt(receipt_path(final), receipt, tag):\n"
+                "                final = None  # another filer reserved the name between our look and our link\n"
+                "                continue\n"
+                '        crashpoints.hit("after_receipt", name)',
+                '        pass  # crashpoints.hit("after_receipt", name) moves below',
+            ),
+            Patch(
+                FILING,
+                "        if _place(work_path, final, tag):\n            fsync_dir(dest_dir)\n",
+                "        if _place(work_path, final, tag):\n            fsync_dir(dest_dir)\n"
+                '            crashpoints.hit("after_receipt", name)\n'
+                "            _write_receipt(receipt_path(final), receipt, tag)\n",
+            ),
+        ),
+        ("tests/reliability/test_crash_points.py::test_kill_at_every_persistence_point[after_receipt]",),
+    ),
+    Mutation(
+        "network_fs_not_polled",
+        "watch: auto trusts inotify on every filesystem, so files written on the far side of a share go unseen",
+        (
+            Patch(
+                "faxdropd/watch/mounts.py",
+                "    if fstype in NETWORK_FS_TYPES:\n        return True\n"
+                '    return (fstype == "fuse" or fstype.startswith("fuse.")) and fstype not in LOCAL_FUSE_TYPES\n',
+                "    return False\n",
+            ),
+        ),
+        ("tests/reliability/test_share_sshfs.py::test_auto_polls_an_sshfs_hot_folder",),
+    ),
+    Mutation(
+        "incomplete_content_accepted",
+        "the content check never says a file looks unfinished (no %%EOF, a zero tail), only the stability wait",
+        (LOOKS_COMPLETE,),
+        ("tests/test_daemon_incomplete.py",),
+    ),
+    Mutation(
+        "restart_resends_submitting",
+        "a restart during SendfaxEx_2 sends the job again instead of reconciling it as unknown",
+        (
+            Patch(
+                "faxdropd/jobs/recovery.py",
+                "        elif job.state is State.SUBMITTING:\n",
+                "        elif job.state is State.SUBMITTING:\n"
+                '            runnable.append(journal.transition(job, State.CLAIMED, "restart: send again"))\n'
+                "        elif False:\n",
+            ),
+        ),
+        # Not the soak: at its defaults (seed 20261204, 55 kills) no kill lands in that window, and it passes.
+        ("tests/reliability/test_crash_points.py::test_kill_at_every_persistence_point[after_send]",),
+    ),
+    Mutation(
+        "half_written_file_ready",
+        "both guards against a half-written file removed (the stability wait and the content check; either one "
+        "alone keeps SMB drops whole), judged by the share rows",
+        (READY_AT_ONCE, LOOKS_COMPLETE),
+        ("tests/reliability/test_share_smb_drops.py::test_every_smb_drop_style_is_delivered_once_and_whole",),
     ),
 )
 

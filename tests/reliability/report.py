@@ -40,6 +40,10 @@ EXPLAIN: dict[str, str] = {
     "`integrity_check`, or when the cuts dropped nothing.",
     "crash_soak": "Files of every size are dropped while the daemon is SIGKILLed at random intervals (the seed "
     "is printed). Red unless every file is delivered and submitted exactly once.",
+    "notify_soak": "Documents that deliver, fail and are rejected arrive while the daemon is SIGKILLed every "
+    "0.3-2 s (the seed is printed), with e-mail (aiosmtpd, STARTTLS + AUTH) and signed webhook notifications on. "
+    "Red when an outcome is not mailed and posted, when one outcome makes two notifications, when a duplicate "
+    "delivery differs from the first or there are more duplicates than kills, or on any fax lost or sent twice.",
     "share": "Files arrive over a network share (SMB/sshfs) while the daemon watches it. Red on a partial file "
     "submitted, a lost file or a duplicate.",
     "wire_redaction": "The real daemon runs with debug logging and zeep/urllib3/http.client wire debugging, so "

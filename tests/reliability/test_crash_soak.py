@@ -48,7 +48,7 @@ def test_sigkill_soak(tmp_path: Path) -> None:
         try:
             for i, (kind, data) in enumerate(zip(kinds, payloads, strict=True)):
                 rig.drop(f"soak-{i:05}.{'txt' if kind == 'tiny' else 'pdf'}", data)
-                time.sleep(gap)
+                time.sleep(gap)  # pacing: files keep arriving over the whole soak, not in one burst
         except BaseException as exc:  # reported by the main thread
             dropper_error.append(exc)
 
@@ -58,7 +58,7 @@ def test_sigkill_soak(tmp_path: Path) -> None:
         rig.start()
         thread.start()
         while time.monotonic() - started < SOAK_SECONDS or thread.is_alive():
-            time.sleep(rng.uniform(0.2, 3.0))
+            time.sleep(rng.uniform(0.2, 3.0))  # kills at random moments (seeded): the interval is the point
             assert rig.running, f"seed={SEED}: daemon died on its own:\n{rig.daemon.log_text()[-3000:]}"
             rig.kill()
             rig.start()

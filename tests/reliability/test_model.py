@@ -79,7 +79,7 @@ class DaemonMachine(RuleBasedStateMachine):
             for i in range(0, len(data), step):
                 f.write(data[i : i + step])
                 f.flush()
-                time.sleep(0.3)
+                time.sleep(0.3)  # a scanner's pace: the pauses are the behaviour under test, not a wait
         self.rig.inputs.append(data)
 
     @precondition(lambda self: bool(self.rig.inputs))
@@ -91,7 +91,7 @@ class DaemonMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.rig.running)
     @rule(delay=st.floats(min_value=0.0, max_value=2.0))
     def crash(self, delay: float) -> None:
-        time.sleep(delay)
+        time.sleep(delay)  # the kill lands at a random moment of whatever is running: the delay is the point
         self.rig.kill()
 
     @precondition(lambda self: not self.rig.running)
@@ -110,6 +110,7 @@ class DaemonMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.floats(min_value=0.5, max_value=3.0))
     def settle(self, seconds: float) -> None:
+        # Time passing is the rule: the daemon works on between two other rules; the invariants are checked after.
         time.sleep(seconds)
 
     @invariant()

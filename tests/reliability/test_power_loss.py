@@ -113,7 +113,7 @@ def test_power_cuts_during_a_busy_run_lose_and_double_nothing(tmp_path: Path) ->
         dropper.start()
         for _ in range(CUTS):
             # Random moments of the run: some cuts land in a burst of claims, some mid-upload or mid-filing.
-            time.sleep(rng.uniform(0.5, 4.0))
+            time.sleep(rng.uniform(0.5, 4.0))  # seeded, so the cuts' moments are reproducible
             with dropper.lock:
                 rig.kill()  # SIGKILL and the cut together are the power loss: no process outlives it
                 report = fs.cut()

@@ -97,7 +97,11 @@ def test_hot_folder_disk_full_never_resends_and_recovers(tmp_path: Path) -> None
             rig.start()
             wait_for(lambda: len(ledger(emulator)["submissions"]) >= 12, 120, what="12 submissions")
             wait_for(lambda: '"job.filing_postponed"' in rig.daemon.log_text(), 60, what="postponed filing")
-            time.sleep(6)  # > the daemon's 5 s refile pass: retries happen while the disk stays full
+            # Filing retried (a refile pass) while the disk stays full: another postponement, not a resend.
+            postponed = rig.daemon.log_text().count('"job.filing_postponed"')
+            wait_for(
+                lambda: rig.daemon.log_text().count('"job.filing_postponed"') > postponed, 60, what="a refile retry"
+            )
             assert rig.running, "a full hot folder must not stop the daemon"
             assert len(ledger(emulator)["submissions"]) == 12, "filing trouble led to a resend"
             rig.kill()

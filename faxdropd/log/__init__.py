@@ -7,20 +7,16 @@ Every event name, its level and its meaning are catalogued in ``events.py`` (a t
 
 Common keys: ``job_id``, ``reference``, ``folder``, ``file`` (escaped), ``transaction_id``, ``code``,
 ``reason``, ``size``, ``pages``, ``sha256``. Never log document contents, base64 or the password: keys named
-like a secret are masked, ``<Password>`` XML is scrubbed, and strings passed to :func:`register_secret` (plus
-their base64) are replaced by ``***`` wherever they appear in a rendered line.
+like a secret are masked, ``<Password>`` XML is scrubbed, and strings passed to :func:`register_secret` (in
+their encodings: ``scrub.py``) are replaced by ``***`` wherever they appear in a rendered line.
 """
 
 from __future__ import annotations
 
-import base64
 import http.client
-import json
 import logging
 import os
-import re
 import sys
-import threading
 from collections.abc import Mapping
 from typing import Any, TextIO, cast
 
@@ -29,9 +25,20 @@ from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-__all__ = ["RedactingFilter", "configure", "escape_name", "get_logger", "register_secret", "scrub_text"]
+from faxdropd.log import journald
+from faxdropd.log.scrub import MASK, MIN_SECRET_LENGTH, register_secret, scrub_text
 
-MASK = "***"
+__all__ = [
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "RedactingFilter",
+    "configure",
+    "escape_name",
+    "get_logger",
+    "register_secret",
+    "scrub_text",
+]
+
 # Matched case-insensitively; also any key ending in "_password" / "_secret" / "_token".
 SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "api_key", "authorization"})
 FILENAME_KEYS = frozenset({"file", "name", "path", "src", "dest", "filename", "sidecar"})
@@ -43,68 +50,11 @@ _LEVELS = {
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
 }
-# sd-daemon(3) priorities: journald strips a leading "<N>" and stores it as PRIORITY.
-_PRIORITY = {"critical": 2, "error": 3, "exception": 3, "warning": 4, "warn": 4, "info": 6, "debug": 7}
 # Loggers that dump SOAP envelopes (password, base64 documents) or HTTP internals at DEBUG (tech.md §1.6).
 _NOISY = ("zeep", "zeep.transports", "urllib3")
-
-# <Password>…</Password>, <ns0:Password …>…, and the same escaped inside text (&lt;Password&gt;…).
-# The content runs to the next tag, so a truncated envelope ("…<Password>hunter2") is scrubbed too.
-_XML_PASSWORD = re.compile(r"(<(?:[\w.-]+:)?password\b[^>]*>)[^<]*", re.IGNORECASE)
-_XML_PASSWORD_ESCAPED = re.compile(r"(&lt;(?:[\w.-]+:)?password\b.*?&gt;)(?:(?!&lt;).)*", re.IGNORECASE | re.DOTALL)
-
-_secrets_lock = threading.Lock()
-_secrets: set[str] = set()
-_secret_re: re.Pattern[str] | None = None
-
-
-def _base64_variants(raw: bytes) -> set[str]:
-    """Encodings of ``raw`` as it would appear alone *or inside a longer base64 stream*.
-
-    A secret embedded at byte offset k (e.g. ``Basic base64(user:password)``) shares no aligned encoding with
-    base64(secret), so for each of the three alignments keep only the characters that depend on secret bits.
-    """
-    out = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
-    for k in range(3):
-        enc = base64.b64encode(b"\0" * k + raw).decode()
-        first, end = -(-8 * k // 6), (8 * (k + len(raw))) // 6
-        fragment = enc[first:end]
-        if len(fragment) >= 8:  # shorter fragments would match random base64
-            out.add(fragment)
-            out.add(fragment.replace("+", "-").replace("/", "_"))
-    return out
-
-
-def register_secret(value: str) -> None:
-    """Scrub ``value`` (and its base64 forms) from every later log line. Values under 4 chars are ignored."""
-    global _secret_re
-    if not value or len(value) < 4:
-        return
-    with _secrets_lock:
-        _secrets.add(value)
-        variants: set[str] = set()
-        for secret in _secrets:
-            variants.add(secret)
-            variants.add(json.dumps(secret)[1:-1])  # as it looks inside a rendered JSON string
-            variants |= _base64_variants(secret.encode())
-        ordered = sorted(variants, key=len, reverse=True)  # longest first: full base64 before fragments
-        _secret_re = re.compile("|".join(re.escape(v) for v in ordered))
-
-
-def _forget_secrets() -> None:  # for tests
-    global _secret_re
-    with _secrets_lock:
-        _secrets.clear()
-        _secret_re = None
-
-
-def scrub_text(text: str) -> str:
-    """Mask ``<Password>`` XML content and registered secrets in free text."""
-    if "assword" in text or "ASSWORD" in text:
-        text = _XML_PASSWORD.sub(rf"\1{MASK}", text)
-        text = _XML_PASSWORD_ESCAPED.sub(rf"\1{MASK}", text)
-    pattern = _secret_re
-    return pattern.sub(MASK, text) if pattern is not None else text
+# Other people's loggers: held at `log.libraries` (default warning) whatever faxdropd's own level, so debugging
+# faxdropd does not bury its events under watchdog's per-inotify-event lines or waitress's per-request ones.
+LIBRARIES = ("watchdog", "urllib3", "zeep", "waitress", "asyncio", "requests", "charset_normalizer", "pypdf")
 
 
 def _is_secret_key(key: object) -> bool:
@@ -192,7 +142,7 @@ def _journal_priority(render: Processor) -> Processor:
         level = str(event_dict.get("level", "info"))
         rendered = render(logger, method, event_dict)
         text = rendered.decode() if isinstance(rendered, bytes | bytearray) else str(rendered)
-        return f"<{_PRIORITY.get(level, 6)}>{text}"
+        return f"<{journald.PRIORITY.get(level, 6)}>{text}"  # journald strips it into PRIORITY
 
     return prefixed
 
@@ -218,6 +168,14 @@ def _under_journald(stream: TextIO) -> bool:
     return (st.st_dev, st.st_ino) == (dev, ino)
 
 
+def _has_fd(stream: TextIO) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
 def _isatty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
@@ -225,11 +183,12 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None, libraries: str = "warning") -> None:
     """Set up structlog and the root stdlib logger. Safe to call again (reload, tests).
 
     ``fmt``: "json", "console" or "auto" (JSON unless ``stream`` is a TTY outside systemd).
     ``level``: debug/info/warning/error/critical. ``stream`` defaults to the current ``sys.stderr``.
+    ``libraries``: the level of third-party loggers (``LIBRARIES``), never below ``level``.
     """
     fmt = fmt.lower()
     if fmt not in ("auto", "json", "console"):
@@ -242,7 +201,9 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     if fmt == "auto":
         systemd = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
         fmt = "json" if systemd or not _isatty(out) else "console"
-    journald = _under_journald(out)
+    under_journald = _under_journald(out)
+    # Native fields only when stderr provably is the journal's stream (not merely trusted) and its socket exists.
+    address = journald.journal_address() if under_journald and _has_fd(out) else None
 
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,  # job_id etc. also on zeep/pypdf records logged in the job
@@ -261,16 +222,17 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         exceptions = structlog.processors.format_exc_info
         render = structlog.dev.ConsoleRenderer(
             # NO_COLOR (no-color.org): any non-empty value turns colours off, even on a terminal.
-            colors=_isatty(out) and not journald and not os.environ.get("NO_COLOR"),
+            colors=_isatty(out) and not under_journald and not os.environ.get("NO_COLOR"),
             exception_formatter=structlog.dev.plain_traceback,
         )
-    if journald:
+    if under_journald and address is None:
         render = _journal_priority(render)
     final: list[Processor] = [
         structlog.stdlib.ProcessorFormatter.remove_processors_meta,
         exceptions,
         escape_filenames,
         redact_processor,
+        *([journald.capture] if address else []),
         render,
         _scrub_rendered,
     ]
@@ -281,7 +243,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         wrapper_class=structlog.make_filtering_bound_logger(levelno),
         cache_logger_on_first_use=False,  # later configure() calls (reload, tests) must take effect
     )
-    handler = logging.StreamHandler(out)
+    handler: logging.Handler = journald.JournaldHandler(out, address) if address else logging.StreamHandler(out)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final))
     handler.addFilter(RedactingFilter())
     handler._faxdropd = True  # type: ignore[attr-defined]  # marks ours for the next configure()
@@ -294,8 +256,14 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     root.addHandler(handler)
     root.setLevel(levelno)
     wire = _wire_debug()
-    for name in _NOISY:
-        logging.getLogger(name).setLevel(logging.DEBUG if wire else max(levelno, logging.INFO))
+    try:
+        library_level = max(levelno, _LEVELS[libraries.lower()])
+    except KeyError:
+        raise ValueError(f"log libraries must be one of {', '.join(_LEVELS)}, not {libraries!r}") from None
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(library_level)
+    for name in _NOISY:  # SOAP envelopes and HTTP internals: never at debug unless on purpose (wire debug)
+        logging.getLogger(name).setLevel(logging.DEBUG if wire else max(library_level, logging.INFO))
     if wire:
         _route_http_client_debug()
 
