@@ -1,7 +1,7 @@
 """Idle cost (issues #8, #19): the daemon's CPU (utime + stime of every thread, /proc/<pid>/stat) while nothing
-is sent — 200 empty folders watched with inotify with the metrics endpoint and the front-desk page enabled
-(three consecutive windows of one daemon run, the median reported), and one polled folder holding 10,000
-files every 2 s (one window).
+is sent — 200 empty folders watched with inotify with the metrics endpoint, the front-desk page and
+notifications enabled (three consecutive windows of one daemon run, the median reported), and one polled
+folder holding 10,000 files every 2 s (one window).
 
 The 10,000 files stay put because the folder takes destinations from sidecars only and none exist: every
 poll lists and stats them all, which is exactly the cost being measured (a backlog waiting, e.g., for
@@ -48,8 +48,18 @@ def cpu_percent(
 
 
 def surfaces() -> dict[str, Any]:
-    """The optional parts an office turns on: /metrics and the front-desk page, each on a free port."""
-    return {"metrics": {"listen": f"127.0.0.1:{free_port()}"}, "web": {"listen": f"127.0.0.1:{free_port()}"}}
+    """The optional parts an office turns on: /metrics and the front-desk page, each on a free port, and
+    notifications by e-mail and webhook (to a closed loopback port: an idle daemon has nothing to tell)."""
+    return {
+        "metrics": {"listen": f"127.0.0.1:{free_port()}"},
+        "web": {"listen": f"127.0.0.1:{free_port()}"},
+        "notify": {
+            "smtp": {"host": "127.0.0.1", "port": 9, "security": "none", "from": "Fax <fax@example.org>"},
+            "on": ["failed", "rejected", "paused", "folder_down"],
+            "email": ["frontdesk@example.org"],
+            "webhooks": ["http://127.0.0.1:9/faxdropd"],
+        },
+    }
 
 
 def run(ctx: Context) -> list[Result]:

@@ -68,7 +68,7 @@ ISSUE_19_ROWS = [
     ("surfaces", "show JOB"),
     ("surfaces", "web dashboard"),
     ("surfaces", "filtered job search"),
-    ("idle", "metrics + web"),
+    ("idle", "metrics + web + notify"),
 ]
 
 
