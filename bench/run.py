@@ -112,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "to see the cost without fsync",
     )
     args = p.parse_args(argv)
+    if args.write and (args.quick or args.only):
+        p.error("--write publishes a full run: not with --quick or --only")
     names = args.only or BENCHES
     workdir = Path(tempfile.mkdtemp(prefix="faxdropd-bench-", dir=args.workdir))
     ctx = Context(quick=args.quick, workdir=workdir, repeats=args.repeats)
