@@ -89,7 +89,7 @@ def run(ctx: Context) -> list[Result]:
     ctx.log("surfaces: show")
     show = repeated(ctx, lambda _: _command(config, "show", job))
     cfg = parse_config({**yaml.safe_load(config.read_text()), "web": {"listen": "127.0.0.1:0"},
-                        "interfax": {"url": "embedded", "username": "demo", "password": "demo"}},
+                        "interfax": {"url": "embedded", "username": "demo", "password": PASSWORD}},
                        base_dir=root)  # fmt: skip
     server = WebServer(lambda: cfg, lambda: dict.fromkeys(FOLDERS, True)).start()
     try:
