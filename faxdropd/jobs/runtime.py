@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -93,6 +93,9 @@ class Runtime:
     clients: ClientFactory
     metrics: Any
     pause: Pause
+    # Set by the pipeline at each submission: the tracker reads the submitted jobs only when one is new or one
+    # of those it knows is due again, not twice a second whatever happens.
+    submitted: threading.Event = field(default_factory=threading.Event)
 
     def folder(self, name: str) -> FolderConfig | None:
         for folder in self.config.folders:
