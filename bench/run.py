@@ -1,6 +1,7 @@
-"""Run every benchmark (or some), write the results as JSON to bench/results/ and print a markdown table.
+"""Run every benchmark (or some), write the results as JSON and print a markdown table.
 
-    python bench/run.py [--quick] [--only NAME ...] [--keep]
+    python bench/run.py --write                     # the published run: JSON to docs/bench/, docs/PERFORMANCE.md
+    python bench/run.py [--quick] [--only NAME ...] [--repeats N] [--keep]   # JSON to bench/results/
     python -m bench.run [--quick]
 
 --quick shrinks every size so the whole run takes well under a minute (the test suite's smoke run).
@@ -30,8 +31,26 @@ if __package__ in (None, ""):
 from bench.common import REPO, Context, Result
 
 # Order matters a little: the idle measurement last, so nothing of ours runs while it samples CPU.
-BENCHES = ["upload", "overhead", "floor", "memory", "latency", "scale", "concurrency", "idle"]
+BENCHES = [
+    "cpu", "upload", "overhead", "floor", "memory", "latency", "scale", "concurrency", "hosts", "surfaces", "idle",
+]  # fmt: skip
 RESULTS = Path(__file__).resolve().parent / "results"
+PUBLISHED = REPO / "docs" / "bench"
+PAGE = REPO / "docs" / "PERFORMANCE.md"
+
+
+def commit() -> str:
+    """The commit measured, with "+dirty" when the working tree differs from it."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO, check=False)
+        except OSError:
+            return ""
+        return done.stdout.strip()
+
+    head = git("rev-parse", "HEAD") or "?"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def machine() -> dict[str, str]:
@@ -78,6 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run that only proves it works")
     p.add_argument("--only", nargs="+", choices=BENCHES, default=None, help="run only these benchmarks")
+    p.add_argument("--repeats", type=int, default=3, help="repeats per figure (the median is reported)")
+    p.add_argument(
+        "--write",
+        action="store_true",
+        help=f"keep the JSON in docs/bench/ and regenerate {PAGE.relative_to(REPO)} from it",
+    )
     p.add_argument("--keep", action="store_true", help="keep the working directory (logs, journals)")
     p.add_argument("--out", default=None, help="results JSON path (default bench/results/<time>.json)")
     p.add_argument(
@@ -87,9 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "to see the cost without fsync",
     )
     args = p.parse_args(argv)
+    if args.write and (args.quick or args.only):
+        p.error("--write publishes a full run: not with --quick or --only")
     names = args.only or BENCHES
     workdir = Path(tempfile.mkdtemp(prefix="faxdropd-bench-", dir=args.workdir))
-    ctx = Context(quick=args.quick, workdir=workdir)
+    ctx = Context(quick=args.quick, workdir=workdir, repeats=args.repeats)
     info = machine()
     started = time.monotonic()
     results: list[Result] = []
@@ -115,17 +142,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
         "quick": args.quick,
+        "commit": commit(),
+        "repeats": args.repeats,
         "machine": info,
         "seconds": round(elapsed, 1),
         "results": [r.as_json() for r in results],
         "errors": errors,
     }
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if args.out:
         out = Path(args.out)
     else:
-        RESULTS.mkdir(exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        out = RESULTS / f"{stamp}{'-quick' if args.quick else ''}.json"
+        out = (PUBLISHED if args.write else RESULTS) / f"{stamp}{'-quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(
@@ -136,6 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(results))
     for name in errors:
         print(f"\n{name}: FAILED (see the JSON for the traceback)")
+    if args.write:
+        from bench.report import main as report
+
+        report([str(out), "--write", str(PAGE)])
+        print(f"\n{PAGE.relative_to(REPO)} regenerated from {os.path.relpath(out, REPO)}")
     if args.keep:
         print(f"\nworking directory kept: {workdir}")
     else:

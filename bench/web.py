@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         ids = seed(root / "state", args.jobs)
         print(f"seeded {args.jobs} jobs in {time.perf_counter() - started:.1f} s")
         data = {
-            "interfax": {"url": "embedded", "username": "demo", "password": "demo"},
+            "interfax": {"url": "embedded", "username": "demo", "password": "bench-Pa55word!"},
             "state_dir": str(root / "state"),
             "folders": [{"path": str(root / f), "name": f, "to": "+12125550100"} for f in FOLDERS],
             "web": {"listen": "127.0.0.1:0"},

@@ -489,3 +489,36 @@ def test_a_1011_halves_the_rate_for_a_while_and_never_fails_the_job(runtime: Run
     clock[0] += SLOW_DOWN + 1
     tracker.step()
     assert tracker.budget.per_minute == full
+
+
+def test_final_status_is_committed_with_the_outcome(runtime: Runtime) -> None:
+    # One commit for the last status and the outcome: the timeline has no separate "status" row before it.
+    rt = runtime
+    tracker = Tracker(rt, Finisher(rt))
+    job = submitted_job(rt, [77])
+    tracker._apply(job, [item(77, 0, pages=1)])
+    done = rt.journal.get(job.id)
+    assert done is not None and done.state is State.DELIVERED
+    assert done.delivery["items"]["77"]["status"] == 0 and done.transaction_ids == [77]
+    details = [e["detail"] for e in rt.journal.events(job.id)]
+    assert "status" not in details and any(d.startswith("outcome") for d in details), details
+
+
+def test_tracker_reads_submitted_jobs_only_when_one_is_new_or_due(runtime: Runtime, emulator: Any) -> None:
+    rt = runtime
+    rt.config.delivery.query_limit_per_minute = 600
+    clock = [1000.0]
+    tracker = Tracker(rt, Finisher(rt), clock=lambda: clock[0])
+    submitted_job(rt, [1])
+    tracker.step()  # the first step reads: the tracker knows nothing yet
+    assert len(calls(emulator, "FaxQuery")) == 1
+    submitted_job(rt, [2])  # written straight to the journal: nobody told the tracker
+    clock[0] += 0.01
+    tracker.step()
+    assert len(calls(emulator, "FaxQuery")) == 1, "nothing new signalled and nothing due: no read, no query"
+    rt.submitted.set()  # what the pipeline does after each submission
+    tracker.step()
+    assert len(calls(emulator, "FaxQuery")) == 2
+    clock[0] += max(rt.config.delivery.poll_interval, tracker.budget.window / tracker.budget.per_minute)
+    tracker.step()  # both are due again after the poll interval, signal or not
+    assert len(calls(emulator, "FaxQuery")) == 3

@@ -31,7 +31,7 @@ HOT = Path("/srv/fax/hot")
 
 def Folder(**settings_: Any) -> FolderConfig:  # named like the model it builds
     data = {
-        "interfax": {"url": "http://127.0.0.1:9/dfs.asmx", "username": "u", "password": "p"},
+        "interfax": {"url": "http://127.0.0.1:9/dfs.asmx", "username": "u", "password": "test-password"},
         "state_dir": "/srv/fax/state",
         "folders": [{"path": str(HOT), "to": DEFAULT, **settings_}],
     }

@@ -48,7 +48,7 @@ def dead_share_fds(sshfs_share: SshfsShare) -> Iterator[dict[str, int]]:
 
 def test_pdf_read_failing_on_a_dead_share_is_an_outage(dead_share_fds: dict[str, int]) -> None:
     with pytest.raises(OSError) as failure:
-        preflight._pdf_pages(dead_share_fds["a.pdf"], 100)
+        preflight._pdf_pages(dead_share_fds["a.pdf"], 200_000, 100)  # the in-memory read of a small PDF
     assert not isinstance(failure.value, Rejected) and storage_failure(failure.value), failure.value
 
 

@@ -32,7 +32,7 @@ BASE = Path("/srv/fax")
 def Folder(path: Path, **settings: Any) -> FolderConfig:  # named like the model it builds
     """One hot folder as parse_config produces it (defaults merged, numbers and globs validated)."""
     data = {
-        "interfax": {"url": "http://127.0.0.1:9/dfs.asmx", "username": "u", "password": "p"},
+        "interfax": {"url": "http://127.0.0.1:9/dfs.asmx", "username": "u", "password": "test-password"},
         "state_dir": str(path.parent / "state"),
         "folders": [{"path": str(path), **settings}],
     }

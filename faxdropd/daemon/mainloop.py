@@ -1,8 +1,8 @@
 """The daemon: opens its parts, runs the main loop beside the workers and the tracker, and stops them.
 
-Signal handlers only set flags (signals.py); the main loop does the work (reload, stop), pings the systemd
-watchdog only while it makes progress and the threads it depends on (workers, tracker, the watcher's threads)
-are alive, and owns intake: stable files are claimed only while workers can take them (bounded memory).
+Signal handlers only set flags (signals.py); the main loop does the work (reload, stop), pings the systemd watchdog
+only while it makes progress and the threads it depends on (workers, tracker, the watcher's threads) are alive,
+and owns intake: stable files are claimed only while workers can take them (bounded memory).
 """
 
 from __future__ import annotations
@@ -111,10 +111,8 @@ class MainLoop:
         self.controls = Controls(self.rt, self.finisher, lambda: {f.name for f in self.cfg.folders})
         self.pool = WorkerPool(cfg.workers, max(4, cfg.workers * 4), handle=self._handle, on_done=self._wake.set)
         self.watcher = Watcher([WatchSpec.from_folder(f) for f in cfg.folders], wake=self._wake)
-        self._tracker_stop = threading.Event()
-        self._tracker = threading.Thread(
-            target=parts.tracker.run, args=(self._tracker_stop,), name="tracker", daemon=True
-        )
+        stop = self._tracker_stop = threading.Event()
+        self._tracker = threading.Thread(target=parts.tracker.run, args=(stop,), name="tracker", daemon=True)
         self.health = Health(parts.folder_events)
         self.health.tracker, self.health.workers, self.health.watcher = self._tracker, self.pool.threads, self.watcher
         self.probes = Probes(self.not_ready)
@@ -140,7 +138,7 @@ class MainLoop:
 
     def _loop(self) -> None:
         ping_every = sdnotify.watchdog_interval()
-        last_ping = last_status = last_refile = 0.0
+        last_ping = last_status = last_refile = last_pass = 0.0
         last_beat = time.monotonic()  # recovery beat once at start
         while not self.flags.should_exit:
             now = time.monotonic()
@@ -148,10 +146,12 @@ class MainLoop:
             if self.flags.take_reload():
                 self._do_reload()
             self._intake()
-            self._watch_folders()
-            self._schedule_due()
-            for job in self.controls.step():  # the operator's hold/release/cancel (ops/apply.py)
-                self.pool.submit(job)
+            if now - last_pass >= LOOP_INTERVAL:  # a worker's wake-up is for intake: no journal reads per fax
+                last_pass = now
+                self._watch_folders()
+                self._schedule_due()
+                for job in self.controls.step():  # the operator's hold/release/cancel (ops/apply.py)
+                    self.pool.submit(job)
             if now - last_refile > 5.0:
                 last_refile = now
                 self._refile()
@@ -285,8 +285,7 @@ class MainLoop:
         if self.rt.pause.active():
             causes.append(f"sending paused: {self.rt.pause.reason}")
         causes += [f"folder {name} is down" for name in self.health.down()]
-        problem = self.rt.journal.check()
-        if problem:
+        if problem := self.rt.journal.check():
             causes.append(problem)
         return causes
 

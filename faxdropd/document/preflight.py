@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import logging
 import os
 import stat
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, WrongPasswordError
@@ -31,6 +33,7 @@ MAX_BYTES = 20 * 1024 * 1024  # InterFAX's limit per fax
 MAX_PAGES = PAGES_PER_FAX
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO must not hang us
 _CHUNK = 1024 * 1024
+IN_MEMORY_PDF = 1024 * 1024  # PDFs up to this size are parsed from memory (one read, not ~40 syscalls)
 NOT_REGULAR = "not a regular file (symlink/FIFO/device/directory)"
 
 
@@ -119,7 +122,7 @@ def open_document(path: Path, folder: Path, *, max_bytes: int = MAX_BYTES, max_p
         if st.st_size > max_bytes:
             raise Rejected(f"file is {st.st_size} bytes, over the limit of {max_bytes} bytes")
         file_type, sha256 = identify(fd, st.st_size, path.name)
-        pages = _pdf_pages(fd, max_pages) if file_type == "PDF" else None
+        pages = _pdf_pages(fd, st.st_size, max_pages) if file_type == "PDF" else None
         return Checked(fd=fd, size=st.st_size, sha256=sha256, file_type=file_type, pages=pages)
     except BaseException:
         os.close(fd)
@@ -168,12 +171,21 @@ def _same_inode(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def _pdf_pages(fd: int, max_pages: int) -> int:
-    # pypdf reads through a file object on a dup of our descriptor: seeks, not a second in-memory copy.
+def _pdf_source(fd: int, size: int) -> BinaryIO:
+    # A small document is parsed from one read: pypdf seeks and reads all over a file, and on a descriptor each
+    # of those is a system call (~40 for a 100 KB fax, each one a GIL hand-off among the workers). A large one
+    # is read through a dup of our descriptor instead, so its memory stays bounded.
+    if size <= IN_MEMORY_PDF:
+        return io.BytesIO(os.pread(fd, size, 0))
+    raw = os.fdopen(os.dup(fd), "rb")
+    raw.seek(0)
+    return raw
+
+
+def _pdf_pages(fd: int, size: int, max_pages: int) -> int:
     _QUIET.local.active = True
     try:
-        with os.fdopen(os.dup(fd), "rb") as raw:
-            raw.seek(0)
+        with _pdf_source(fd, size) as raw:
             reader = PdfReader(raw)
             if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
                 raise Rejected("encrypted PDF")

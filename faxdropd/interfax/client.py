@@ -153,10 +153,21 @@ class _Session(requests.Session):
     interfax.verify_tls (a private CA bundle) with the system bundle. Proxies still come from the environment.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._merged: dict[str, Any] = {}
+
     def merge_environment_settings(self, *args: Any, **kwargs: Any) -> Any:
-        merged = super().merge_environment_settings(*args, **kwargs)
-        merged["verify"] = self.verify
-        return merged
+        # Reading the environment (proxies, no_proxy, netrc) cost ~0.1 ms per call; a daemon's environment
+        # does not change while it runs, so each distinct call is worked out once per session.
+        key = repr((args, sorted(kwargs.items())))
+        merged = self._merged.get(key)
+        if merged is None:
+            merged = super().merge_environment_settings(*args, **kwargs)
+            merged["verify"] = self.verify
+            if len(self._merged) < 64:  # one endpoint in practice; never grows without bound
+                self._merged[key] = merged
+        return dict(merged)
 
 
 class ClientFactory:

@@ -267,6 +267,7 @@ class Pipeline:
             self.finisher.finish(job, Outcome.ACCEPTED, None, "accepted by InterFAX; delivery is not tracked", **sent)
             return
         job = jr.transition(job, State.SUBMITTED, f"transaction {tid}", **sent)
+        self.rt.submitted.set()
         crashpoints.hit("after_submitted", job.name)
         log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
 

@@ -6,7 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -96,6 +96,9 @@ class Runtime:
     pause: Pause
     # This instance's leases on a shared journal (jobs/leases.py); None with SQLite, where nothing is shared.
     leases: Leases | None = None
+    # Set by the pipeline at each submission: the tracker reads the submitted jobs only when one is new or one
+    # of those it knows is due again, not twice a second whatever happens.
+    submitted: threading.Event = field(default_factory=threading.Event)
 
     def folder(self, name: str) -> FolderConfig | None:
         for folder in self.config.folders:

@@ -45,6 +45,8 @@ def take_over(rt: Runtime, finisher: Finisher) -> int:
         if runnable is not None:
             # Queued through the scheduler like any due job: the main loop picks up deferred jobs of ours.
             journal.defer(runnable, time.time(), f"taken over from {peer}")
+    if taken:
+        rt.submitted.set()  # the tracker reads its submitted jobs again: some of them are new to it
     release_orphans_of_dead(rt)
     return len(taken)
 

@@ -7,6 +7,7 @@ transaction ids to a FaxQuery IN, least recently polled first so no batch starve
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import threading
@@ -86,6 +87,7 @@ class Tracker:
         self.budget = SharedBudget(rt.journal, self.share) if rt.journal.shared else QueryBudget(self.share)
         self._slow_until = 0.0
         self._last_poll: dict[str, float] = {}
+        self._next_read = 0.0  # clock time of the next read of the submitted jobs (0: at the next step)
         self._restore_budget(rt.journal)
 
     def _restore_budget(self, journal: Journal) -> None:
@@ -107,6 +109,10 @@ class Tracker:
         if self._slow_until and self.clock() >= self._slow_until:
             self._slow_until, self.budget.per_minute = 0.0, self.share
             log.info("tracker.rate_restored", per_minute=self.share)
+        if self.budget.free_at(self.clock()) > self.clock():
+            # Every query below needs the budget: while it is spent, reading the unsettled jobs (hundreds
+            # of rows, twice a second) would only find that out again.
+            return
         client = self.rt.clients.client()
         try:
             for job in self.rt.journal.by_state(State.UNKNOWN):
@@ -179,6 +185,11 @@ class Tracker:
         # whole minute before the fax is final and leave nothing for reconciliation.
         interval = max(self.rt.config.delivery.poll_interval, self.budget.window / self.budget.per_minute)
         now = self.clock()
+        if now < self._next_read and not self.rt.submitted.is_set():
+            return  # nothing new was submitted and nothing known is due yet
+        self.rt.submitted.clear()
+        # Until a round completes, the next step reads again (a spent budget returns half-way through).
+        self._next_read = 0.0
         due = [
             j
             for j in self.rt.journal.by_state(State.SUBMITTED)
@@ -215,6 +226,8 @@ class Tracker:
             jobs = {j.id: j for j in singles}
             for job_id, items in grouped.items():
                 self._apply(jobs[job_id], items)
+        # Jobs made `submitted` elsewhere (reconciliation, adoption, a restart) are found within an interval.
+        self._next_read = min(self._last_poll.values(), default=now) + interval
 
     def _apply(self, job: Job, items: list[FaxItem]) -> None:
         known: dict[str, DeliveryItem] = dict(job.delivery.get("items", {}))
@@ -227,21 +240,32 @@ class Tracker:
             if item.status == codes.OUT_OF_CREDIT:
                 # Held, not failed: InterFAX sends it once credit is added, so keep tracking and stop sending.
                 self.rt.pause.set("InterFAX holds faxes: the account is out of credit", OUT_OF_CREDIT_PAUSE)
+        status: dict[str, Any] = {}
         if changed:
             tids = sorted({*job.transaction_ids, *(int(t) for t in known)})
-            job = self.rt.journal.update(job, "status", delivery={**job.delivery, "items": known}, transaction_ids=tids)
+            status = {"delivery": {**job.delivery, "items": known}, "transaction_ids": tids}
         finals = [f for f in known.values() if f["status"] >= 0]
         if len(finals) < max(len(job.numbers), 1) or any(f["status"] < 0 for f in known.values()):
+            if status:
+                self.rt.journal.update(job, "status", **status)
             return
         self._last_poll.pop(job.id, None)
+        # The final status goes into the journal with the outcome, in the finisher's one commit: a separate
+        # "status" commit first cost a fsync'd transaction per fax and changed nothing a crash could lose
+        # (the next poll asks again).
+        job = dataclasses.replace(job, **status)
         failed = [f for f in finals if f["status"] > 0]
         if failed:
             first = failed[0]
             reason = f"{first['number'] or 'a number'}: {first['meaning']} (status {first['status']})"
             if len(failed) < len(finals):
                 reason += f"; {len(finals) - len(failed)} of {len(finals)} numbers delivered"
-            self.finisher.finish(job, Outcome.FAILED, int(first["status"]), reason + twins.note(job))
+            self.finisher.finish(job, Outcome.FAILED, int(first["status"]), reason + twins.note(job), **status)
         else:
             self.finisher.finish(
-                job, Outcome.DELIVERED, 0, "delivered: every page confirmed by the receiving fax" + twins.note(job)
+                job,
+                Outcome.DELIVERED,
+                0,
+                "delivered: every page confirmed by the receiving fax" + twins.note(job),
+                **status,
             )

@@ -58,6 +58,24 @@ def journal_rows(state_dir: Path) -> list[tuple[str, str, str | None]]:
         db.close()
 
 
+def caught_in_send(state_dir: Path, emulator: Any) -> tuple[int, int]:
+    """After a kill, before the restart: (jobs the journal holds as `submitting`, how many of them the emulator's
+    ledger already has a SendfaxEx_2 for).
+
+    `submitting` is committed before SendfaxEx_2 and left only by the commit of its outcome, so a job in it means
+    the kill landed inside a send; one the emulator already has is the window a resend would double (W5/W6).
+    """
+    db = sqlite3.connect(f"file:{state_dir / 'journal.sqlite3'}?mode=ro", uri=True, timeout=30)
+    try:
+        refs = {r[0] for r in db.execute("SELECT reference FROM jobs WHERE state = 'submitting'")}
+    finally:
+        db.close()
+    if not refs:
+        return 0, 0
+    sent = {str(s["job_id"]) for s in ledger(emulator)["submissions"]}
+    return len(refs), len(refs & sent)
+
+
 def filed_count(hots: Iterable[Path]) -> int:
     return sum(len(documents(h / "sent")) + len(documents(h / "failed")) for h in hots)
 

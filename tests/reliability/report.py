@@ -39,7 +39,10 @@ EXPLAIN: dict[str, str] = {
     "remounted and the daemon restarted. Red on any lost input, duplicate submission or failed "
     "`integrity_check`, or when the cuts dropped nothing.",
     "crash_soak": "Files of every size are dropped while the daemon is SIGKILLed at random intervals (the seed "
-    "is printed). Red unless every file is delivered and submitted exactly once.",
+    "is printed); a seeded quarter of the restarts is armed with a crash point inside the send (`before_send`, "
+    "`after_send`). `kills_in_send` counts the kills that left a job journaled `submitting`, `kills_after_accept` "
+    "those where the emulator already had that job's fax. Red unless every file is delivered and submitted "
+    "exactly once, or when no kill landed inside a send after InterFAX accepted it.",
     "notify_soak": "Documents that deliver, fail and are rejected arrive while the daemon is SIGKILLed every "
     "0.3-2 s (the seed is printed), with e-mail (aiosmtpd, STARTTLS + AUTH) and signed webhook notifications on. "
     "Red when an outcome is not mailed and posted, when one outcome makes two notifications, when a duplicate "

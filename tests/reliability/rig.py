@@ -91,6 +91,32 @@ class Rig:
     def start(self, env: dict[str, str] | None = None, wait: bool = True) -> None:
         self.daemon.start(wait=wait, extra_env=env)
 
+    def start_armed(self, crash_at: str, timeout: float = 30.0) -> None:
+        """Start with FAXDROPD_CRASH_AT=crash_at; return at `daemon.ready` or when the hook already killed it (a job
+        recovered at start may reach the point before the daemon reports ready)."""
+        log = self.daemon.log_path
+        offset = log.stat().st_size if log.exists() else 0
+
+        def ready() -> bool:
+            with log.open("rb") as f:
+                f.seek(offset)
+                return b'"daemon.ready"' in f.read()
+
+        self.start(env={"FAXDROPD_CRASH_AT": crash_at}, wait=False)
+        wait_for(lambda: not self.running or ready(), timeout, what=f"daemon.ready or {crash_at}")
+
+    def died_by_hook(self, within: float) -> bool:
+        """Wait up to `within` seconds for an armed daemon to die; True when its crash point killed it (counted)."""
+        assert self.daemon.proc is not None
+        try:
+            code = self.daemon.proc.wait(within)
+        except subprocess.TimeoutExpired:
+            return False
+        # The hook dies by SIGKILL; any other end is the daemon failing on its own.
+        assert code == -signal.SIGKILL, f"armed daemon exited with {code}:\n{self.daemon.log_text()[-3000:]}"
+        self.kills += 1
+        return True
+
     def kill(self) -> None:
         if self.running:
             assert self.daemon.proc is not None
