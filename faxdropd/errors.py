@@ -34,6 +34,14 @@ class JournalLocked(FaxdropError):
     """Another process owns the state directory."""
 
 
+class JobTaken(FaxdropError):
+    """Another instance took the job over (its lease here expired): this one must not touch it again."""
+
+
+class Fenced(FaxdropError):
+    """This instance could not renew its leases for two thirds of a lease: it starts no submission."""
+
+
 class JournalFailure(FaxdropError):
     """A journal write did not commit. Raised only when the Journal was built with exit_on_failure=False."""
 

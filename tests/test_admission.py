@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from daemonkit import PASSWORD, write_config
+from kit.journals import JournalBackend
 
 from faxdropd.cli.explain import explain_file
 from faxdropd.config import Config, load_config
@@ -45,7 +46,11 @@ SITUATIONS: dict[str, tuple[dict[str, Any], dict[str, Any], str | None, str]] = 
 
 @pytest.fixture
 def situation(
-    request: pytest.FixtureRequest, tmp_path: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    emulator: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    journal_backend: JournalBackend,
 ) -> Iterator[tuple[Runtime, Path, str]]:
     limits, folder, earlier, expected = SITUATIONS[request.param]
     hot = tmp_path / "hot"
@@ -58,9 +63,14 @@ def situation(
         cover.write_bytes(make_sample_pdf(pages=folder["cover"], text="cover"))
         settings["fax"] = {"cover_page": str(cover)}
     monkeypatch.setenv("FAXDROPD_TEST_PASSWORD", PASSWORD)
-    path = write_config(tmp_path, emulator.url, [settings], extra={"delivery": {"track": False}, "limits": limits})
+    path = write_config(
+        tmp_path,
+        emulator.url,
+        [settings],
+        extra={"delivery": {"track": False}, "limits": limits, **journal_backend.config_extra()},
+    )
     cfg = load_config(path)
-    journal = Journal(cfg.state_dir)
+    journal = journal_backend.open(cfg.state_dir)
     if earlier is not None:
         sent_before(journal, cfg, hashlib.sha256(DOCUMENT if earlier == "same" else b"other").hexdigest())
     (hot / "doc.pdf").write_bytes(DOCUMENT)

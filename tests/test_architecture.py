@@ -22,6 +22,7 @@ RANK = {
     "crashpoints": 0,
     "data": 0,
     "config": 1,
+    "store": 1,  # the journal's database: the connection, the dialects, the SQLite and PostgreSQL backends
     "files": 2,
     "emulator": 2,
     "interfax": 3,

@@ -558,3 +558,37 @@ def test_environment_default_is_os_environ(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(os.environ, "FAXDROPD_PW", SECRET)
     cfg = parse_config(minimal(), base_dir=Path("/etc/faxdropd"))
     assert cfg.interfax.password.get_secret_value() == SECRET
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "sentence"),
+    [
+        (minimal(journal="mysql://db/fax"), "journal", "PostgreSQL URI"),
+        (minimal(journal="postgresql://"), "journal", "PostgreSQL URI"),
+        (minimal(journal_lease="1s"), "journal_lease", "at least 3s"),
+        (minimal(journal_lease="soon"), "journal_lease", "not a duration"),
+        (minimal(journal_password_file="/etc/x"), "journal_password_file", "needs journal:"),
+        (
+            minimal(journal="postgresql://faxdropd@db/fax", journal_password_file="/nonexistent/pw"),
+            "journal_password_file",
+            "does not exist",
+        ),
+    ],
+)
+def test_journal_errors_name_their_key(data: dict[str, Any], path: str, sentence: str) -> None:
+    error = error_of(data)
+    assert error.path == path
+    assert sentence in str(error)
+
+
+def test_the_journal_keys_and_their_defaults(tmp_path: Path) -> None:
+    assert (parse(minimal()).journal, parse(minimal()).journal_lease) == (None, 30.0)
+    secret = tmp_path / "db.pw"
+    secret.write_text(SECRET + "\n")
+    secret.chmod(0o600)
+    url = "postgresql://faxdropd@db.example/faxdropd?sslmode=verify-full&sslrootcert=/etc/ca.pem"
+    cfg = parse(minimal(journal=url, journal_password_file=str(secret), journal_lease="45s"))
+    assert (cfg.journal, cfg.journal_lease, cfg.journal_password) == (url, 45.0, SECRET)
+    assert SECRET not in repr(cfg) and SECRET not in cfg.model_dump_json()
+    warned = parse(minimal(journal="postgresql://faxdropd:inline-pw@db/fax"))
+    assert any("password is written in the URI" in w for w in warned.warnings)

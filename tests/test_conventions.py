@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.journals import JournalBackend
 
 from faxdropd.cli.explain import explain_file
 from faxdropd.config import Config, parse_config
@@ -24,7 +25,6 @@ from faxdropd.files import filing, names
 from faxdropd.interfax import upload
 from faxdropd.interfax.faxfields import sendfax_fields
 from faxdropd.jobs import intake
-from faxdropd.jobs.journal import Journal
 from faxdropd.watch.scan import Ready
 from faxdropd.watch.stability import is_wanted
 
@@ -90,13 +90,15 @@ def test_a_sidecar_added_after_a_cached_listing_is_found(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("name", SPELLINGS)
-def test_intake_claims_an_upper_case_sidecar_with_its_document(name: str, tmp_path: Path) -> None:
+def test_intake_claims_an_upper_case_sidecar_with_its_document(
+    name: str, tmp_path: Path, journal_backend: JournalBackend
+) -> None:
     folder = config(tmp_path, to_from=["sidecar", "folder"]).folders[0]
     folder.path.mkdir()
     doc = folder.path / "x.pdf"
     doc.write_bytes(b"%PDF-1.4 test\n%%EOF\n")
     (folder.path / name).write_text("to: '+12125550199'\n")
-    journal = Journal(tmp_path / "state")
+    journal = journal_backend.open(tmp_path / "state")
     try:
         [job] = intake.claim_batch(journal, [(folder, doc)])
     finally:

@@ -11,12 +11,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from daemonkit import PASSWORD, write_config
+from kit.journals import JournalBackend
 
 from faxdropd.config import load_config
 from faxdropd.daemon.mainloop import MainLoop
 from faxdropd.daemon.workers import WorkerPool
 from faxdropd.jobs.controls import Holds
-from faxdropd.jobs.journal import Job, Journal, State, new_job_id
+from faxdropd.jobs.journal import Job, State, new_job_id
 
 
 def _job(hot: Path, name: str) -> Job:
@@ -28,7 +29,7 @@ def _job(hot: Path, name: str) -> Job:
     )  # fmt: skip
 
 
-def test_only_undecided_deferred_jobs_are_scheduled(tmp_path: Path) -> None:
+def test_only_undecided_deferred_jobs_are_scheduled(tmp_path: Path, journal_backend: JournalBackend) -> None:
     hot = tmp_path / "hot"
     hot.mkdir()
     config = write_config(tmp_path, "http://127.0.0.1:9/dfs.asmx", [{"path": str(hot), "to": "+99999990"}])
@@ -36,7 +37,7 @@ def test_only_undecided_deferred_jobs_are_scheduled(tmp_path: Path) -> None:
     loop = MainLoop.__new__(MainLoop)
     loop.cfg = load_config(config, env={"FAXDROPD_TEST_PASSWORD": PASSWORD})
     loop.pool = WorkerPool(1, 4, handle=lambda job: None, on_done=lambda: None)
-    journal = Journal(tmp_path / "state")
+    journal = journal_backend.open(tmp_path / "state")
     try:
         waiting, decided = journal.create_many([_job(hot, "waiting.pdf"), _job(hot, "decided.pdf")])
         journal.transition(waiting, State.DEFERRED, "transient", next_attempt_at=0.0)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from daemonkit import PASSWORD, write_config
+from kit.journals import JournalBackend
 
 from faxdropd.config import load_config
 from faxdropd.daemon.metrics import NullMetrics
@@ -16,18 +17,18 @@ from faxdropd.daemon.wiring import client_settings
 from faxdropd.files import filing, fsutil
 from faxdropd.interfax.client import ClientFactory
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import Job, Journal, Outcome, State, new_job_id
+from faxdropd.jobs.journal import Job, Outcome, State, new_job_id
 from faxdropd.jobs.runtime import Pause, Runtime
 
 
 def test_a_job_given_up_before_preflight_gets_the_hash_in_its_receipt(
-    tmp_path: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend
 ) -> None:
     hot = tmp_path / "hot"
     hot.mkdir()
     monkeypatch.setenv("FAXDROPD_TEST_PASSWORD", PASSWORD)
     cfg = load_config(write_config(tmp_path, emulator.url, [{"path": str(hot), "to": "+99999990"}]))
-    journal = Journal(cfg.state_dir)
+    journal = journal_backend.open(cfg.state_dir)
     clients = ClientFactory(client_settings(cfg))
     try:
         data = b"%PDF-1.4 given up before anyone read it\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.journals import JournalBackend
 
 from faxdropd.config import Config, parse_config
 from faxdropd.errors import ConfigError, ConfigProblems
@@ -28,9 +29,9 @@ def config(tmp_path: Path, **extra: Any) -> Config:
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
+def journal(tmp_path: Path, journal_backend: JournalBackend) -> Iterator[Journal]:
     (tmp_path / "hot").mkdir()
-    j = Journal(tmp_path / "state")
+    j = journal_backend.open(tmp_path / "state")
     yield j
     j.close()
     workarea.set_instance(None)
@@ -147,7 +148,7 @@ def test_a_returning_host_ends_its_adopted_jobs_without_sending(tmp_path: Path, 
     assert job is not None and job.state is State.ADOPTED and "adopted by another host" in (job.reason or "")
 
 
-def _adopt_config(tmp_path: Path) -> Path:
+def _adopt_config(tmp_path: Path, backend: JournalBackend) -> Path:
     import yaml
 
     path = tmp_path / "faxdropd.yaml"
@@ -159,6 +160,7 @@ def _adopt_config(tmp_path: Path) -> Path:
                 "instance": "me",
                 "peer_timeout": "10m",
                 "folders": [{"path": str(tmp_path / "hot"), "to": "+12125550100"}],
+                **backend.config_extra(),
             }
         )
     )
@@ -168,12 +170,12 @@ def _adopt_config(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("age", [30.0, 3600.0])
 def test_adopt_refuses_a_recent_peer_and_takes_a_silent_one(
-    tmp_path: Path, journal: Journal, age: float, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, journal: Journal, age: float, monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend
 ) -> None:
     from faxdropd.cli.main import main
 
     monkeypatch.setenv("PW", "not-a-real-password")
-    cfg_path = _adopt_config(tmp_path)
+    cfg_path = _adopt_config(tmp_path, journal_backend)
     instances.resolve(journal, config(tmp_path, instance="me"))
     dead = tmp_path / "hot" / ".faxdropd" / "dead"
     dead.mkdir(parents=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import structlog
+from kit.journals import JournalBackend
 
 from faxdropd.config import Config, FolderConfig, parse_config
 from faxdropd.files import filing
@@ -30,11 +31,11 @@ def config(tmp_path: Path, **folder: Any) -> Config:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[FolderConfig, Journal]:
+def setup(tmp_path: Path, journal_backend: JournalBackend) -> tuple[FolderConfig, Journal]:
     cfg = config(tmp_path, to_from=["sidecar", "folder"])
     folder = cfg.folders[0]
     folder.path.mkdir(parents=True)
-    journal = Journal(tmp_path / "state")
+    journal = journal_backend.open(tmp_path / "state")
     yield folder, journal  # type: ignore[misc]
     journal.close()
 

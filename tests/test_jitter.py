@@ -9,9 +9,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from kit.journals import JournalBackend
+
 from faxdropd.config.model import RetryConfig
 from faxdropd.jobs import jitter
-from faxdropd.jobs.journal import Job, Journal, State
+from faxdropd.jobs.journal import Job, State
 from faxdropd.jobs.pipeline import Pipeline
 from faxdropd.jobs.runtime import Pause
 
@@ -71,8 +73,8 @@ def test_retry_later_defers_jobs_that_failed_together_to_different_moments() -> 
     assert spread > 0.3 * 120.0  # 120 s ± 20%: spread over most of the 48 s band, not one instant
 
 
-def test_an_account_pause_is_jittered(tmp_path: Path) -> None:
-    journal = Journal(tmp_path, exit_on_failure=False)
+def test_an_account_pause_is_jittered(tmp_path: Path, journal_backend: JournalBackend) -> None:
+    journal = journal_backend.open(tmp_path, exit_on_failure=False)
     try:
         ends = []
         for seed in range(20):

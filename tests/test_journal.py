@@ -1,6 +1,7 @@
 """The journal's group commit: many writers share one fsync, and none returns before its change is durable.
 
-Every test runs against real SQLite files under tmp_path. The batching tests make the batches deterministic by
+Every test runs against both backends (tests/kit/journals.py): real SQLite files under tmp_path, and a real
+PostgreSQL server. The batching tests make the batches deterministic by
 holding the journal's transaction lock (`Journal._lock`, taken by the leader around BEGIN ... COMMIT): the first
 writer becomes the leader with a batch of one and blocks on that lock; the next writers queue behind it; when the
 lock is released the leader commits its batch and one of the queued writers commits all the rest in one go. A
@@ -13,7 +14,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.journals import JournalBackend
 
 from faxdropd.jobs.journal import EXIT_JOURNAL_FAILURE, Job, Journal, JournalFailure, State, new_job_id
+from faxdropd.store.conn import DB_ERRORS, Conn
 
 ROOT = Path(__file__).resolve().parents[1]
-DB_NAME = "journal.sqlite3"
 # The path a job takes through the journal in these tests, after CLAIMED.
 PATH = (State.UPLOADING, State.SUBMITTING, State.SUBMITTED, State.DELIVERED)
 
@@ -50,17 +51,17 @@ def make_job() -> Job:
     )
 
 
-def ro_connect(state_dir: Path) -> sqlite3.Connection:
+def ro_connect(backend: JournalBackend, state_dir: Path) -> Conn:
     """A connection of its own, read-only: what it sees is committed, whatever the journal's connection holds."""
-    return sqlite3.connect(f"file:{state_dir / DB_NAME}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+    return backend.reader(state_dir).conn
 
 
-def rows(db: sqlite3.Connection, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+def rows(db: Conn, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     # fetchall, never fetchone: a statement left unfinished keeps its read transaction (and its old snapshot) open.
     return [tuple(r) for r in db.execute(sql, args).fetchall()]
 
 
-def meta_keys(db: sqlite3.Connection) -> set[str]:
+def meta_keys(db: Conn) -> set[str]:
     return {r[0] for r in rows(db, "SELECT key FROM meta")}
 
 
@@ -187,16 +188,16 @@ def run_workers(worker: Callable[[int], None], n: int, timeout: float = 30.0) ->
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    j = Journal(tmp_path / "state")
+def journal(tmp_path: Path, journal_backend: JournalBackend) -> Iterator[Journal]:
+    j = journal_backend.open(tmp_path / "state")
     yield j
     j.close()
 
 
 @pytest.fixture
-def fragile_journal(tmp_path: Path) -> Iterator[Journal]:
+def fragile_journal(tmp_path: Path, journal_backend: JournalBackend) -> Iterator[Journal]:
     """A journal that raises JournalFailure instead of ending the process, so a failed batch can be inspected."""
-    j = Journal(tmp_path / "state", exit_on_failure=False)
+    j = journal_backend.open(tmp_path / "state", exit_on_failure=False)
     yield j
     j.close()
 
@@ -205,7 +206,7 @@ def fragile_journal(tmp_path: Path) -> Iterator[Journal]:
 
 
 def test_concurrent_writers_leave_every_job_in_its_last_state_with_its_events_in_order(
-    journal: Journal, tmp_path: Path
+    journal: Journal, tmp_path: Path, journal_backend: JournalBackend
 ) -> None:
     threads_n, writes_n = 8, 100
     expected: dict[str, list[tuple[str | None, str, str]]] = {}  # job id -> (from, to, detail) in commit order
@@ -259,7 +260,7 @@ def test_concurrent_writers_leave_every_job_in_its_last_state_with_its_events_in
     )
     journal.close()
 
-    reopened = Journal(tmp_path / "state", read_only=True)
+    reopened = journal_backend.open(tmp_path / "state", read_only=True)
     try:
         for job_id, events in expected.items():
             job = reopened.get(job_id)
@@ -272,7 +273,7 @@ def test_concurrent_writers_leave_every_job_in_its_last_state_with_its_events_in
         assert reopened._db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == len(expected)
         for key, value in meta.items():
             assert reopened.get_meta(key) == value
-        assert reopened.pragma("integrity_check") == "ok"
+        assert reopened.database.integrity() == "ok"
     finally:
         reopened.close()
 
@@ -280,7 +281,9 @@ def test_concurrent_writers_leave_every_job_in_its_last_state_with_its_events_in
 # --- 2. batching is real -----------------------------------------------------------------------------------------
 
 
-def test_writers_queued_behind_a_commit_share_the_next_one(journal: Journal, tmp_path: Path) -> None:
+def test_writers_queued_behind_a_commit_share_the_next_one(
+    journal: Journal, tmp_path: Path, journal_backend: JournalBackend
+) -> None:
     followers_n = 6
     trace = Trace(journal)
     jobs = [make_job() for _ in range(followers_n)]
@@ -303,7 +306,7 @@ def test_writers_queued_behind_a_commit_share_the_next_one(journal: Journal, tmp
     # Exactly two transactions: the leader's batch of one, then all the followers in one COMMIT.
     assert trace.count("COMMIT") == 2
     assert trace.committed_batches() == [1, followers_n]
-    db = ro_connect(tmp_path / "state")
+    db = ro_connect(journal_backend, tmp_path / "state")
     try:
         keys = meta_keys(db)
         assert "first" in keys
@@ -317,7 +320,9 @@ def test_writers_queued_behind_a_commit_share_the_next_one(journal: Journal, tmp
 # --- 3. a returned write is a committed write ----------------------------------------------------------------------
 
 
-def test_every_write_is_committed_when_it_returns(journal: Journal, tmp_path: Path) -> None:
+def test_every_write_is_committed_when_it_returns(
+    journal: Journal, tmp_path: Path, journal_backend: JournalBackend
+) -> None:
     threads_n, rounds = 4, 12
     state_dir = tmp_path / "state"
     checked: list[int] = [0] * threads_n
@@ -329,7 +334,7 @@ def test_every_write_is_committed_when_it_returns(journal: Journal, tmp_path: Pa
             problems.append(message)
 
     def worker(t: int) -> None:
-        db = ro_connect(state_dir)
+        db = ro_connect(journal_backend, state_dir)
         try:
             for r in range(rounds):
                 job = journal.create(make_job())
@@ -358,14 +363,16 @@ def test_every_write_is_committed_when_it_returns(journal: Journal, tmp_path: Pa
     assert checked == [rounds * 4] * threads_n, "every write was checked"
 
 
-def test_queued_writers_are_not_committed_until_their_batch_is(journal: Journal, tmp_path: Path) -> None:
+def test_queued_writers_are_not_committed_until_their_batch_is(
+    journal: Journal, tmp_path: Path, journal_backend: JournalBackend
+) -> None:
     """While the leader is held, the queued writers' changes are nowhere on disk, and their calls have not returned."""
 
     def set_meta(key: str) -> Callable[[], None]:
         return lambda: journal.set_meta(key, "v")
 
     followers = [(f"f{n}", set_meta(f"f{n}")) for n in range(3)]
-    db = ro_connect(tmp_path / "state")
+    db = ro_connect(journal_backend, tmp_path / "state")
     seen_while_held: list[set[str]] = []
     outcomes = two_batches(
         journal,
@@ -385,7 +392,9 @@ def test_queued_writers_are_not_committed_until_their_batch_is(journal: Journal,
 
 
 @pytest.mark.parametrize("who", ["leader", "follower"])
-def test_a_writer_that_raises_fails_alone_and_its_batch_commits(journal: Journal, tmp_path: Path, who: str) -> None:
+def test_a_writer_that_raises_fails_alone_and_its_batch_commits(
+    journal: Journal, tmp_path: Path, who: str, journal_backend: JournalBackend
+) -> None:
     """One writer's apply inserts a row and then raises ValueError; it gets the ValueError, the others commit.
 
     `who` picks the failing writer from inside the batch: the leader's own writer (its thread runs the batch), or
@@ -418,7 +427,7 @@ def test_a_writer_that_raises_fails_alone_and_its_batch_commits(journal: Journal
     error = outcomes.pop(bad)
     assert isinstance(error, ValueError) and str(error) == f"bug in {bad}"
     assert outcomes == dict.fromkeys(["first", *(n for n in names if n != bad)])
-    db = ro_connect(tmp_path / "state")
+    db = ro_connect(journal_backend, tmp_path / "state")
     try:
         assert meta_keys(db) == {"first", *names} - {bad}
     finally:
@@ -431,7 +440,9 @@ def test_a_writer_that_raises_fails_alone_and_its_batch_commits(journal: Journal
 # --- 5. a sqlite error fails the whole batch -----------------------------------------------------------------------
 
 
-def test_a_sqlite_error_fails_every_writer_of_its_batch(fragile_journal: Journal, tmp_path: Path) -> None:
+def test_a_sqlite_error_fails_every_writer_of_its_batch(
+    fragile_journal: Journal, tmp_path: Path, journal_backend: JournalBackend
+) -> None:
     journal = fragile_journal
     claimed = journal.create(make_job())
     fresh = make_job()
@@ -460,13 +471,13 @@ def test_a_sqlite_error_fails_every_writer_of_its_batch(fragile_journal: Journal
     assert set(outcomes) == {name for name, _ in followers}
     for name, error in outcomes.items():
         assert isinstance(error, JournalFailure), f"{name} got {error!r}"
-        assert isinstance(error.__cause__, sqlite3.OperationalError), f"{name}: {error.__cause__!r}"
+        assert isinstance(error.__cause__, DB_ERRORS), f"{name}: {error.__cause__!r}"
     assert trace.committed_batches() == [1], "the second batch did not commit"
     assert trace.count("ROLLBACK") == 1
     assert not journal._db.in_transaction
     assert claimed.state == State.CLAIMED, "a failed transition leaves the in-memory job as it was"
 
-    db = ro_connect(tmp_path / "state")
+    db = ro_connect(journal_backend, tmp_path / "state")
     try:
         assert meta_keys(db) == {"first"}
         assert rows(db, "SELECT id, state FROM jobs") == [(claimed.id, "claimed")]
@@ -490,11 +501,11 @@ def child_env() -> dict[str, str]:
 
 
 KILLED_WRITER = textwrap.dedent("""
-    import sys, threading
+    import os, sys, threading
     from pathlib import Path
     from faxdropd.jobs.journal import Journal
 
-    journal = Journal(Path(sys.argv[1]))
+    journal = Journal(Path(sys.argv[1]), url=os.environ.get("JOURNAL_URL") or None)
     out = threading.Lock()
 
     def loop(i):
@@ -515,7 +526,7 @@ KILLED_WRITER = textwrap.dedent("""
 """)
 
 
-def test_every_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
+def test_every_acknowledged_write_survives_sigkill(tmp_path: Path, journal_backend: JournalBackend) -> None:
     state_dir = tmp_path / "state"
     wanted = 200
     lines: queue.Queue[str | None] = queue.Queue()
@@ -523,7 +534,7 @@ def test_every_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-c", KILLED_WRITER, str(state_dir)],
             cwd=ROOT,
-            env=child_env(),
+            env={**child_env(), **journal_backend.env()},
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
@@ -558,22 +569,22 @@ def test_every_acknowledged_write_survives_sigkill(tmp_path: Path) -> None:
             acked.append(line.strip())
 
     assert len(acked) >= wanted and all(key.startswith("t") for key in acked)
-    reopened = Journal(state_dir, read_only=True)
+    reopened = journal_backend.open(state_dir, read_only=True)
     try:
         present = {r[0] for r in reopened._db.execute("SELECT key FROM meta").fetchall()}
         missing = sorted(set(acked) - present)
         assert missing == [], f"{len(missing)} acknowledged writes lost: {missing[:10]}"
-        assert reopened.pragma("integrity_check") == "ok"
+        assert reopened.database.integrity() == "ok"
     finally:
         reopened.close()
 
 
 FAILING_WRITER = textwrap.dedent("""
-    import sys, threading, time
+    import os, sys, threading, time
     from pathlib import Path
     from faxdropd.jobs.journal import Journal
 
-    journal = Journal(Path(sys.argv[1]))
+    journal = Journal(Path(sys.argv[1]), url=os.environ.get("JOURNAL_URL") or None)
     journal.set_meta("before", "v")
 
     def bad():
@@ -607,12 +618,12 @@ FAILING_WRITER = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("batch", ["alone", "batched"])
-def test_a_sqlite_error_ends_the_process_with_74(tmp_path: Path, batch: str) -> None:
+def test_a_sqlite_error_ends_the_process_with_74(tmp_path: Path, batch: str, journal_backend: JournalBackend) -> None:
     state_dir = tmp_path / "state"
     done = subprocess.run(
         [sys.executable, "-c", FAILING_WRITER, str(state_dir), batch],
         cwd=ROOT,
-        env=child_env(),
+        env={**child_env(), **journal_backend.env()},
         capture_output=True,
         text=True,
         timeout=30,
@@ -620,7 +631,7 @@ def test_a_sqlite_error_ends_the_process_with_74(tmp_path: Path, batch: str) -> 
     assert done.returncode == EXIT_JOURNAL_FAILURE == 74, done.stderr
     assert "returned" not in done.stdout and "carried on" not in done.stdout, done.stdout
     assert "journal.write_failed" in done.stdout + done.stderr
-    reopened = Journal(state_dir, read_only=True)
+    reopened = journal_backend.open(state_dir, read_only=True)
     try:
         assert reopened.get_meta("before") == "v"
         assert reopened.get_meta("good") is None, "the batch with the failed write did not commit"
@@ -628,8 +639,10 @@ def test_a_sqlite_error_ends_the_process_with_74(tmp_path: Path, batch: str) -> 
         reopened.close()
 
 
-def test_a_write_from_inside_a_write_fails_that_writer_instead_of_deadlocking(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "state")
+def test_a_write_from_inside_a_write_fails_that_writer_instead_of_deadlocking(
+    tmp_path: Path, journal_backend: JournalBackend
+) -> None:
+    journal = journal_backend.open(tmp_path / "state")
     try:
 
         def nested() -> None:

@@ -284,6 +284,6 @@ def test_an_older_journal_is_converted_to_incremental_vacuum(tmp_path: Path) -> 
     assert sqlite3.connect(journal_path(tmp_path)).execute("PRAGMA auto_vacuum").fetchone()[0] == 0
     journal = Journal(tmp_path)
     try:
-        assert journal.pragma("auto_vacuum") == 2
+        assert journal.database.pragma("auto_vacuum") == 2
     finally:
         journal.close()

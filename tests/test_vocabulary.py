@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
+from kit.journals import JournalBackend
 
 from faxdropd.document import routing
 from faxdropd.errors import Rejected
 from faxdropd.jobs.finish import receipt
 from faxdropd.jobs.journal import FINAL, NOT_FINAL, Job, Journal, Outcome, State, new_job_id
+from faxdropd.store.opening import open_database
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "state", exit_on_failure=False)
+def journal(tmp_path: Path, journal_backend: JournalBackend) -> Journal:
+    return journal_backend.open(tmp_path / "state", exit_on_failure=False)
 
 
 def new_job(journal: Journal) -> Job:
@@ -46,8 +47,11 @@ def test_outcome_reads_back_typed_and_the_receipt_writes_the_plain_word(journal:
     again = journal.get(job.id)
     assert again is not None and again.outcome is Outcome.ACCEPTED
     assert json.loads(json.dumps(receipt(again)))["outcome"] == "accepted"
-    raw = sqlite3.connect(journal.state_dir / "journal.sqlite3")
-    assert raw.execute("SELECT outcome, state FROM jobs WHERE id = ?", (job.id,)).fetchone() == ("accepted", "claimed")
+    raw = open_database(journal.target).conn  # a connection of its own, beside the journal's
+    assert tuple(raw.execute("SELECT outcome, state FROM jobs WHERE id = ?", (job.id,)).fetchone()) == (
+        "accepted",
+        "claimed",
+    )
 
 
 def test_update_keeps_the_state_and_journals_the_change(journal: Journal) -> None:
@@ -83,9 +87,8 @@ def test_defer_holds_the_job_back_and_restarts_its_crash_counter(journal: Journa
 def test_a_delivery_column_written_by_an_earlier_version_loads_unchanged(journal: Journal) -> None:
     job = new_job(journal)
     stored = {"processing_starts": 1, "items": {"7": {"transaction_id": 7, "status": 0}}, "some_future_key": [1]}
-    raw = sqlite3.connect(journal.state_dir / "journal.sqlite3")
-    with raw:
-        raw.execute("UPDATE jobs SET delivery = ? WHERE id = ?", (json.dumps(stored), job.id))
+    raw = open_database(journal.target).conn
+    raw.execute("UPDATE jobs SET delivery = ? WHERE id = ?", (json.dumps(stored), job.id))
     again = journal.get(job.id)
     assert again is not None and dict(again.delivery) == stored
     journal.update(again, "x", delivery={**again.delivery, "processing_starts": 2})

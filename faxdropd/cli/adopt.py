@@ -17,8 +17,7 @@ from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from faxdropd.config import INSTANCE_RE
 from faxdropd.files import workarea
 from faxdropd.jobs import adoption, instances
-from faxdropd.jobs.journal import Journal
-from faxdropd.jobs.schema import journal_path
+from faxdropd.jobs.opening import journal_exists, open_journal
 
 
 def adopt(args: argparse.Namespace, path: Path) -> int:
@@ -29,10 +28,10 @@ def adopt(args: argparse.Namespace, path: Path) -> int:
     if not INSTANCE_RE.fullmatch(peer):
         print(f"faxdropd adopt: {peer!r} is not an instance name", file=sys.stderr)
         return EXIT_USAGE
-    if not journal_path(cfg.state_dir).exists():
+    if not journal_exists(cfg):
         print(f"faxdropd adopt: no journal in {cfg.state_dir}: start this host's daemon once first", file=sys.stderr)
         return EXIT_FAIL
-    journal = Journal(cfg.state_dir, read_only=True)
+    journal = open_journal(cfg, read_only=True)
     try:
         me = instances.stored_instance(journal, cfg)
     finally:

@@ -13,6 +13,8 @@ from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from faxdropd.config import load_config
 from faxdropd.config.interfax import TOO_SHORT
 from faxdropd.errors import ConfigError, FaxdropError
+from faxdropd.jobs.journal import EXIT_JOURNAL_FAILURE
+from faxdropd.store.conn import DB_ERRORS
 
 
 def run(args: argparse.Namespace, path: Path) -> int:
@@ -32,6 +34,9 @@ def run(args: argparse.Namespace, path: Path) -> int:
         except FaxdropError as exc:
             log.get_logger().critical("daemon.failed", error=str(exc))
             return EXIT_FAIL
+        except DB_ERRORS as exc:  # the journal's server cannot be reached at start: systemd tries again
+            log.get_logger().critical("daemon.failed", error=f"journal: {exc}")
+            return EXIT_JOURNAL_FAILURE
 
 
 def demo(args: argparse.Namespace, path: Path) -> int:

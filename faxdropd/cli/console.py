@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
@@ -15,10 +14,16 @@ from typing import Any
 from faxdropd.cli.context import load_or_report
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 from faxdropd.config.durations import format_duration, plural
+from faxdropd.jobs import leases
+from faxdropd.jobs.leases import InstanceView
 from faxdropd.jobs.outbox import Backlog
 from faxdropd.ops.journal import NoJournal, daemon_state, reading
 from faxdropd.ops.queue import read_queue
 from faxdropd.ops.show import JobHistory, find_jobs, history
+from faxdropd.store.conn import DB_ERRORS
+
+# No journal yet, or one the database cannot read: a message and exit status, never a traceback.
+_CANNOT_READ: tuple[type[Exception], ...] = (NoJournal, *DB_ERRORS)
 
 
 def utc(epoch: float | None) -> str:
@@ -30,6 +35,15 @@ def _iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z") if epoch else None
 
 
+def print_instances(instances: list[InstanceView]) -> None:
+    """A shared journal's hosts (`status` and `queue`); nothing for SQLite, where there is one."""
+    if instances:
+        print(f"instances on the shared journal: {len(instances)}")
+    for i in instances:
+        renewed = f"renewed {format_duration(i.renewed_s_ago)} ago"
+        print(f"  {i.id:<24} {i.host} (pid {i.pid})  {renewed}, {plural(i.jobs, 'job')} owned")
+
+
 def queue(args: argparse.Namespace, path: Path) -> int:
     cfg = load_or_report(path, need_password=False)
     if cfg is None:
@@ -39,9 +53,10 @@ def queue(args: argparse.Namespace, path: Path) -> int:
         return EXIT_FAIL
     running = daemon_state(cfg.state_dir).running
     try:
-        with reading(cfg.state_dir) as journal:
+        with reading(cfg) as journal:
             found = read_queue(cfg, journal, daemon_running=running, folder=args.folder, state=args.state)
-    except (NoJournal, sqlite3.Error) as exc:
+            hosts = leases.overview(journal) if journal.shared else []
+    except _CANNOT_READ as exc:
         print(f"faxdropd queue: {exc}", file=sys.stderr)
         return EXIT_FAIL
     if args.json:
@@ -57,6 +72,7 @@ def queue(args: argparse.Namespace, path: Path) -> int:
         return EXIT_OK
     if not running:
         print("(the daemon is not running)")
+    print_instances(hosts)
     print(f"{plural(len(found.jobs), 'job')} not final")
     for j in found.jobs:
         held = f" HELD ({j.hold_reason})" if j.held and j.hold_reason else " HELD" if j.held else ""
@@ -94,13 +110,13 @@ def show(args: argparse.Namespace, path: Path) -> int:
     if cfg is None:
         return EXIT_CONFIG
     try:
-        with reading(cfg.state_dir) as journal:
+        with reading(cfg) as journal:
             jobs = find_jobs(journal, args.job)
             if not jobs:
                 print(f"faxdropd show: no job is named by {args.job!r}", file=sys.stderr)
                 return EXIT_FAIL
             story = history(journal, jobs[0])
-    except (NoJournal, sqlite3.Error) as exc:
+    except _CANNOT_READ as exc:
         print(f"faxdropd show: {exc}", file=sys.stderr)
         return EXIT_FAIL
     if args.json:

@@ -7,7 +7,6 @@ the config without it.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,10 @@ from faxdropd.ops import control
 from faxdropd.ops.apply import FOLDER_PREFIX
 from faxdropd.ops.journal import NoJournal, reading
 from faxdropd.ops.show import find_jobs
+from faxdropd.store.conn import DB_ERRORS
+
+# No journal yet, or one the database cannot read: a message and exit status, never a traceback.
+_CANNOT_READ: tuple[type[Exception], ...] = (NoJournal, *DB_ERRORS)
 
 
 def handle(args: argparse.Namespace, path: Path) -> int:
@@ -41,7 +44,7 @@ def handle(args: argparse.Namespace, path: Path) -> int:
         if not targets:
             return code
         running, results = control.request(cfg, verb, targets, args.reason, cancel_fax=lambda: _cancel_fax(path))
-    except (NoJournal, sqlite3.Error) as exc:
+    except _CANNOT_READ as exc:
         print(f"faxdropd {verb}: {exc}", file=sys.stderr)
         return EXIT_FAIL
     for result in results:
@@ -59,7 +62,7 @@ def _targets(cfg: Config, given: list[str]) -> tuple[list[str], int]:
     """Job ids for what the operator named (an id, a reference, a file name); the newest unfinished wins."""
     found: list[str] = []
     code = EXIT_OK
-    with reading(cfg.state_dir) as journal:
+    with reading(cfg) as journal:
         for name in given:
             jobs = find_jobs(journal, name)
             live = [j for j in jobs if j.state not in FINAL]

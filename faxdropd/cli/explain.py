@@ -19,8 +19,7 @@ from faxdropd.errors import Rejected
 from faxdropd.files import filing, names
 from faxdropd.interfax.faxfields import FaxOptionsLike, sendfax_fields
 from faxdropd.jobs import admission as policy
-from faxdropd.jobs.journal import Journal
-from faxdropd.jobs.schema import journal_path
+from faxdropd.jobs.opening import journal_exists, open_journal
 from faxdropd.watch.stability import is_wanted
 
 # Stands in for the job's reference (fd-<16 hex>), which only exists once the daemon claims the file. No
@@ -140,11 +139,11 @@ def _policy_lines(cfg: Config, folder: FolderConfig, sha: str, numbers: list[str
             f"retry:       `faxdropd retry` left {retried[0].name}: this content is sent on purpose, "
             "the duplicate check is skipped once"
         )
-    if not journal_path(cfg.state_dir).exists():
+    if not journal_exists(cfg):
         lines.append("journal:     none yet — no earlier sends to compare with")
         return lines
     now = time.time()
-    journal = Journal(cfg.state_dir, read_only=True)
+    journal = open_journal(cfg, read_only=True)
     try:
         hit = policy.duplicate_of(journal, sha, numbers, limits.duplicate_window, now, exclude="")
         wait = policy.hourly_wait(journal, limits.faxes_per_hour, folder.name, folder.faxes_per_hour, now)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from faxdropd.cli.console import notifications_line
+from faxdropd.cli.console import notifications_line, print_instances
 from faxdropd.cli.context import load_or_report
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_DEGRADED, EXIT_OK, EXIT_UNKNOWN
 from faxdropd.config.durations import format_duration, plural
 from faxdropd.ops.journal import NoJournal, daemon_state, reading
 from faxdropd.ops.status import Status, as_dict, read_status
+from faxdropd.store.conn import WRITE_ERRORS
 
 
 def status(args: argparse.Namespace, path: Path) -> int:
@@ -23,12 +23,12 @@ def status(args: argparse.Namespace, path: Path) -> int:
     if cfg is None:
         return EXIT_CONFIG
     try:
-        with reading(cfg.state_dir) as journal:
+        with reading(cfg) as journal:
             report = read_status(cfg, journal, daemon_state(cfg.state_dir))
     except NoJournal as exc:
         print(f"faxdropd: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
-    except (sqlite3.Error, OSError) as exc:
+    except WRITE_ERRORS as exc:
         print(f"faxdropd: cannot read the journal in {cfg.state_dir}: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     if args.json:
@@ -60,6 +60,7 @@ def _print(report: Status, data: dict[str, Any]) -> None:
         print(f"oldest pending job: {format_duration(report.now - report.oldest_pending)} old")
     stored = data["journal"]
     print(f"journal: {stored['size_bytes'] / 1e6:.1f} MB, oldest job kept {stored['oldest_job'] or '-'}")
+    print_instances(report.instances)
     print(f"in flight: {len(report.in_flight)}")
     print(notifications_line(report.notifications, report.now))
     for item in data["in_flight"]:

@@ -172,7 +172,7 @@ def _read_password_file(
             problems.append((key, f"{path} is not a regular file"))
             return None
         if info.st_mode & 0o004:
-            ctx.warnings.append(f"{label}.{key}: {path} is world-readable; chmod o-r")
+            ctx.warnings.append(f"{label + '.' if label else ''}{key}: {path} is world-readable; chmod o-r")
         raw = handle.read(_MAX_PASSWORD_FILE + 1)
     if len(raw) > _MAX_PASSWORD_FILE:
         problems.append((key, f"{path} is too large to hold a password"))

@@ -101,7 +101,9 @@ def parse_config(
     assert settings is not None
     fields = {name: getattr(settings, name) for name in Settings.model_fields}
     # Everything is validated already; construct without a second pass (which would re-read password files).
-    return Config.model_construct(**fields, folders=folders, warnings=list(dict.fromkeys(ctx.warnings)))
+    config = Config.model_construct(**fields, folders=folders, warnings=list(dict.fromkeys(ctx.warnings)))
+    config._journal_password = settings._journal_password  # read by the validator, not a key of the file
+    return config
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     PrivateAttr,
+    SecretStr,
     Strict,
     ValidationInfo,
     field_validator,
@@ -45,6 +46,7 @@ from faxdropd.config.fields import (
     one_or_many,
 )
 from faxdropd.config.interfax import InterfaxConfig
+from faxdropd.config.journal import DEFAULT_LEASE, JournalUrl, journal_keys
 from faxdropd.config.notify import FolderNotify, NotifyConfig
 from faxdropd.config.retention import FolderRetention, RetentionConfig
 from faxdropd.config.web import WebConfig
@@ -293,6 +295,24 @@ class Settings(StrictModel):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    # The journal's database (config/journal.py): None is SQLite in state_dir.
+    journal: JournalUrl | None = None
+    journal_password_file: Text | None = None
+    journal_lease: PositiveDuration = DEFAULT_LEASE
+
+    _journal_password: SecretStr | None = PrivateAttr(default=None)
+
+    @property
+    def journal_password(self) -> str | None:
+        """The PostgreSQL password read from journal_password_file; None: libpq finds its own (or none)."""
+        return self._journal_password.get_secret_value() if self._journal_password else None
+
+    @model_validator(mode="after")
+    def _journal_keys(self, info: ValidationInfo) -> Settings:
+        secret = journal_keys(self.journal, self.journal_password_file, self.journal_lease, ctx_of(info))
+        self._journal_password = SecretStr(secret) if secret is not None else None
+        return self
+
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from faxdropd.config import Config
 from faxdropd.daemon.endpoints import Probes, health_routes
 from faxdropd.daemon.health import Health
+from faxdropd.daemon.leasing import LeaseKeeper
 from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.interfax.client import ClientFactory, ClientSettings
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import Journal
+from faxdropd.jobs.opening import open_journal
 from faxdropd.jobs.pipeline import Pipeline
 from faxdropd.jobs.runtime import Pause, Runtime
 from faxdropd.jobs.tracker import Tracker
@@ -43,9 +44,11 @@ class Parts:
     tracker: Tracker
     notifier: Sender  # delivers the outbox in a thread of its own: a dead mail server never holds up a fax
     folder_events: FolderEvents
+    leasing: LeaseKeeper
 
     def close(self) -> None:
         self.notifier.stop()  # before the journal it records into
+        self.leasing.stop()  # renewals go on until the workers have drained
         self.rt.journal.close()
         self.rt.clients.close()
 
@@ -53,7 +56,7 @@ class Parts:
 def build(cfg: Config, metrics: Metrics | NullMetrics) -> Parts:
     """Open the journal (taking the state directory's lock: JournalLocked if another daemon has it) and wire
     the parts around it. The finisher is shared: the pipeline, the tracker and the refile pass all end jobs."""
-    journal = Journal(cfg.state_dir)
+    journal = open_journal(cfg)
     try:
         clients = ClientFactory(client_settings(cfg), observer=metrics.call)
         rt = Runtime(config=cfg, journal=journal, clients=clients, metrics=metrics, pause=Pause(journal))
@@ -61,8 +64,10 @@ def build(cfg: Config, metrics: Metrics | NullMetrics) -> Parts:
         finisher = Finisher(rt)
         notifier = Sender(journal, lambda: rt.config, metrics)
         notifier.start()
+        leasing = LeaseKeeper(rt, finisher)
+        leasing.start()  # renews once recovery has said who we are (jobs/instances.py)
         parts = Pipeline(rt, finisher), Tracker(rt, finisher)
-        return Parts(rt, finisher, *parts, notifier, FolderEvents(journal, lambda: rt.config))
+        return Parts(rt, finisher, *parts, notifier, FolderEvents(journal, lambda: rt.config), leasing)
     except BaseException:
         journal.close()
         raise

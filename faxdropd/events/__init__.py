@@ -14,9 +14,10 @@ is generated from it: ``python -m faxdropd.events --markdown > docs/EVENTS.md`` 
 from __future__ import annotations
 
 from faxdropd.events.jobs import JOB_EVENTS
+from faxdropd.events.leases import LEASE_EVENTS
 from faxdropd.events.model import Event
 from faxdropd.events.service import SERVICE_EVENTS
 
 __all__ = ["EVENTS", "Event"]
 
-EVENTS: dict[str, Event] = {**JOB_EVENTS, **SERVICE_EVENTS}
+EVENTS: dict[str, Event] = {**JOB_EVENTS, **SERVICE_EVENTS, **LEASE_EVENTS}

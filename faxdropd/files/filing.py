@@ -65,6 +65,21 @@ def claim(src: Path, hot: Path, job_id: str, *, sync: bool = True) -> Path | Non
     return dest
 
 
+def take_from_peer(src: Path, hot: Path) -> Path | None:
+    """A job's work file from a peer's area into ours, same name (jobs/takeover.py); None if in neither place.
+
+    Done before the journal is updated: a crash in between finds the file here and only re-points the job."""
+    dest = work_dir(hot) / src.name
+    if os.path.lexists(dest):
+        return dest
+    try:
+        src.rename(dest)  # the same share: atomic
+    except FileNotFoundError:
+        return None
+    sync_dirs([dest.parent, src.parent])
+    return dest
+
+
 def claim_sidecar(src: Path, hot: Path, job_id: str, *, sync: bool = True) -> Path | None:
     """Take `<doc>.fax.yaml` into the work area beside its document."""
     return claim(src, hot, job_id, sync=sync)

@@ -80,13 +80,15 @@ def adopted_from(work_path: str) -> str | None:
     return parent[len(ADOPTED_PREFIX) :].rsplit("-", 1)[0]
 
 
-def cleanup_work(hot: Path, live_job_ids: set[str]) -> list[Path]:
-    """This instance's work files that belong to no live job (sidecars first). Listed only: the daemon decides.
+def cleanup_work(hot: Path, live_job_ids: set[str], area: Path | None = None) -> list[Path]:
+    """This instance's work files (or `area`'s: a dead peer's, jobs/takeover.py) that belong to no live job
+    (sidecars first). Listed only: the daemon decides.
 
     Only regular entries named `<job_id>__<name>`: directories (adopted areas, retried/, other instances in the
     0.1 root) and the heartbeat are never anyone's orphan.
     """
-    area = hot / WORK_DIR if _instance is None else instance_dir(hot, _instance)
+    if area is None:
+        area = hot / WORK_DIR if _instance is None else instance_dir(hot, _instance)
     try:
         entries = list(os.scandir(area))
     except (FileNotFoundError, NotADirectoryError):

@@ -8,14 +8,37 @@ are given; `hourly_wait` and `duplicate_of` fetch those numbers from the journal
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from faxdropd.document import preflight
 from faxdropd.errors import Rejected
 from faxdropd.jobs.journal import Job, Journal
+from faxdropd.store import dialect
 
 HOUR = 3600.0
+# The advisory lock that makes check-then-reserve one step across the instances of a shared journal.
+ADMISSION_LOCK = 0x66617865
+
+
+@contextlib.contextmanager
+def across_instances(journal: Journal) -> Iterator[None]:
+    """Hold the admission lock of every instance on this journal around a check and its reservation.
+
+    The pipeline's own lock orders this process's workers; on a shared journal a second host could pass the
+    same check at the same moment (two sends for one hourly slot, or both copies of a duplicate), so the check
+    and the UPLOADING commit that counts it are taken under a PostgreSQL session lock. SQLite: one host only.
+    """
+    if not journal.shared:
+        yield
+        return
+    journal.read(lambda conn: conn.execute(dialect.SESSION_LOCK.format(key=ADMISSION_LOCK)).fetchall())
+    try:
+        yield
+    finally:
+        journal.read(lambda conn: conn.execute(dialect.SESSION_UNLOCK.format(key=ADMISSION_LOCK)).fetchall())
+
+
 # A cap that is reached but whose oldest send is unknown (or already outside the window because the counts
 # are stale) must still not produce "retry now": a minimum step keeps a caller from spinning.
 MIN_STEP = 1.0

@@ -10,9 +10,11 @@ runs on; the transaction around it is the caller's.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
+from typing import Any
+
+from faxdropd.store.conn import DB_ERRORS, Conn, is_missing_table
 
 CONTROL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS commands (
@@ -65,19 +67,15 @@ class Holds:
         return len(self.jobs) + len(self.folders)
 
 
-def _missing_table(exc: sqlite3.OperationalError) -> bool:
-    # A journal written before these tables existed, opened read-only: nothing is held, nothing pending.
-    return "no such table" in str(exc)
+def add_command(conn: Conn, verb: str, target: str, reason: str) -> int:
+    row = conn.execute(
+        "INSERT INTO commands (at, verb, target, reason) VALUES (?, ?, ?, ?) RETURNING id",
+        (time.time(), verb, target, reason),
+    ).fetchone()
+    return int(row[0])
 
 
-def add_command(conn: sqlite3.Connection, verb: str, target: str, reason: str) -> int:
-    cur = conn.execute(
-        "INSERT INTO commands (at, verb, target, reason) VALUES (?, ?, ?, ?)", (time.time(), verb, target, reason)
-    )
-    return int(cur.lastrowid or 0)
-
-
-def _command(row: sqlite3.Row | tuple[object, ...]) -> Command:
+def _command(row: Any) -> Command:
     cid, at, verb, target, reason, done_at, ok, result = tuple(row)
     return Command(
         int(str(cid)),
@@ -94,22 +92,23 @@ def _command(row: sqlite3.Row | tuple[object, ...]) -> Command:
 _COLUMNS = "id, at, verb, target, reason, done_at, ok, result"
 
 
-def pending_commands(conn: sqlite3.Connection) -> list[Command]:
+def pending_commands(conn: Conn) -> list[Command]:
     try:
         rows = conn.execute(f"SELECT {_COLUMNS} FROM commands WHERE done_at IS NULL ORDER BY id").fetchall()  # noqa: S608
-    except sqlite3.OperationalError as exc:
-        if _missing_table(exc):
+    except DB_ERRORS as exc:
+        # A journal written before these tables existed, opened read-only: nothing is held, nothing pending.
+        if is_missing_table(exc):
             return []
         raise
     return [_command(r) for r in rows]
 
 
-def get_command(conn: sqlite3.Connection, command_id: int) -> Command | None:
+def get_command(conn: Conn, command_id: int) -> Command | None:
     row = conn.execute(f"SELECT {_COLUMNS} FROM commands WHERE id = ?", (command_id,)).fetchone()  # noqa: S608
     return _command(row) if row else None
 
 
-def finish_command(conn: sqlite3.Connection, command_id: int, ok: bool, result: str) -> None:
+def finish_command(conn: Conn, command_id: int, ok: bool, result: str) -> None:
     # `done_at IS NULL`: a row is finished once, whoever got there first.
     conn.execute(
         "UPDATE commands SET done_at = ?, ok = ?, result = ? WHERE id = ? AND done_at IS NULL",
@@ -117,11 +116,12 @@ def finish_command(conn: sqlite3.Connection, command_id: int, ok: bool, result: 
     )
 
 
-def read_holds(conn: sqlite3.Connection) -> Holds:
+def read_holds(conn: Conn) -> Holds:
     try:
         rows = conn.execute("SELECT kind, name, reason FROM holds").fetchall()
-    except sqlite3.OperationalError as exc:
-        if _missing_table(exc):
+    except DB_ERRORS as exc:
+        # A journal written before these tables existed, opened read-only: nothing is held, nothing pending.
+        if is_missing_table(exc):
             return Holds({}, {})
         raise
     jobs = {str(r[1]): str(r[2]) for r in rows if r[0] == JOB}
@@ -129,20 +129,21 @@ def read_holds(conn: sqlite3.Connection) -> Holds:
     return Holds(jobs, folders)
 
 
-def set_hold(conn: sqlite3.Connection, kind: str, name: str, reason: str) -> bool:
+def set_hold(conn: Conn, kind: str, name: str, reason: str) -> bool:
     """Hold `name`; False if it was held already (the first reason stays)."""
     cur = conn.execute(
-        "INSERT OR IGNORE INTO holds (kind, name, reason, at) VALUES (?, ?, ?, ?)", (kind, name, reason, time.time())
+        "INSERT INTO holds (kind, name, reason, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (kind, name, reason, time.time()),
     )
     return cur.rowcount > 0
 
 
-def clear_hold(conn: sqlite3.Connection, kind: str, name: str) -> bool:
+def clear_hold(conn: Conn, kind: str, name: str) -> bool:
     """Release `name`; False if it was not held."""
     return conn.execute("DELETE FROM holds WHERE kind = ? AND name = ?", (kind, name)).rowcount > 0
 
 
-def note_event(conn: sqlite3.Connection, job_id: str, state: str, detail: str) -> None:
+def note_event(conn: Conn, job_id: str, state: str, detail: str) -> None:
     """An event in the job's history that does not change its state (held, released, cancel requested)."""
     conn.execute(
         "INSERT INTO events (job_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
@@ -150,7 +151,7 @@ def note_event(conn: sqlite3.Connection, job_id: str, state: str, detail: str) -
     )
 
 
-def decide_cancelled(conn: sqlite3.Connection, job_id: str, state: str, reason: str) -> bool:
+def decide_cancelled(conn: Conn, job_id: str, state: str, reason: str) -> bool:
     """Record the outcome `failed` of a job that never reached InterFAX; the finisher's refile files it.
 
     Guarded on the state and on no outcome yet, so a job a worker took up meanwhile is left alone.

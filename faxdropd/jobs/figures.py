@@ -8,11 +8,10 @@ journal states through :func:`queue_figures`, from one `GROUP BY state` (an inde
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from faxdropd.jobs.schema import State, journal_path
+from faxdropd.jobs.schema import State
 
 # Waiting for a worker: claimed and not started, or held back until a retry / the send window / the cap.
 QUEUED = (State.CLAIMED, State.DEFERRED)
@@ -40,13 +39,8 @@ def journal_figures(journal: Any) -> dict[str, Any]:
     `size_bytes` counts the database, its WAL and shared-memory file; `free_pages` is what an incremental
     vacuum could still give back; `oldest_job_at` is the creation time (Unix seconds) of the oldest job kept.
     """
-    path = journal_path(journal.state_dir)
-    size = 0
-    for suffix in ("", "-wal", "-shm"):
-        with suppress(OSError):  # no WAL yet, or the file is being checkpointed away
-            size += path.with_name(path.name + suffix).stat().st_size
     return {
-        "size_bytes": size,
-        "free_pages": int(journal.pragma("freelist_count")),
+        "size_bytes": journal.size_bytes(),
+        "free_pages": journal.free_pages(),
         "oldest_job_at": journal.oldest_job(),
     }

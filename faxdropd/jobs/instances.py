@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import socket
+from contextlib import suppress
 from pathlib import Path
 
 import structlog
@@ -19,12 +20,14 @@ import structlog
 from faxdropd.config import Config
 from faxdropd.errors import ConfigError
 from faxdropd.files import filing, workarea
-from faxdropd.files.fsutil import fsync_dir
+from faxdropd.files.fsutil import fsync_dir, write_temp
+from faxdropd.jobs import leases
 from faxdropd.jobs.journal import NOT_FINAL, Journal
 
 log = structlog.get_logger("faxdropd.jobs.instances")
 
 INSTANCE_META = "instance"
+INSTANCE_FILE = "instance"  # in state_dir, when the journal is shared
 
 
 def default_instance(state_dir: Path) -> str:
@@ -35,7 +38,16 @@ def default_instance(state_dir: Path) -> str:
 
 
 def resolve(journal: Journal, cfg: Config) -> str:
-    """This daemon's instance id, recorded in the journal at the first start; ConfigError on a mismatch."""
+    """This daemon's instance id, recorded in the journal at the first start; ConfigError on a mismatch.
+
+    A shared journal (PostgreSQL) holds many instances: there the id is kept in state_dir (INSTANCE_FILE) and
+    registered in the journal's `instances` table, and the journal then works this instance's jobs only.
+    """
+    if journal.shared:
+        name = _kept_locally(cfg)
+        journal.lease = cfg.journal_lease
+        leases.register(journal, name)
+        return name
     stored = journal.get_meta(INSTANCE_META)
     if stored is None:
         name = cfg.instance or default_instance(cfg.state_dir)
@@ -53,7 +65,30 @@ def resolve(journal: Journal, cfg: Config) -> str:
 
 def stored_instance(journal: Journal, cfg: Config) -> str:
     """For commands that read the journal: its recorded id, else what the first start will choose."""
+    if journal.shared:
+        with suppress(OSError):
+            return (cfg.state_dir / INSTANCE_FILE).read_text().strip()
+        return cfg.instance or default_instance(cfg.state_dir)
     return journal.get_meta(INSTANCE_META) or cfg.instance or default_instance(cfg.state_dir)
+
+
+def _kept_locally(cfg: Config) -> str:
+    path = cfg.state_dir / INSTANCE_FILE
+    try:
+        stored = path.read_text().strip()
+    except FileNotFoundError:
+        name = cfg.instance or default_instance(cfg.state_dir)
+        write_temp(path.parent, f"{name}\n".encode(), "instance").rename(path)
+        fsync_dir(path.parent)
+        log.info("instance.created", instance=name)
+        return name
+    if cfg.instance is not None and cfg.instance != stored:
+        raise ConfigError(
+            f"instance: {cfg.instance} but the state in {cfg.state_dir} belongs to instance {stored}; "
+            "its claimed files are in that instance's work areas",
+            "instance",
+        )
+    return stored
 
 
 def migrate_legacy(journal: Journal, hots: list[Path]) -> None:

@@ -11,14 +11,11 @@ raising into a worker whose `except Exception` would carry on; the restart recov
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import sqlite3
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -26,10 +23,13 @@ from typing import Any, NoReturn, TypeVar
 
 import structlog
 
-from faxdropd.errors import FaxdropError, JournalLocked
+from faxdropd.errors import JobTaken
 from faxdropd.errors import JournalFailure as JournalFailure
-from faxdropd.jobs.controls import CONTROL_SCHEMA
-from faxdropd.jobs.outbox import OUTBOX_SCHEMA, Notice, OutboxMixin, insert
+from faxdropd.jobs import statelock
+from faxdropd.jobs.migrations import MIGRATIONS
+from faxdropd.jobs.outbox import Notice, OutboxMixin, insert
+from faxdropd.jobs.pending import Pending
+from faxdropd.jobs.pending import new_job_id as new_job_id
 from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
 from faxdropd.jobs.schema import JSON_COLUMNS, journal_path, put_meta, to_sql
@@ -42,6 +42,10 @@ from faxdropd.jobs.schema import Delivery as Delivery
 from faxdropd.jobs.schema import Job as Job
 from faxdropd.jobs.schema import Outcome as Outcome
 from faxdropd.jobs.schema import State as State
+from faxdropd.store import dialect
+from faxdropd.store.conn import DB_ERRORS, WRITE_ERRORS, Conn
+from faxdropd.store.database import Target
+from faxdropd.store.opening import open_database
 
 T = TypeVar("T")
 log = structlog.get_logger("faxdropd.jobs.journal")
@@ -50,81 +54,65 @@ log = structlog.get_logger("faxdropd.jobs.journal")
 EXIT_JOURNAL_FAILURE = 74
 
 
-class _Pending:
-    """One writer's statements waiting for the next group commit (Journal._write)."""
-
-    __slots__ = ("apply", "done", "error", "what")
-
-    def __init__(self, what: str, apply: Callable[[], None]) -> None:
-        self.what, self.apply = what, apply
-        self.done = False
-        self.error: BaseException | None = None
-
-    def result(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-def new_job_id() -> str:
-    return uuid.uuid4().hex[:16]
-
-
 class Journal(JournalReads, OutboxMixin):
-    def __init__(self, state_dir: Path, *, read_only: bool = False, exit_on_failure: bool = True) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        read_only: bool = False,
+        exit_on_failure: bool = True,
+        url: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.exit_on_failure = exit_on_failure
         self._lock = threading.RLock()
         self._queue_cv = threading.Condition(threading.Lock())
-        self._queue: list[_Pending] = []
+        self._queue: list[Pending] = []
         self._leader: int | None = None  # thread id of the writer committing a batch now
         self._lock_fd: int | None = None
         self.failure = ""  # why the last write failed (readiness: "the journal is failing")
+        # The instance this journal works for, once known (jobs/instances.py): its jobs only, on a shared journal.
+        self.owner: str | None = None
+        self.lease = 30.0  # seconds a new or renewed lease lasts (config journal_lease)
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not read_only:
-            self._take_lock()
-        path = journal_path(state_dir)
-        if read_only:
-            uri = f"file:{path}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
-        else:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        if not read_only:
-            # Retention frees pages with an incremental vacuum (jobs/retention.py): a new journal gets
-            # auto_vacuum before its first table exists; an older one is converted once by a full VACUUM.
-            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            if self.pragma("auto_vacuum") != 2:
-                log.info("journal.converting", action="enabling incremental vacuum (once; rewrites the journal)")
-                self._db.execute("VACUUM")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            check = self._db.execute("PRAGMA integrity_check").fetchone()[0]
-            if check != "ok":
-                raise FaxdropError(f"journal {path} failed its integrity check: {check}")
-            for script in (SCHEMA, CONTROL_SCHEMA, OUTBOX_SCHEMA):
-                self._db.executescript(script)
-
-    def _take_lock(self) -> None:
-        fd = os.open(self.state_dir / "faxdropd.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._lock_fd = statelock.take(state_dir)
+        self.target = Target(journal_path(state_dir), url, password)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise JournalLocked(f"another faxdropd owns {self.state_dir}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._lock_fd = fd
+            self.database = open_database(self.target, read_only=read_only)
+        except BaseException:
+            self._release_lock()
+            raise
+        self._db: Conn = self.database.conn
+        if exit_on_failure:
+            # A shared journal whose server is gone: a read fails like a write, and ends the process (crash-only).
+            self.database.when_lost(lambda exc: self._fail("read", exc))
+        if not read_only:
+            self.database.migrate(MIGRATIONS)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the journal is a server several hosts share (PostgreSQL) rather than this host's file."""
+        return self.target.kind == dialect.POSTGRESQL
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
+            self.database.close()
+            self._release_lock()
 
-    def pragma(self, name: str) -> Any:
-        with self._lock:  # never inside another thread's group commit
-            return self._db.execute(f"PRAGMA {name}").fetchone()[0]
+    def free_pages(self) -> int:
+        with self._lock:
+            return self.database.free_pages()
+
+    def size_bytes(self) -> int:
+        with self._lock:
+            return self.database.size_bytes()
 
     def create(self, job: Job) -> Job:
         return self.create_many([job])[0]
@@ -141,12 +129,24 @@ class Journal(JournalReads, OutboxMixin):
             values["state"] = str(job.state)
             rows.append(values)
 
+        owner = self.owner
+        for values in rows:
+            values["owner"] = owner
+            values.pop("lease_until", None)
+        lease = f"{self.database.now} + {float(self.lease)!r}"
+
         def apply() -> None:
             for job, values in zip(jobs, rows, strict=True):
                 cols = ", ".join(values)
                 marks = ", ".join(f":{k}" for k in values)
-                self._db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks})", values)  # noqa: S608
+                # The lease runs on the database's clock from the start: a claim is owned like any other job.
+                self._db.execute(
+                    f"INSERT INTO jobs ({cols}, lease_until) VALUES ({marks}, {lease})",  # noqa: S608
+                    values,
+                )
                 self._event(job.id, None, job.state, "created", now)
+            for job in jobs:
+                job.owner = owner
 
         self._write("create", apply)
         return jobs
@@ -165,7 +165,7 @@ class Journal(JournalReads, OutboxMixin):
         if self._leader == threading.get_ident():
             # An apply() that writes would wait for its own batch forever.
             raise RuntimeError("journal write from inside a journal write")
-        mine = _Pending(what, apply)
+        mine = Pending(what, apply)
         with self._queue_cv:
             self._queue.append(mine)
             try:
@@ -202,16 +202,17 @@ class Journal(JournalReads, OutboxMixin):
                 self._queue_cv.notify_all()
         mine.result()
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _commit(self, batch: list[Pending]) -> None:
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                self.database.ready()
+                self.database.begin_write()
                 try:
                     for pending in batch:
                         self._db.execute("SAVEPOINT one_writer")
                         try:
                             pending.apply()
-                        except (sqlite3.Error, OSError):
+                        except WRITE_ERRORS:
                             raise
                         except Exception as exc:
                             # A bug in one writer's statements fails that writer alone; the others commit.
@@ -220,11 +221,9 @@ class Journal(JournalReads, OutboxMixin):
                         self._db.execute("RELEASE one_writer")
                     self._db.execute("COMMIT")
                 except BaseException:
-                    # A failed COMMIT may already have rolled back; a failed ROLLBACK changes nothing we rely on.
-                    with suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
+                    self.database.rollback()
                     raise
-            except (sqlite3.Error, OSError) as exc:
+            except WRITE_ERRORS as exc:
                 what = ", ".join(sorted({pending.what for pending in batch}))
                 try:
                     self._fail(what, exc)
@@ -239,12 +238,13 @@ class Journal(JournalReads, OutboxMixin):
         """
         if self.failure:
             return self.failure
-        if not journal_path(self.state_dir).exists():
+        if not self.shared and not journal_path(self.state_dir).exists():
             return f"journal {journal_path(self.state_dir)} is gone"
         try:
             with self._lock:
+                self.database.ready()
                 self._db.execute("SELECT COUNT(*) FROM meta").fetchone()
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             return f"journal cannot be read: {type(exc).__name__}: {exc}"
         return ""
 
@@ -312,18 +312,23 @@ class Journal(JournalReads, OutboxMixin):
         fields["updated_at"] = now
         values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in fields.items()}
         assignments = ", ".join(f"{k} = :{k}" for k in values)
+        # Guarded on the owner: a job another instance took over (our lease expired) is no longer ours to
+        # change, whatever this worker still believes (fencing, jobs/leases.py).
+        guard = "" if self.owner is None else " AND (owner IS NULL OR owner = :_owner)"
+        sql = f"UPDATE jobs SET {assignments} WHERE id = :_id{guard}"  # noqa: S608
 
         def apply() -> None:
-            self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = :_id", {**values, "_id": job.id})  # noqa: S608
+            if self._db.execute(sql, {**values, "_id": job.id, "_owner": self.owner}).rowcount == 0 and guard:
+                raise JobTaken(f"job {job.id} was taken over by another instance")
             self._event(job.id, str(job.state), str(to), detail, now)
-            insert(self._db, notices, now)  # the outbox rows this change causes, if any: both or neither
+            insert(self._db, notices, now, self.owner)  # the outbox rows this change causes: both or neither
 
         self._write("transition", apply)
         for key, value in fields.items():
             setattr(job, key, value)
         return job
 
-    def write(self, what: str, apply: Callable[[sqlite3.Connection], T]) -> T:
+    def write(self, what: str, apply: Callable[[Conn], T]) -> T:
         """Run `apply(connection)` as one group-committed write and return its result: statements outside the
         job model (controls.py's tables, retention's batches)."""
         result: list[T] = []
@@ -333,11 +338,7 @@ class Journal(JournalReads, OutboxMixin):
     def checkpoint(self) -> None:
         """Truncate the WAL (retention, after freeing space); gives up at once rather than wait for a reader."""
         with self._lock:
-            self._db.execute("PRAGMA busy_timeout=0")  # a `status` reading now: skip, the next pass retries
-            try:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            finally:
-                self._db.execute("PRAGMA busy_timeout=30000")  # as connect(timeout=30) set it
+            self.database.checkpoint()
 
     def set_meta(self, key: str, value: str | None) -> None:
         self._write("set_meta", lambda: put_meta(self._db, key, value))

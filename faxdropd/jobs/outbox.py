@@ -9,7 +9,6 @@ the methods below, each one short journal write of its own; nothing here ever bl
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
@@ -17,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from faxdropd.store.conn import DB_ERRORS, Conn, is_missing_table
 
 OUTBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -85,7 +86,7 @@ def target_label(n: Notice) -> list[str]:
     return [f"{p.scheme}://{p.netloc.rpartition('@')[2]}" for p in map(urlsplit, n.target)]
 
 
-def _row(row: sqlite3.Row) -> Notice:
+def _row(row: Any) -> Notice:
     return Notice(
         id=row["id"],
         job_id=row["job_id"],
@@ -103,13 +104,16 @@ def _row(row: sqlite3.Row) -> Notice:
     )
 
 
-def insert(db: sqlite3.Connection, notices: Sequence[Notice], now: float) -> None:
-    """Called inside a journal writer's apply(): the rows commit with whatever else that writer changes."""
+def insert(db: Conn, notices: Sequence[Notice], now: float, owner: str | None = None) -> None:
+    """Called inside a journal writer's apply(): the rows commit with whatever else that writer changes.
+
+    `owner` is the instance that sends them, on a shared journal (jobs/leases.py passes them on when it dies).
+    """
     for n in notices:
         n.created_at = now
         db.execute(
             "INSERT INTO outbox (id, job_id, folder, event, channel, target, payload, digest, state, attempts,"
-            " created_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            " created_at, next_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
             (
                 n.id,
                 n.job_id,
@@ -121,6 +125,7 @@ def insert(db: sqlite3.Connection, notices: Sequence[Notice], now: float) -> Non
                 int(n.digest),
                 now,
                 n.next_at or now,
+                owner,
             ),
         )
 
@@ -128,28 +133,32 @@ def insert(db: sqlite3.Connection, notices: Sequence[Notice], now: float) -> Non
 class OutboxMixin:
     """The journal's outbox operations; mixed into Journal, which provides `_db` and `_write`."""
 
-    _db: sqlite3.Connection
+    _db: Conn
+    owner: str | None
     _lock: threading.RLock
     _write: Callable[[str, Callable[[], None]], None]
 
-    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
         # Under the journal's lock, so a read never runs inside another thread's half-applied group commit.
         with self._lock:
             try:
                 return self._db.execute(sql, args).fetchall()
-            except sqlite3.OperationalError as exc:
-                if "no such table" in str(exc):  # a journal opened read-only from before the outbox existed
+            except DB_ERRORS as exc:
+                if is_missing_table(exc):  # a journal opened read-only from before the outbox existed
                     return []
                 raise
 
     def enqueue(self, notices: list[Notice]) -> None:
         """Notifications caused by no job change (notify-test, account and folder events)."""
         if notices:
-            self._write("outbox", lambda: insert(self._db, notices, time.time()))
+            self._write("outbox", lambda: insert(self._db, notices, time.time(), self.owner))
 
     def outbox_due(self, now: float, limit: int = 50) -> list[Notice]:
+        # On a shared journal each instance sends its own rows (and those it took over from a dead one).
+        mine, args = ("", ()) if self.owner is None else (" AND (owner IS NULL OR owner = ?)", (self.owner,))
         rows = self._rows(
-            "SELECT * FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?", (now, limit)
+            f"SELECT * FROM outbox WHERE state = 'pending' AND next_at <= ?{mine} ORDER BY next_at, id LIMIT ?",  # noqa: S608
+            (now, *args, limit),
         )
         return [_row(r) for r in rows]
 

@@ -23,6 +23,7 @@ from faxdropd.config import FolderConfig
 from faxdropd.document import preflight, routing
 from faxdropd.errors import (
     AccountError,
+    JobTaken,
     OutcomeUnknown,
     PermanentError,
     Rejected,
@@ -62,6 +63,9 @@ class Pipeline:
         ):
             try:
                 self._process(job, folder)
+            except JobTaken:
+                # Another instance owns it now (our lease ran out): drop it, and leave its files to the new owner.
+                log.warning("lease.lost", reason="taken over by another instance; not touched again here")
             except Exception as exc:
                 # The share under the document died mid-read (EIO, ENOTCONN) or went away: no bug and no verdict
                 # on the document. It waits for the share however long that takes; retry.lifetime bounds sending.
@@ -103,7 +107,7 @@ class Pipeline:
                 return
             # Check, then reserve, under one lock: the duplicate and hourly checks count the journal rows the
             # UPLOADING transition creates, so two workers must not both pass on the same count.
-            with self._admission:
+            with self._admission, policy.across_instances(jr):
                 now = time.time()
                 job = self._on_purpose(job, checked.sha256)
                 if self._held(job, folder, checked, decided.numbers, facts, now):
@@ -227,6 +231,8 @@ class Pipeline:
         limits = upload.UploadLimits(chunk_size=cfg.chunk_size, inline_max_bytes=cfg.inline_max_bytes)
 
         def uploaded(session_id: str | None) -> None:
+            if self.rt.leases is not None:
+                self.rt.leases.check()  # Fenced: our leases may be running out; no SendfaxEx_2 now
             if job.state is not State.SUBMITTING:
                 jr.transition(job, State.SUBMITTING, f"session {session_id}" if session_id else "inline")
             crashpoints.hit("before_send", job.name)

@@ -6,12 +6,12 @@ run inside another thread's half-applied group commit.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from faxdropd.jobs.schema import FINAL, SENT_LIKE, Job, State, from_sql, row_to_job
+from faxdropd.store.conn import Conn
 
 T = TypeVar("T")
 
@@ -22,10 +22,11 @@ def _marks(values: Iterable[object]) -> str:
 
 
 class JournalReads:
-    _db: sqlite3.Connection
+    _db: Conn
+    owner: str | None
     _lock: threading.RLock
 
-    def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+    def read(self, query: Callable[[Conn], T]) -> T:
         """Run `query(connection)` under the lock: reads of controls.py's tables, the console's look-ups."""
         with self._lock:
             return query(self._db)
@@ -36,11 +37,13 @@ class JournalReads:
         return row_to_job(row) if row else None
 
     def by_state(self, *states: State) -> list[Job]:
+        """This instance's jobs in these states (on a shared journal the others' are theirs to work)."""
         marks = _marks(states)
+        mine = "" if self.owner is None else " AND (owner IS NULL OR owner = ?)"
         with self._lock:
             rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
-                [str(s) for s in states],
+                f"SELECT * FROM jobs WHERE state IN ({marks}){mine} ORDER BY created_at",  # noqa: S608
+                [*[str(s) for s in states], *([] if self.owner is None else [self.owner])],
             ).fetchall()
         return [row_to_job(r) for r in rows]
 

@@ -33,26 +33,38 @@ def recover(rt: Runtime, finisher: Finisher) -> list[Job]:
     instances.migrate_legacy(journal, [f.path for f in rt.config.folders if adoption.reachable_dir(f.path)])
     log.info("instance.ready", instance=name)
     for job in journal.by_state(*NOT_FINAL):
-        if job.outcome is not None:
-            finisher.refile(job)
-        elif job.state is State.CLAIMED:
-            runnable.append(job)
-        elif job.state is State.UPLOADING:
-            runnable.append(journal.transition(job, State.CLAIMED, "restart: upload interrupted", submitted_at=None))
-        elif job.state is State.SUBMITTING:
-            # The request may have gone out, so it counts as an attempt, as a lost reply does in the pipeline.
-            journal.transition(
-                job,
-                State.UNKNOWN,
-                "restart: submission may have reached InterFAX",
-                reason="the daemon stopped while submitting",
-                attempts=job.attempts + 1,
-            )
-            log.warning("job.unknown", job_id=job.id, reference=job.reference, reason="restart during submit")
+        resumed = resume(rt, finisher, job, "restart", "the daemon stopped while submitting")
+        if resumed is not None:
+            runnable.append(resumed)
     release_orphans(rt)
     adoption.take_adopted(journal, rt.config.folders)
     adoption.heartbeat(rt.config.folders)
     return runnable
+
+
+def resume(rt: Runtime, finisher: Finisher, job: Job, cause: str, stopped: str) -> Job | None:
+    """One job whose last worker is gone (a restart, or a peer whose lease expired): the job to run now, if any.
+
+    Also the rule for a job taken over from another instance (jobs/takeover.py), which is the same situation.
+    """
+    journal = rt.journal
+    if job.outcome is not None:
+        finisher.refile(job)
+    elif job.state is State.CLAIMED:
+        return job
+    elif job.state is State.UPLOADING:
+        return journal.transition(job, State.CLAIMED, f"{cause}: upload interrupted", submitted_at=None)
+    elif job.state is State.SUBMITTING:
+        # The request may have gone out, so it counts as an attempt, as a lost reply does in the pipeline.
+        journal.transition(
+            job,
+            State.UNKNOWN,
+            f"{cause}: submission may have reached InterFAX",
+            reason=stopped,
+            attempts=job.attempts + 1,
+        )
+        log.warning("job.unknown", job_id=job.id, reference=job.reference, reason=f"{cause} during submit")
+    return None
 
 
 def release_orphans(rt: Runtime) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from faxdropd.files import archive
 from faxdropd.jobs.figures import journal_figures
 from faxdropd.jobs.runtime import Runtime
 from faxdropd.jobs.schema import FINAL
+from faxdropd.store.conn import Conn
 
 log = structlog.get_logger("faxdropd.jobs.retention")
 
@@ -81,7 +81,7 @@ class Retention:
         # Read first, write only when there is work: an idle pass adds no commit to the journal.
         if keep > 0 and self.rt.journal.final_before(cutoff):
             counts.jobs = self._prune(cutoff)
-        if int(self.rt.journal.pragma("freelist_count")):
+        if self.rt.journal.free_pages():
             counts.vacuumed_pages = self._vacuum()
         if counts.jobs or counts.vacuumed_pages:
             # The WAL keeps the size it grew to while pruning: truncate it, so the disk space really comes back.
@@ -106,7 +106,7 @@ class Retention:
         # finds each batch without reading the jobs that are kept.
         select = f"SELECT id FROM jobs WHERE state IN ({marks}) AND updated_at < ? LIMIT {BATCH}"  # noqa: S608
 
-        def batch(db: sqlite3.Connection) -> int:
+        def batch(db: Conn) -> int:
             ids = [row[0] for row in db.execute(select, [*_FINAL, cutoff])]
             if ids:
                 id_marks = ", ".join("?" for _ in ids)
@@ -117,18 +117,14 @@ class Retention:
         return self._batches("retention", batch)
 
     def _vacuum(self) -> int:
-        def batch(db: sqlite3.Connection) -> int:
-            free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
-            step = min(free, VACUUM_PAGES)
-            for _ in range(step):
-                # One page a statement: Python's sqlite3 steps a pragma statement once, and each step of
-                # incremental_vacuum frees one page.
-                db.execute("PRAGMA incremental_vacuum(1)").fetchall()
-            return step
+        database = self.rt.journal.database
+
+        def batch(db: Conn) -> int:
+            return database.vacuum_pages(db, VACUUM_PAGES)
 
         return self._batches("vacuum", batch)
 
-    def _batches(self, what: str, batch: Callable[[sqlite3.Connection], int]) -> int:
+    def _batches(self, what: str, batch: Callable[[Conn], int]) -> int:
         total = 0
         while not self.stopping.is_set():
             done = self.rt.journal.write(what, batch)

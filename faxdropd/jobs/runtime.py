@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -16,8 +15,10 @@ from faxdropd.config import Config, FolderConfig
 from faxdropd.interfax.client import ClientFactory
 from faxdropd.jobs import jitter, notices
 from faxdropd.jobs.journal import Journal
+from faxdropd.jobs.leases import Leases
 from faxdropd.jobs.outbox import Notice, insert
 from faxdropd.jobs.schema import put_meta
+from faxdropd.store.conn import Conn
 
 log = structlog.get_logger(__name__)
 
@@ -78,10 +79,10 @@ class Pause:
     def _store(self, meta: dict[str, str | None], told: list[Notice]) -> None:
         """The pause's journal record and the notifications its change causes: one transaction, both or neither."""
 
-        def apply(db: sqlite3.Connection) -> None:
+        def apply(db: Conn) -> None:
             for key, value in meta.items():
                 put_meta(db, key, value)
-            insert(db, told, time.time())
+            insert(db, told, time.time(), self._journal.owner)
 
         self._journal.write("pause", apply)
 
@@ -93,6 +94,8 @@ class Runtime:
     clients: ClientFactory
     metrics: Any
     pause: Pause
+    # This instance's leases on a shared journal (jobs/leases.py); None with SQLite, where nothing is shared.
+    leases: Leases | None = None
     # Set by the pipeline at each submission: the tracker reads the submitted jobs only when one is new or one
     # of those it knows is due again, not twice a second whatever happens.
     submitted: threading.Event = field(default_factory=threading.Event)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -189,6 +188,8 @@ class Job:
     submitted_at: float | None = None
     completed_at: float | None = None
     final_path: str | None = None
+    owner: str | None = None  # the instance working it (jobs/leases.py)
+    lease_until: float | None = None  # on the database's clock
 
 
 def to_sql(value: Any) -> Any:
@@ -211,7 +212,7 @@ def from_sql(value: Any) -> Any:
     return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
-def row_to_job(row: sqlite3.Row) -> Job:
+def row_to_job(row: Any) -> Job:
     data = {key: from_sql(value) for key, value in dict(row).items()}
     for key in JSON_COLUMNS:
         data[key] = json.loads(data[key])
@@ -221,9 +222,12 @@ def row_to_job(row: sqlite3.Row) -> Job:
     return Job(**data)
 
 
-def put_meta(db: sqlite3.Connection, key: str, value: str | None) -> None:
+def put_meta(db: Any, key: str, value: str | None) -> None:
     """One `meta` value (None deletes it), inside a journal write: with whatever else that write commits."""
     if value is None:
         db.execute("DELETE FROM meta WHERE key = ?", (key,))
     else:
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )

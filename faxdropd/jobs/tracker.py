@@ -23,6 +23,7 @@ from faxdropd.interfax import codes
 from faxdropd.interfax.client import MAX_QUERY_ITEMS, FaxItem
 from faxdropd.interfax.ratelimit import QueryBudget
 from faxdropd.jobs import late_originals as twins
+from faxdropd.jobs.budgets import SharedBudget
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import Job, Journal, Outcome, State
 from faxdropd.jobs.runtime import Runtime
@@ -80,8 +81,10 @@ class Tracker:
         self.finisher = finisher
         self.clock = clock
         # The limit is per account: each of `peers` hosts on it takes its share (README "Several hosts").
-        self.share = max(1, rt.config.delivery.query_limit_per_minute // rt.config.delivery.peers)
-        self.budget = QueryBudget(self.share)
+        # A shared journal counts every host's queries in one row (jobs/budgets.py): the whole limit is shared.
+        limit = rt.config.delivery.query_limit_per_minute
+        self.share = limit if rt.journal.shared else max(1, limit // rt.config.delivery.peers)
+        self.budget = SharedBudget(rt.journal, self.share) if rt.journal.shared else QueryBudget(self.share)
         self._slow_until = 0.0
         self._last_poll: dict[str, float] = {}
         self._next_read = 0.0  # clock time of the next read of the submitted jobs (0: at the next step)

@@ -8,7 +8,6 @@ command and applying it leaves it pending, and the next step applies it exactly 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from faxdropd import crashpoints
 from faxdropd.errors import InterfaxError, JournalFailure
 from faxdropd.jobs import controls
 from faxdropd.jobs.journal import FINAL, Job, Journal, State
+from faxdropd.store.conn import Conn
 
 log = structlog.get_logger("faxdropd.ops.apply")
 
@@ -34,7 +34,7 @@ NOT_SUBMITTED = frozenset({State.CLAIMED, State.DEFERRED, State.UPLOADING})
 class Effect:
     ok: bool
     message: str
-    statements: Callable[[sqlite3.Connection], None] = lambda conn: None
+    statements: Callable[[Conn], None] = lambda conn: None
 
 
 @dataclass
@@ -77,7 +77,7 @@ class Applier:
         if effect is None:
             return None
 
-        def statements(conn: sqlite3.Connection, e: Effect = effect) -> None:
+        def statements(conn: Conn, e: Effect = effect) -> None:
             e.statements(conn)
             controls.finish_command(conn, command.id, e.ok, e.message)
 
@@ -126,7 +126,7 @@ class Applier:
         if job.state not in NOT_SUBMITTED:
             return Effect(False, f"job {job.id} ({job.name}) is already {job.state}: cancel it instead of holding")
 
-        def statements(conn: sqlite3.Connection) -> None:
+        def statements(conn: Conn) -> None:
             if _hold(conn, controls.JOB, job.id, reason):
                 controls.note_event(conn, job.id, str(job.state), f"held by operator: {reason}" if reason else "held")
 
@@ -135,7 +135,7 @@ class Applier:
     def _release_job(self, job: Job) -> Effect:
         self.released.append(job.id)
 
-        def statements(conn: sqlite3.Connection) -> None:
+        def statements(conn: Conn) -> None:
             if _release(conn, controls.JOB, job.id):
                 controls.note_event(conn, job.id, str(job.state), "released by operator")
 
@@ -145,7 +145,7 @@ class Applier:
         text = f"cancelled by operator: {reason or 'no reason given'}"
         if job.state in NOT_SUBMITTED:
 
-            def statements(conn: sqlite3.Connection) -> None:
+            def statements(conn: Conn) -> None:
                 controls.decide_cancelled(conn, job.id, str(job.state), text)
                 _release(conn, controls.JOB, job.id)
 
@@ -172,23 +172,23 @@ class Applier:
         )
 
 
-def _hold(conn: sqlite3.Connection, kind: str, name: str, reason: str) -> bool:
+def _hold(conn: Conn, kind: str, name: str, reason: str) -> bool:
     return controls.set_hold(conn, kind, name, reason)
 
 
-def _release(conn: sqlite3.Connection, kind: str, name: str) -> bool:
+def _release(conn: Conn, kind: str, name: str) -> bool:
     return controls.clear_hold(conn, kind, name)
 
 
-def _hold_folder(name: str, reason: str) -> Callable[[sqlite3.Connection], None]:
-    def statements(conn: sqlite3.Connection) -> None:
+def _hold_folder(name: str, reason: str) -> Callable[[Conn], None]:
+    def statements(conn: Conn) -> None:
         _hold(conn, controls.FOLDER, name, reason)
 
     return statements
 
 
-def _release_folder(name: str) -> Callable[[sqlite3.Connection], None]:
-    def statements(conn: sqlite3.Connection) -> None:
+def _release_folder(name: str) -> Callable[[Conn], None]:
+    def statements(conn: Conn) -> None:
         _release(conn, controls.FOLDER, name)
 
     return statements

@@ -7,7 +7,6 @@ the lock itself and applies them at once through the same `Applier` the daemon u
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +16,11 @@ from faxdropd.config import Config
 from faxdropd.errors import JournalLocked
 from faxdropd.jobs import controls
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import Journal
+from faxdropd.jobs.opening import journal_exists, open_journal, target_of, where
 from faxdropd.jobs.runtime import Pause, Runtime
-from faxdropd.jobs.schema import journal_path
 from faxdropd.ops.apply import Applier
 from faxdropd.ops.journal import NoJournal, daemon_state
+from faxdropd.store.opening import open_database
 
 WAIT_SECONDS = 10.0  # how long a command waits for the running daemon to apply it
 BUSY_TIMEOUT = 10.0  # seconds SQLite waits for the daemon's commit in progress before our insert
@@ -50,11 +49,10 @@ def request(
     wait: float = WAIT_SECONDS,
 ) -> tuple[bool, list[Result]]:
     """Record and apply `verb` on each target; returns (whether the daemon was running, the results)."""
-    path = journal_path(cfg.state_dir)
-    if not path.exists():
-        raise NoJournal(f"no journal at {path}: the daemon has not run with this state_dir yet")
+    if not journal_exists(cfg):
+        raise NoJournal(f"no journal at {where(cfg)}: the daemon has not run with this state_dir yet")
     try:
-        journal = Journal(cfg.state_dir, exit_on_failure=False)
+        journal = open_journal(cfg, exit_on_failure=False)
     except JournalLocked:
         return True, _through_daemon(cfg, verb, targets, reason, wait)
     try:
@@ -75,14 +73,16 @@ def request(
 
 
 def _through_daemon(cfg: Config, verb: str, targets: list[str], reason: str, wait: float) -> list[Result]:
-    conn = sqlite3.connect(journal_path(cfg.state_dir), timeout=BUSY_TIMEOUT, isolation_level=None)
+    # A connection of its own beside the daemon's (SQLite's WAL lets it write between the daemon's commits).
+    database = open_database(target_of(cfg))
+    conn = database.conn
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        database.begin_write()
         try:
             ids = [controls.add_command(conn, verb, t, reason) for t in targets]
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            database.rollback()
             raise
         deadline = time.monotonic() + wait
         while True:
@@ -93,7 +93,7 @@ def _through_daemon(cfg: Config, verb: str, targets: list[str], reason: str, wai
                 return [_result(c, t) for c, t in zip(found, targets, strict=True)]
             time.sleep(POLL)
     finally:
-        conn.close()
+        database.close()
 
 
 def _result(command: controls.Command | None, target: str) -> Result:

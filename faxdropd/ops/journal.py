@@ -14,9 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from faxdropd.config import Config
 from faxdropd.errors import FaxdropError
 from faxdropd.jobs.journal import Journal
-from faxdropd.jobs.schema import journal_path
+from faxdropd.jobs.opening import journal_exists, open_journal, where
 
 LOCK_NAME = "faxdropd.lock"
 
@@ -53,12 +54,11 @@ def daemon_state(state_dir: Path) -> DaemonState:
 
 
 @contextmanager
-def reading(state_dir: Path) -> Iterator[Journal]:
+def reading(cfg: Config) -> Iterator[Journal]:
     """The journal, read-only; NoJournal if there is none (nothing is created)."""
-    path = journal_path(state_dir)
-    if not path.exists():
-        raise NoJournal(f"no journal at {path}: the daemon has not run with this state_dir yet")
-    journal = Journal(state_dir, read_only=True)
+    if not journal_exists(cfg):
+        raise NoJournal(f"no journal at {where(cfg)}: the daemon has not run with this state_dir yet")
+    journal = open_journal(cfg, read_only=True)
     try:
         yield journal
     finally:

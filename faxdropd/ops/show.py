@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from faxdropd.files import names
 from faxdropd.jobs import controls
 from faxdropd.jobs.journal import Job, Journal
 from faxdropd.jobs.schema import row_to_job, to_sql
+from faxdropd.store.conn import Conn
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,8 @@ def find_jobs(journal: Journal, given: str) -> list[Job]:
         path = names.document_of(path)
     absolute = str(Path(os.path.realpath(path.parent)) / path.name) if path.parent != Path() else None
 
-    def query(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-        rows: list[sqlite3.Row] = conn.execute(
-            "SELECT * FROM jobs WHERE id = ? OR reference = ?", (given, given)
-        ).fetchall()
+    def query(conn: Conn) -> list[Any]:
+        rows: list[Any] = conn.execute("SELECT * FROM jobs WHERE id = ? OR reference = ?", (given, given)).fetchall()
         if not rows and absolute is not None:
             rows = conn.execute(
                 "SELECT * FROM jobs WHERE final_path = ? OR work_path = ? ORDER BY created_at DESC",

@@ -7,11 +7,11 @@ in the last hour. What cannot be told (no journal) is the caller's NoJournal.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from faxdropd.config import Config
-from faxdropd.jobs import controls
+from faxdropd.jobs import controls, leases
 from faxdropd.jobs.figures import IN_FLIGHT, journal_figures, queue_figures
 from faxdropd.jobs.journal import Job, Journal, State
 from faxdropd.jobs.outbox import Backlog
@@ -35,6 +35,7 @@ class Status:
     folders_down: list[str]
     stored: dict[str, Any]  # journal size and oldest kept job (jobs/figures.py)
     notifications: Backlog  # the notification outbox
+    instances: list[leases.InstanceView] = field(default_factory=list)  # a shared journal's hosts
 
     @property
     def failures_last_hour(self) -> int:
@@ -70,6 +71,7 @@ def read_status(cfg: Config, journal: Journal, daemon: DaemonState, now: float |
         folders_down=[f.name for f in cfg.folders if not f.path.is_dir()],
         stored=journal_figures(journal),
         notifications=journal.outbox_backlog(),
+        instances=leases.overview(journal) if journal.shared else [],
     )
 
 
@@ -107,6 +109,7 @@ def as_dict(status: Status) -> dict[str, Any]:
             }
             for j in status.in_flight
         ],
+        "instances": [asdict(i) for i in status.instances],
         "recent_failures": [
             {
                 "job_id": j.id,

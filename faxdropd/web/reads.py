@@ -1,4 +1,4 @@
-"""The page's view of the journal: read-only SQLite connections of its own, one per server thread.
+"""The page's view of the journal: read-only connections of its own (SQLite or PostgreSQL), one per thread.
 
 Never the daemon's writer connection or its lock: a page view must not wait for, or hold up, a group commit.
 `mode=ro` makes any write through these connections an error, so a bug here cannot change a job.
@@ -7,7 +7,6 @@ Never the daemon's writer connection or its lock: a page view must not wait for,
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,9 @@ from typing import Any
 
 from faxdropd.jobs import controls
 from faxdropd.jobs.schema import Job, State, journal_path, row_to_job
+from faxdropd.store.conn import DB_ERRORS, Conn
+from faxdropd.store.database import Database, Target
+from faxdropd.store.opening import open_database
 
 PAGE_SIZE = 50
 WAITING = (State.CLAIMED, State.DEFERRED)
@@ -48,7 +50,7 @@ class Search:
     page: int = 1
 
 
-def _row(r: sqlite3.Row) -> Row:
+def _row(r: Any) -> Row:
     name = r["name"]
     return Row(
         id=r["id"],
@@ -70,22 +72,24 @@ def _marks(values: tuple[object, ...]) -> str:
 class JournalView:
     """Read-only queries for the page. Safe to share between threads: each thread opens its own connection."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, target: Target | None = None) -> None:
         self.path = journal_path(state_dir)
+        self.target = target or Target(self.path)
         self._local = threading.local()
 
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=5)
-            db.row_factory = sqlite3.Row
-            self._local.db = db
-        return db
+    def _db(self) -> Conn:
+        # SQLite read-only waits its default 5 s for a commit in progress, never the daemon's 30 s.
+        database: Database | None = getattr(self._local, "db", None)
+        if database is None:
+            database = open_database(self.target, read_only=True)
+            self._local.db = database
+        database.ready()
+        return database.conn
 
     def readable(self) -> bool:
         try:
             self._db().execute("SELECT 1 FROM jobs LIMIT 1").fetchall()
-        except sqlite3.Error:
+        except DB_ERRORS:
             return False
         return True
 

@@ -14,6 +14,7 @@ import structlog
 from waitress.server import create_server
 
 from faxdropd.config import Config
+from faxdropd.jobs.opening import target_of
 from faxdropd.web.app import WebApp, WsgiApp
 from faxdropd.web.reads import JournalView
 
@@ -33,7 +34,7 @@ class WebServer:
         config = cfg()
         web = config.web
         assert web is not None
-        self.app = WebApp(cfg, JournalView(config.state_dir), folder_up, health)
+        self.app = WebApp(cfg, JournalView(config.state_dir, target_of(config)), folder_up, health)
         # Binds now, so a taken port is an error at start (OSError), not a silent thread death later.
         self._server = create_server(
             self.app,

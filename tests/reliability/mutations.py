@@ -52,7 +52,7 @@ SOAK = "tests/reliability/test_crash_soak.py::test_sigkill_soak"
 # not wait the default 600 s. A passing power-loss run quiesces in well under a minute.
 QUICK_QUIESCE = {"FAXDROPD_QUIESCE_TIMEOUT": "240"}
 SYNCHRONOUS_OFF = Patch(
-    "faxdropd/jobs/journal.py", 'execute("PRAGMA synchronous=FULL")', 'execute("PRAGMA synchronous=OFF")'
+    "faxdropd/store/sqlite.py", 'execute("PRAGMA synchronous=FULL")', 'execute("PRAGMA synchronous=OFF")'
 )
 READY_AT_ONCE = Patch(
     "faxdropd/watch/stability.py",
@@ -237,10 +237,10 @@ MUTATIONS = (
         (
             Patch(
                 "faxdropd/jobs/recovery.py",
-                "        elif job.state is State.SUBMITTING:\n",
-                "        elif job.state is State.SUBMITTING:\n"
-                '            runnable.append(journal.transition(job, State.CLAIMED, "restart: send again"))\n'
-                "        elif False:\n",
+                "    elif job.state is State.SUBMITTING:\n",
+                "    elif job.state is State.SUBMITTING:\n"
+                '        return journal.transition(job, State.CLAIMED, f"{cause}: send again")\n'
+                "    elif False:\n",
             ),
         ),
         # The soak first (a share of its restarts die at before_send/after_send, issue #14), so that this run shows

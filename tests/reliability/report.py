@@ -52,6 +52,16 @@ EXPLAIN: dict[str, str] = {
     "wire_redaction": "The real daemon runs with debug logging and zeep/urllib3/http.client wire debugging, so "
     "the password is in the SOAP bodies it logs. Red on any hit of the password (plain, base64, URL-encoded, "
     "XML-escaped) in its output, state dir or folders, or when no wire traffic was logged.",
+    "pg_hosts": "Two and three daemons (own state_dir and instance each) watch one hot folder and journal in one "
+    "real PostgreSQL database (tests/kit/pg.py). Red when a file is lost, a reference is submitted twice, or "
+    "one host did all the work.",
+    "pg_kill": "One host with faxes in flight is SIGKILLed at a crash point (chunked upload, before and after "
+    "SendfaxEx_2, while tracking); the survivor takes the jobs over when their leases expire (journal_lease "
+    "3s). Red on a lost file or any reference submitted twice (a blind resend of an `after_send` job).",
+    "pg_outage": "The PostgreSQL server is stopped (immediate) for longer than two leases under two busy hosts, "
+    "which exit 74 and are restarted once it is back. Red on a lost file or a duplicate submission.",
+    "pg_budget": "150 faxes stay in flight on two hosts of one account; the emulator enforces 6 FaxQuery a "
+    "minute. Red when any sliding minute holds more than 6 status queries or the emulator answers -1011.",
     "mutations_ci": "The CI subset of the mutation checks. Red when any deliberate breakage is not caught.",
     "mutations": "Each mutation applies one deliberate breakage to a copy of the package and runs the tests "
     "named for it; it is caught when one of them fails. Every mutation must be caught.",

@@ -1,0 +1,45 @@
+"""The journal a config names: SQLite in state_dir, or the PostgreSQL server of `journal:`.
+
+Every command and the daemon open it through here, so none of them decides the backend on its own.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from faxdropd import log
+from faxdropd.config import Config
+from faxdropd.jobs.journal import Journal
+from faxdropd.jobs.schema import journal_path
+from faxdropd.store.database import Target
+
+
+def target_of(cfg: Config) -> Target:
+    return Target(journal_path(cfg.state_dir), cfg.journal, cfg.journal_password)
+
+
+def open_journal(cfg: Config, *, read_only: bool = False, exit_on_failure: bool = True) -> Journal:
+    # The database password, from its file or written in the URI, is masked in every log line from now on.
+    for secret in (cfg.journal_password, urlsplit(cfg.journal).password if cfg.journal else None):
+        if secret:
+            log.register_secret(secret)
+    return Journal(
+        cfg.state_dir,
+        read_only=read_only,
+        exit_on_failure=exit_on_failure,
+        url=cfg.journal,
+        password=cfg.journal_password,
+    )
+
+
+def journal_exists(cfg: Config) -> bool:
+    """Whether there is a journal to read (a server is assumed to have one: its daemon creates the schema)."""
+    return cfg.journal is not None or journal_path(cfg.state_dir).exists()
+
+
+def where(cfg: Config) -> str:
+    """The journal's place for a message: the file, or the server without credentials."""
+    if cfg.journal is None:
+        return str(journal_path(cfg.state_dir))
+    parts = urlsplit(cfg.journal)
+    return f"postgresql://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
