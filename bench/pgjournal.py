@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from bench.common import Context, Result  # noqa: E402
 from faxdropd.jobs.journal import Job, Journal, State, new_job_id  # noqa: E402
 
 PATH = (State.UPLOADING, State.SUBMITTING, State.SUBMITTED, State.DELIVERED)
@@ -84,35 +86,43 @@ def _durable_cluster() -> Any:
     return cluster
 
 
-def run(quick: bool) -> list[dict[str, Any]]:
-    jobs = 80 if quick else 800
-    work = Path(tempfile.mkdtemp(prefix="faxdropd-bench-pg-"))
+def run(ctx: Context) -> list[Result]:
+    """SQLite and PostgreSQL, alternating within each repeat, on the same machine and the same workload."""
+    jobs = 80 if ctx.quick else 800
+    work = ctx.dir("pgjournal")
     cluster = _durable_cluster()
+    lite: list[float] = []
+    server: list[float] = []
     try:
-        sqlite = Journal(work / "sqlite", exit_on_failure=False)
-        try:
-            lite = throughput(sqlite, jobs)
-        finally:
-            sqlite.close()
-        name = f"b_{uuid.uuid4().hex[:8]}"
-        cluster.create_database(name)
-        pg = Journal(work / "pg", url=cluster.url(name), exit_on_failure=False)
-        try:
-            server = throughput(pg, jobs)
-        finally:
-            pg.close()
+        for i in range(ctx.repeats):
+            sqlite = Journal(work / f"sqlite-{i}", exit_on_failure=False)
+            try:
+                lite.append(throughput(sqlite, jobs))
+            finally:
+                sqlite.close()
+            name = f"b_{uuid.uuid4().hex[:8]}"
+            cluster.create_database(name)
+            pg = Journal(work / f"pg-{i}", url=cluster.url(name), exit_on_failure=False)
+            try:
+                server.append(throughput(pg, jobs))
+            finally:
+                pg.close()
+            ctx.log(f"  repeat {i + 1}: sqlite {lite[-1]:.0f} jobs/s, postgresql {server[-1]:.0f} jobs/s")
     finally:
         cluster.cleanup()
         shutil.rmtree(work, ignore_errors=True)
     note = f"{jobs} jobs x 5 writes, {WRITERS} writer threads, group commit; PostgreSQL on loopback, fsync on"
+    base = round(statistics.median(lite), 1)
+    ratio = statistics.median(server) / statistics.median(lite)
     return [
-        {"bench": "pgjournal", "metric": "journal throughput, SQLite (WAL, synchronous=FULL)", "value": round(lite, 1),
-         "unit": "jobs/s", "target": "", "met": None, "baseline": None, "note": note},
-        {"bench": "pgjournal", "metric": "journal throughput, PostgreSQL", "value": round(server, 1),
-         "unit": "jobs/s", "target": "", "met": None, "baseline": round(lite, 1),
-         "note": f"{server / lite:.2f} x SQLite; baseline = SQLite jobs/s"},
+        Result.of("pgjournal", "journal throughput, SQLite (WAL, synchronous=FULL)", lite, "jobs/s", note=note,
+                  digits=1),
+        Result.of("pgjournal", "journal throughput, PostgreSQL", server, "jobs/s", baseline=base,
+                  note=f"{ratio:.2f} x SQLite; baseline = SQLite jobs/s", digits=1),
     ]  # fmt: skip
 
 
 if __name__ == "__main__":
-    print(json.dumps(run("--quick" in sys.argv), indent=2))
+    quick = "--quick" in sys.argv
+    ctx = Context(quick=quick, workdir=Path(tempfile.mkdtemp(prefix="faxdropd-bench-")))
+    print(json.dumps([r.as_json() for r in run(ctx)], indent=2))

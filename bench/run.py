@@ -32,7 +32,8 @@ from bench.common import REPO, Context, Result
 
 # Order matters a little: the idle measurement last, so nothing of ours runs while it samples CPU.
 BENCHES = [
-    "cpu", "upload", "overhead", "floor", "memory", "latency", "scale", "concurrency", "hosts", "surfaces", "idle",
+    "cpu", "upload", "overhead", "floor", "memory", "latency", "scale", "concurrency", "hosts", "surfaces",
+    "pgjournal", "idle",
 ]  # fmt: skip
 RESULTS = Path(__file__).resolve().parent / "results"
 PUBLISHED = REPO / "docs" / "bench"

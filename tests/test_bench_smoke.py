@@ -68,6 +68,7 @@ ISSUE_19_ROWS = [
     ("surfaces", "show JOB"),
     ("surfaces", "web dashboard"),
     ("surfaces", "filtered job search"),
+    ("pgjournal", "journal throughput, PostgreSQL"),
     ("idle", "metrics + web + notify"),
 ]
 
