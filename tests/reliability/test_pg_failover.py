@@ -252,7 +252,7 @@ def test_the_status_budget_is_six_a_minute_across_hosts(tmp_path: Path, shared_d
     ).start()
     delivery = {"track": True, "poll_interval": 0.5, "reconcile_grace": 0.5, "query_limit_per_minute": 6}
     rigs = _hosts(tmp_path, emulator, shared_db, 2, delivery=delivery)
-    files = 150
+    files = 300  # the figure: 300 faxes in flight
     try:
         for rig in rigs:
             rig.start()
