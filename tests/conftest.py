@@ -12,8 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from daemonkit import PASSWORD, DaemonProcess
 from kit.journals import journal_backend
 from kit.pg import pg_cluster, pg_dsn
+from notifykit import hooks, mail
 
-__all__ = ["journal_backend", "pg_cluster", "pg_dsn"]  # fixtures for every test module
+__all__ = ["hooks", "journal_backend", "mail", "pg_cluster", "pg_dsn"]  # fixtures for every test module
 from kit.sdnotify import notify  # noqa: F401  (a fixture: a NOTIFY_SOCKET for daemons under test)
 
 

@@ -18,12 +18,14 @@ import json
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
@@ -255,3 +257,19 @@ class WebhookReceiver:
     def received(self) -> list[Hook]:
         with self.lock:
             return list(self.hooks)
+
+
+@pytest.fixture
+def mail(tmp_path: Path) -> Iterator[MailServer]:
+    """A real SMTP server on loopback with STARTTLS and AUTH (registered for every test module in conftest)."""
+    server = MailServer(make_pki(tmp_path / "pki")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hooks() -> Iterator[WebhookReceiver]:
+    """A real HTTP receiver on loopback that records each POST and checks its signature."""
+    receiver = WebhookReceiver().start()
+    yield receiver
+    receiver.stop()

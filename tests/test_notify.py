@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import structlog
 import structlog.testing
-from notifykit import SMTP_PASSWORD, WEBHOOK_SECRET, MailServer, WebhookReceiver, make_pki
+from notifykit import SMTP_PASSWORD, WEBHOOK_SECRET, MailServer, WebhookReceiver
 
 from faxdropd.config import Config, parse_config
 from faxdropd.daemon.metrics import Metrics
@@ -32,20 +32,6 @@ RECEIPT: dict[str, Any] = {
     "pages": 2,
     "attempts": 1,
 }
-
-
-@pytest.fixture
-def mail(tmp_path: Path) -> Iterator[MailServer]:
-    server = MailServer(make_pki(tmp_path / "pki")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hooks() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver().start()
-    yield receiver
-    receiver.stop()
 
 
 def config(tmp_path: Path, mail: MailServer | None, hooks: WebhookReceiver | None, **notify: Any) -> Config:

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from daemonkit import PASSWORD, write_config
-from notifykit import SMTP_PASSWORD, WEBHOOK_SECRET, MailServer, WebhookReceiver, make_pki
+from notifykit import SMTP_PASSWORD, WEBHOOK_SECRET, MailServer, WebhookReceiver
 
 from faxdropd.cli.main import main
 from faxdropd.config import parse_config
 from faxdropd.errors import ConfigError
-
-
-@pytest.fixture
-def mail(tmp_path: Path) -> Iterator[MailServer]:
-    server = MailServer(make_pki(tmp_path / "pki")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hooks() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver().start()
-    yield receiver
-    receiver.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -8,32 +8,16 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from daemonkit import PASSWORD, DaemonProcess, arm_fault, drop, receipts, wait_for, write_config
-from notifykit import SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET, MailServer, WebhookReceiver, make_pki
+from notifykit import SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET, MailServer, WebhookReceiver
 
 from faxdropd.document.sample import make_sample_pdf
 
 DELIVER = "+99999990"
 FAIL = "+99999993931"  # the InterFAX simulator ends a fax to +9999999<code> with status <code>
-
-
-@pytest.fixture
-def mail(tmp_path: Path) -> Iterator[MailServer]:
-    server = MailServer(make_pki(tmp_path / "pki")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hooks() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver().start()
-    yield receiver
-    receiver.stop()
 
 
 def notify_config(tmp_path: Path, mail: MailServer, hooks: WebhookReceiver, **extra: Any) -> dict[str, Any]:
