@@ -20,6 +20,7 @@ RANK = {
     "log": 0,
     "events": 0,
     "crashpoints": 0,
+    "limits": -1,  # MIN_SECRET_LENGTH: a leaf below log/, so the config need not load structlog and rich
     "data": 0,
     "config": 1,
     "store": 1,  # the journal's database: the connection, the dialects, the SQLite and PostgreSQL backends

@@ -7,9 +7,12 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from faxdropd.config import Config, load_config
 from faxdropd.errors import ConfigError
+
+if TYPE_CHECKING:
+    from faxdropd.config import Config
 
 DEFAULT_CONFIG = Path("/etc/faxdropd/faxdropd.yaml")
 
@@ -24,6 +27,9 @@ def config_path(args: argparse.Namespace) -> Path:
 def load_or_report(path: Path, *, need_password: bool = True) -> Config | None:
     """The config, or None after printing why not. Only commands that call InterFAX (run, send, cancel of a
     submitted fax) need the password; the others must work where the password file is absent."""
+    # Deferred: the config package loads pydantic (~100 ms); `--version`, `--help` and `man` never need it.
+    from faxdropd.config import load_config
+
     try:
         return load_config(path, need_password=need_password)
     except ConfigError as exc:

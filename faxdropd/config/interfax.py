@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, SecretStr, Strict, ValidationInfo, model_validator
 
 from faxdropd.config.fields import Ctx, PositiveDuration, StrictModel, Text, abs_path, ctx_of, key_problems
-from faxdropd.log.scrub import MIN_SECRET_LENGTH
+from faxdropd.limits import MIN_SECRET_LENGTH
 
 EMBEDDED = "embedded"
 _PASSWORD_KEYS = ("password", "password_file", "password_env")

@@ -26,7 +26,7 @@ from faxdropd.config.fields import (
     one_or_many,
 )
 from faxdropd.config.interfax import TOO_SHORT, _env_name, _read_password_file, _verify
-from faxdropd.log.scrub import MIN_SECRET_LENGTH
+from faxdropd.limits import MIN_SECRET_LENGTH
 
 # Job outcomes (a receipt's `outcome`) and account/folder events.
 EVENTS = ("delivered", "accepted", "failed", "rejected", "paused", "resumed", "folder_down", "folder_up")

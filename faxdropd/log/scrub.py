@@ -17,11 +17,12 @@ import threading
 from urllib.parse import quote, quote_plus
 from xml.sax.saxutils import escape as xml_escape
 
+from faxdropd.limits import MIN_SECRET_LENGTH
+
 __all__ = ["MASK", "MIN_SECRET_LENGTH", "encodings", "forget_secrets", "register_secret", "scrub_text"]
 
 MASK = "***"
-# The floor: below this a secret is refused by the config (config/interfax.py), never registered here.
-MIN_SECRET_LENGTH = 8
+# The floor (faxdropd/limits.py): a shorter secret is refused by the config, never registered here.
 
 # <Password>…</Password>, <ns0:Password …>…, and the same escaped inside text (&lt;Password&gt;…).
 # The content runs to the next tag, so a truncated envelope ("…<Password>hunter2") is scrubbed too.

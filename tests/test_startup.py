@@ -1,0 +1,67 @@
+"""Console start-up stays light (issue #19): a module list, not a time threshold.
+
+`--version`, `--help` and argument parsing load no config, pydantic, structlog or rich; the handlers of `show`,
+`queue` and `status` load none of the daemon's, the web page's or InterFAX's libraries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# What a console command must not pay for before it knows what it runs.
+NOT_BEFORE_DISPATCH = ["pydantic", "yaml", "structlog", "rich", "faxdropd.config", "faxdropd.log"]
+# What the read-only console commands never need: the daemon's, the web page's and InterFAX's libraries.
+NEVER_FOR_READS = [
+    "zeep",
+    "lxml",
+    "requests",
+    "watchdog",
+    "prometheus_client",
+    "jinja2",
+    "waitress",
+    "pypdf",
+    "faxdropd.emulator",
+    "faxdropd.interfax.client",
+    "faxdropd.daemon",
+    "faxdropd.web",
+]
+
+
+def _loaded(code: str) -> set[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    probe = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("argv", [["show", "1"], ["queue", "--json"], ["status"], ["-c", "x.yaml", "show", "7"]])
+def test_parsing_a_console_command_loads_nothing_heavy(argv: list[str]) -> None:
+    loaded = _loaded(f"from faxdropd.cli import main\nmain.parse({argv!r})")
+    assert "faxdropd.cli.main" in loaded
+    assert sorted(loaded & set(NOT_BEFORE_DISPATCH + NEVER_FOR_READS)) == []
+
+
+def test_version_loads_nothing_heavy() -> None:
+    code = "from faxdropd.cli import main\ntry:\n    main.main(['--version'])\nexcept SystemExit:\n    pass"
+    loaded = _loaded(code)
+    assert sorted(loaded & set(NOT_BEFORE_DISPATCH + NEVER_FOR_READS)) == []
+
+
+@pytest.mark.parametrize("command", ["show", "queue", "status"])
+def test_read_commands_load_no_daemon_web_or_soap_libraries(command: str) -> None:
+    loaded = _loaded(f"from faxdropd.cli import main\nmain._handler({command!r})")
+    assert sorted(loaded & set(NEVER_FOR_READS)) == []
+
+
+def test_loading_the_config_package_loads_no_logging_libraries() -> None:
+    # The config checks MIN_SECRET_LENGTH; taking it from the log room would load structlog and rich with it.
+    loaded = _loaded("import faxdropd.config")
+    assert sorted(loaded & {"structlog", "rich", "faxdropd.log"}) == []
