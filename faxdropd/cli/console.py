@@ -9,18 +9,18 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faxdropd.cli.context import load_or_report
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 from faxdropd.config.durations import format_duration, plural
-from faxdropd.jobs import leases
-from faxdropd.jobs.leases import InstanceView
 from faxdropd.jobs.outbox import Backlog
 from faxdropd.ops.journal import NoJournal, daemon_state, reading
-from faxdropd.ops.queue import read_queue
 from faxdropd.ops.show import JobHistory, find_jobs, history
 from faxdropd.store.conn import DB_ERRORS
+
+if TYPE_CHECKING:
+    from faxdropd.jobs.leases import InstanceView
 
 # No journal yet, or one the database cannot read: a message and exit status, never a traceback.
 _CANNOT_READ: tuple[type[Exception], ...] = (NoJournal, *DB_ERRORS)
@@ -45,6 +45,10 @@ def print_instances(instances: list[InstanceView]) -> None:
 
 
 def queue(args: argparse.Namespace, path: Path) -> int:
+    # Deferred: `show` shares this module and needs neither the hot-folder listing nor the hosts' leases.
+    from faxdropd.jobs import leases
+    from faxdropd.ops.queue import read_queue
+
     cfg = load_or_report(path, need_password=False)
     if cfg is None:
         return EXIT_CONFIG
