@@ -65,3 +65,9 @@ def test_loading_the_config_package_loads_no_logging_libraries() -> None:
     # The config checks MIN_SECRET_LENGTH; taking it from the log room would load structlog and rich with it.
     loaded = _loaded("import faxdropd.config")
     assert sorted(loaded & {"structlog", "rich", "faxdropd.log"}) == []
+
+
+def test_show_loads_neither_the_folder_listing_nor_the_leases() -> None:
+    # `show` shares cli/console.py with `queue`; only `queue` lists hot folders and a shared journal's hosts.
+    loaded = _loaded("from faxdropd.cli import main\nmain._handler('show')")
+    assert sorted(loaded & {"faxdropd.ops.queue", "faxdropd.jobs.leases", "faxdropd.watch.stability"}) == []
