@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from daemonkit import PASSWORD, DaemonProcess, documents, drop, receipts, wait_for, write_config
+from kit.journals import JournalBackend
 from test_cli import cli, ledger
 from test_service import NotifySocket
 
@@ -55,8 +56,9 @@ def start(tmp_path: Path, daemons: list[DaemonProcess]) -> Iterator[Callable[...
     yield run
 
 
-def config(tmp_path: Path, url: str, hot: Path) -> Path:
-    return write_config(tmp_path, url, [{"path": str(hot), "name": "hot", "to": NUMBER}])
+def config(tmp_path: Path, url: str, hot: Path, backend: JournalBackend | None = None) -> Path:
+    extra = backend.config_extra() if backend else None
+    return write_config(tmp_path, url, [{"path": str(hot), "name": "hot", "to": NUMBER}], extra=extra)
 
 
 def queue(cfg: Path, *args: str) -> list[dict[str, Any]]:
@@ -122,9 +124,13 @@ def test_concurrent_commands_and_the_systemd_status_line(
 
 
 def test_hold_and_release_of_a_folder_and_a_job_while_faxes_flow(
-    tmp_path: Path, hot: Path, emulator: EmulatorServer, start: Callable[..., DaemonProcess]
+    tmp_path: Path,
+    hot: Path,
+    emulator: EmulatorServer,
+    start: Callable[..., DaemonProcess],
+    journal_backend: JournalBackend,
 ) -> None:
-    cfg = config(tmp_path, emulator.url, hot)
+    cfg = config(tmp_path, emulator.url, hot, journal_backend)
     d = start(cfg)
     held = cli(cfg, "hold", "--folder", "hot", "--reason", "paper jam")
     assert held.returncode == 0 and "held folder hot" in held.stdout, held.stderr
@@ -200,9 +206,13 @@ def test_cancel_before_and_after_submission(tmp_path: Path, hot: Path, start: Ca
 
 
 def test_cancel_with_the_daemon_stopped_files_the_document_itself(
-    tmp_path: Path, hot: Path, emulator: EmulatorServer, start: Callable[..., DaemonProcess]
+    tmp_path: Path,
+    hot: Path,
+    emulator: EmulatorServer,
+    start: Callable[..., DaemonProcess],
+    journal_backend: JournalBackend,
 ) -> None:
-    cfg = config(tmp_path, emulator.url, hot)
+    cfg = config(tmp_path, emulator.url, hot, journal_backend)
     d = start(cfg)
     assert cli(cfg, "hold", "--folder", "hot").returncode == 0
     doc = make_sample_pdf(text="offline")
@@ -220,9 +230,13 @@ def test_cancel_with_the_daemon_stopped_files_the_document_itself(
 
 
 def test_a_crash_between_a_command_and_its_effect_applies_it_once(
-    tmp_path: Path, hot: Path, emulator: EmulatorServer, start: Callable[..., DaemonProcess]
+    tmp_path: Path,
+    hot: Path,
+    emulator: EmulatorServer,
+    start: Callable[..., DaemonProcess],
+    journal_backend: JournalBackend,
 ) -> None:
-    cfg = config(tmp_path, emulator.url, hot)
+    cfg = config(tmp_path, emulator.url, hot, journal_backend)
     # The second command the daemon reads kills it before it is applied.
     d = start(cfg, FAXDROPD_CRASH_AT="after_command_read:2")
     assert cli(cfg, "hold", "--folder", "hot").returncode == 0
@@ -239,8 +253,8 @@ def test_a_crash_between_a_command_and_its_effect_applies_it_once(
     assert [p.name for p in documents(hot / "failed")] == ["crash.pdf"]
     story = json.loads(cli(cfg, "show", job["job_id"], "--json").stdout)
     assert [e["note"] for e in story["events"]].count("outcome failed: cancelled by operator: mid-crash") == 1
-    db = sqlite3.connect(f"file:{tmp_path / 'state' / 'journal.sqlite3'}?mode=ro", uri=True)
-    rows = db.execute("SELECT verb, ok FROM commands ORDER BY id").fetchall()
+    db = journal_backend.reader(tmp_path / "state")
+    rows = [tuple(r) for r in db.conn.execute("SELECT verb, ok FROM commands ORDER BY id").fetchall()]
     db.close()
     assert rows == [("hold", 1), ("cancel", 1)]
     assert submitted(emulator) == []
@@ -304,9 +318,13 @@ def test_ops_commands_work_without_the_password(
 
 
 def test_retry_filters_by_reason_and_age_and_can_dry_run(
-    tmp_path: Path, hot: Path, emulator: EmulatorServer, start: Callable[..., DaemonProcess]
+    tmp_path: Path,
+    hot: Path,
+    emulator: EmulatorServer,
+    start: Callable[..., DaemonProcess],
+    journal_backend: JournalBackend,
 ) -> None:
-    cfg = config(tmp_path, emulator.url, hot)
+    cfg = config(tmp_path, emulator.url, hot, journal_backend)
     d = start(cfg)
     drop(hot, "denied.pdf", make_sample_pdf(text="denied"))
     (hot / "denied.pdf.fax.yaml").write_text("to: '+19005550100'\n")
@@ -325,11 +343,11 @@ def test_retry_filters_by_reason_and_age_and_can_dry_run(
     assert documents(hot / "failed") == []
 
 
-def test_queue_shows_files_waiting_in_the_folder_and_why(tmp_path: Path, hot: Path, emulator: EmulatorServer) -> None:
-    from faxdropd.jobs.journal import Journal
-
-    cfg = config(tmp_path, emulator.url, hot)
-    Journal(tmp_path / "state").close()  # a journal, and no daemon
+def test_queue_shows_files_waiting_in_the_folder_and_why(
+    tmp_path: Path, hot: Path, emulator: EmulatorServer, journal_backend: JournalBackend
+) -> None:
+    cfg = config(tmp_path, emulator.url, hot, journal_backend)
+    journal_backend.open(tmp_path / "state").close()  # a journal, and no daemon
     drop(hot, "waiting.pdf", make_sample_pdf(text="waiting"))
     proc = cli(cfg, "queue")
     assert proc.returncode == 0, proc.stderr
@@ -380,12 +398,13 @@ def test_no_color_turns_off_colours_in_the_console_log(monkeypatch: pytest.Monke
     assert ("\x1b[" in out.getvalue()) is (not no_color)
 
 
-def test_a_command_that_raises_fails_once_and_the_others_still_apply(tmp_path: Path) -> None:
+def test_a_command_that_raises_fails_once_and_the_others_still_apply(
+    tmp_path: Path, journal_backend: JournalBackend
+) -> None:
     from faxdropd.jobs import controls
-    from faxdropd.jobs.journal import Journal
     from faxdropd.ops.apply import Applier
 
-    journal = Journal(tmp_path / "state", exit_on_failure=False)
+    journal = journal_backend.open(tmp_path / "state", exit_on_failure=False)
 
     def commands(conn: sqlite3.Connection) -> None:
         controls.add_command(conn, "hold", "folder:hot", "")

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from daemonkit import PASSWORD, DaemonProcess, documents, drop, ledger, receipts, wait_for, write_config
 from daemonkit import arm_fault as arm
+from kit.journals import JournalBackend
 
 from faxdropd.config import load_config
 from faxdropd.daemon.metrics import NullMetrics
@@ -31,8 +32,9 @@ from faxdropd.emulator.server import EmulatorServer
 from faxdropd.emulator.state import Emulator
 from faxdropd.interfax.client import ClientFactory, FaxItem
 from faxdropd.interfax.ratelimit import QueryBudget
+from faxdropd.jobs.budgets import SharedBudget
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import Job, Journal, State, new_job_id
+from faxdropd.jobs.journal import Job, State, new_job_id
 from faxdropd.jobs.runtime import Pause, Runtime
 from faxdropd.jobs.tracker import SLOW_DOWN, Tracker, poll_batches
 
@@ -164,7 +166,9 @@ def status_json(cfg: Path) -> dict[str, Any]:
     return data
 
 
-def test_sigkill_between_send_and_journal_then_restart(tmp_path: Path, daemons: list[DaemonProcess]) -> None:
+def test_sigkill_between_send_and_journal_then_restart(
+    tmp_path: Path, daemons: list[DaemonProcess], journal_backend: JournalBackend
+) -> None:
     # Slow statuses and a long grace keep the job visibly `unknown`, then `submitted`, for `faxdropd status`.
     with EmulatorServer(password=PASSWORD, status_delay=15.0) as server:
         d, hot = start(
@@ -172,7 +176,7 @@ def test_sigkill_between_send_and_journal_then_restart(tmp_path: Path, daemons: 
             server.url,
             daemons,
             env={"FAXDROPD_CRASH_AT": "after_send"},
-            extra={"delivery": {"reconcile_grace": 4, "poll_interval": 4}},
+            extra={"delivery": {"reconcile_grace": 4, "poll_interval": 4}, **journal_backend.config_extra()},
         )
         drop(hot, "doc.pdf", make_sample_pdf(pages=1, text="crash"))
         wait_for(lambda: d.proc is not None and d.proc.poll() is not None, 30, what="the crash")
@@ -359,11 +363,15 @@ def test_batches_rotate_so_none_starves() -> None:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+def runtime(
+    tmp_path: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend
+) -> Iterator[Runtime]:
+    # Every tracker test reads and writes the journal (pause, budget, transitions): both backends.
     (tmp_path / "hot").mkdir()
     monkeypatch.setenv("FAXDROPD_TEST_PASSWORD", PASSWORD)
-    cfg = load_config(write_config(tmp_path, emulator.url, [{"path": str(tmp_path / "hot"), "to": "+99999990"}]))
-    journal = Journal(cfg.state_dir)
+    folders = [{"path": str(tmp_path / "hot"), "to": "+99999990"}]
+    cfg = load_config(write_config(tmp_path, emulator.url, folders, extra=journal_backend.config_extra()))
+    journal = journal_backend.open(cfg.state_dir)
     clients = ClientFactory(client_settings(cfg))
     yield Runtime(config=cfg, journal=journal, clients=clients, metrics=NullMetrics(), pause=Pause(journal))
     clients.close()
@@ -439,6 +447,9 @@ def test_out_of_credit_pauses_and_keeps_tracking(runtime: Runtime) -> None:
     assert receipt["outcome"] == "delivered" and receipt["cost"] == "0.06" and receipt["remote_csid"] == "+99999990"
 
 
+# The host's own budget runs on the tracker's clock, which this test drives; a shared (PostgreSQL) journal's
+# budget runs on the database's clock by design (jobs/budgets.py:SharedBudget), so this one is SQLite's.
+@pytest.mark.parametrize("journal_backend", ["sqlite"], indirect=True)
 def test_rate_limited_query_backs_off_a_window_then_recovers(runtime: Runtime, emulator: Any) -> None:
     rt = runtime
     clock = [1000.0]
@@ -472,7 +483,11 @@ def test_peers_share_the_accounts_status_queries(runtime: Runtime) -> None:
     rt = runtime
     limit = rt.config.delivery.query_limit_per_minute
     rt.config.delivery.peers = 3
-    assert Tracker(rt, Finisher(rt)).budget.per_minute == max(1, limit // 3)
+    budget = Tracker(rt, Finisher(rt)).budget
+    if rt.journal.shared:  # one budget row for every host on the journal: peers is not needed (README)
+        assert isinstance(budget, SharedBudget) and budget.per_minute == limit
+    else:
+        assert not isinstance(budget, SharedBudget) and budget.per_minute == max(1, limit // 3)
 
 
 def test_a_1011_halves_the_rate_for_a_while_and_never_fails_the_job(runtime: Runtime, emulator: Any) -> None:

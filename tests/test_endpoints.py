@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import requests
 from daemonkit import DaemonProcess, drop, receipts, wait_for, write_config
+from kit.journals import JournalBackend
+from kit.pg import PgCluster
 from prometheus_client.parser import text_string_to_metric_families
 
 from faxdropd.daemon.endpoints import Probes, Server, make_app
@@ -31,7 +33,9 @@ def _get(port: int, path: str) -> tuple[int, Any]:
     return r.status_code, (r.json() if r.headers.get("Content-Type") == "application/json" else r.text)
 
 
-def _daemon(tmp_path: Path, url: str, daemons: list[DaemonProcess], **env: str) -> tuple[DaemonProcess, Path, int]:
+def _daemon(
+    tmp_path: Path, url: str, daemons: list[DaemonProcess], backend: JournalBackend | None = None, **env: str
+) -> tuple[DaemonProcess, Path, int]:
     hot = tmp_path / "office"
     hot.mkdir()
     port = _free_port()
@@ -39,7 +43,7 @@ def _daemon(tmp_path: Path, url: str, daemons: list[DaemonProcess], **env: str) 
         tmp_path,
         url,
         [{"path": str(hot), "to": "+99999990", "name": "office"}],
-        extra={"metrics": {"listen": f"127.0.0.1:{port}"}},
+        extra={"metrics": {"listen": f"127.0.0.1:{port}"}, **(backend.config_extra() if backend else {})},
     )
     d = DaemonProcess(cfg, tmp_path / "daemon.log", env=env)
     daemons.append(d)
@@ -82,8 +86,8 @@ def test_paused_account_is_not_ready(tmp_path: Path, emulator: Any, daemons: lis
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    j = Journal(tmp_path / "state", exit_on_failure=False)
+def journal(tmp_path: Path, journal_backend: JournalBackend) -> Iterator[Journal]:
+    j = journal_backend.open(tmp_path / "state", exit_on_failure=False)
     yield j
     j.close()
 
@@ -115,10 +119,22 @@ def test_journal_write_failure_makes_it_not_ready(journal: Journal) -> None:
         next(serving, None)
 
 
-def test_journal_that_cannot_be_read_is_not_ready(journal: Journal) -> None:
+def test_journal_that_cannot_be_read_is_not_ready(
+    journal: Journal, journal_backend: JournalBackend, request: pytest.FixtureRequest
+) -> None:
     assert journal.check() == ""
-    journal._db.close()  # what a read sees once the database is unusable
-    assert journal.check().startswith("journal cannot be read: ProgrammingError")
+    if journal_backend.name == "sqlite":
+        journal._db.close()  # what a read sees once the database is unusable
+        assert journal.check().startswith("journal cannot be read: ProgrammingError")
+        return
+    # PostgreSQL reconnects a closed connection by design; unusable there means the server is gone.
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    cluster.stop()
+    try:
+        assert journal.check().startswith("journal cannot be read: ")
+    finally:
+        cluster.start()
+    assert journal.check() == ""  # and ready again once the server is back
 
 
 def test_a_stalled_main_loop_is_not_alive() -> None:
@@ -148,8 +164,10 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
 }
 
 
-def test_scrape_a_live_daemon(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]) -> None:
-    _d, hot, port = _daemon(tmp_path, emulator.url, daemons)
+def test_scrape_a_live_daemon(
+    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], journal_backend: JournalBackend
+) -> None:
+    _d, hot, port = _daemon(tmp_path, emulator.url, daemons, journal_backend)
     for i in range(3):
         drop(hot, f"doc{i}.pdf", make_sample_pdf(pages=2, text=f"scrape {i}"))
     wait_for(lambda: len(receipts(hot / "sent")) == 3, 60, what="three faxes delivered")
@@ -191,7 +209,9 @@ def test_in_flight_counts_what_status_counts() -> None:
     assert (figures.queued, figures.in_flight) == (3, 6)  # submitted and unknown are in flight: being tracked
 
 
-def test_in_flight_metric_matches_status(tmp_path: Path, daemons: list[DaemonProcess]) -> None:
+def test_in_flight_metric_matches_status(
+    tmp_path: Path, daemons: list[DaemonProcess], journal_backend: JournalBackend
+) -> None:
     import json
     import os
     import subprocess
@@ -203,7 +223,7 @@ def test_in_flight_metric_matches_status(tmp_path: Path, daemons: list[DaemonPro
 
     # Faxes that stay undelivered for a minute: being tracked, which the old gauge left out (status said 3, it 0).
     with EmulatorServer(username="demo", password=PASSWORD, status_delay=60) as slow:
-        _d, hot, port = _daemon(tmp_path, slow.url, daemons)
+        _d, hot, port = _daemon(tmp_path, slow.url, daemons, journal_backend)
         for i in range(3):
             drop(hot, f"doc{i}.pdf", make_sample_pdf(text=f"doc {i}"))
 

@@ -6,18 +6,21 @@ from __future__ import annotations
 import base64
 import io
 import re
-import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 import pytest
+from kit.journals import JournalBackend
 
 from faxdropd.cli.main import main
 from faxdropd.config import Config, parse_config
 from faxdropd.errors import ConfigError
 from faxdropd.jobs.journal import Journal, new_job_id
-from faxdropd.jobs.schema import Job, State
+from faxdropd.jobs.schema import Job, State, journal_path
+from faxdropd.store.conn import DB_ERRORS
+from faxdropd.store.database import Target
 from faxdropd.web import auth
 from faxdropd.web.app import WebApp
 from faxdropd.web.reads import PAGE_SIZE, JournalView, Search
@@ -25,10 +28,11 @@ from faxdropd.web.reads import PAGE_SIZE, JournalView, Search
 HOSTILE = "<script>alert(1)</script>"
 
 
-def config(tmp_path: Path, **web: Any) -> Config:
+def config(tmp_path: Path, backend: JournalBackend | None = None, **web: Any) -> Config:
     hot = tmp_path / "hot"
     hot.mkdir(exist_ok=True)
     data = {
+        **(backend.config_extra() if backend else {}),
         "interfax": {"url": "embedded", "username": "demo", "password": "demo-password"},
         "state_dir": str(tmp_path / "state"),
         "folders": [{"path": str(hot), "name": "front", "to": "+12125550100"}],
@@ -88,13 +92,29 @@ class Client:
         return self.request("GET", path, headers=headers)
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> tuple[Config, Journal, WebApp]:
-    cfg = config(tmp_path)
-    journal = Journal(cfg.state_dir, exit_on_failure=False)
-    app = WebApp(lambda: cfg, JournalView(cfg.state_dir), lambda: {"front": True})
+def view_of(cfg: Config, backend: JournalBackend) -> JournalView:
+    """The page's read-only view of the journal on the backend under test."""
+    return JournalView(cfg.state_dir, Target(journal_path(cfg.state_dir), backend.url))
+
+
+def open_site(tmp_path: Path, backend: JournalBackend) -> Iterator[tuple[Config, Journal, WebApp]]:
+    cfg = config(tmp_path, backend)
+    journal = backend.open(cfg.state_dir, exit_on_failure=False)
+    app = WebApp(lambda: cfg, view_of(cfg, backend), lambda: {"front": True})
     yield cfg, journal, app
     journal.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Config, Journal, WebApp]]:
+    """For the page's own behaviour (headers, escaping): SQLite is enough."""
+    yield from open_site(tmp_path, JournalBackend("sqlite"))
+
+
+@pytest.fixture
+def journal_site(tmp_path: Path, journal_backend: JournalBackend) -> Iterator[tuple[Config, Journal, WebApp]]:
+    """For what the page reads from or does to the journal: on both backends."""
+    yield from open_site(tmp_path, journal_backend)
 
 
 # --- config ---------------------------------------------------------------------------------------------------
@@ -246,11 +266,24 @@ def test_a_hostile_file_name_is_escaped_everywhere(site: tuple[Config, Journal, 
     assert f"{HOSTILE}.pdf" in client.get("/api/dashboard")[2]  # JSON: the script renders it with textContent
 
 
-def test_search_by_name_number_id_and_reference_with_pages(site: tuple[Config, Journal, WebApp]) -> None:
-    _cfg, journal, app = site
+SEARCH_BUG = (
+    "faxdropd/web/reads.py:JournalView.search adds SQLite's 'NOT INDEXED' to a text search on every backend:"
+    " PostgreSQL answers a syntax error, so the page's search fails"
+)
+
+
+@pytest.mark.parametrize(
+    "journal_backend",
+    ["sqlite", pytest.param("postgresql", marks=pytest.mark.xfail(strict=True, reason=SEARCH_BUG))],
+    indirect=True,
+)
+def test_search_by_name_number_id_and_reference_with_pages(
+    journal_site: tuple[Config, Journal, WebApp], journal_backend: JournalBackend
+) -> None:
+    _cfg, journal, app = journal_site
     jobs = [add_job(journal, f"scan-{i:03}.pdf") for i in range(PAGE_SIZE + 5)]
     other = add_job(journal, "hospital referral.pdf", State.FAILED, numbers=["+442071234567"])
-    view = JournalView(_cfg.state_dir)
+    view = view_of(_cfg, journal_backend)
     assert [r.id for r in view.search(Search(q="referral"))[0]] == [other.id]
     assert [r.id for r in view.search(Search(q="020 7123 4567"[-9:]))[0]] == [other.id]
     assert [r.id for r in view.search(Search(q="+44 20 7123"))[0]] == [other.id]
@@ -266,8 +299,8 @@ def test_search_by_name_number_id_and_reference_with_pages(site: tuple[Config, J
     assert "page=2" in page and "Older" in page
 
 
-def test_the_job_page_shows_the_timeline_and_deliveries(site: tuple[Config, Journal, WebApp]) -> None:
-    _cfg, journal, app = site
+def test_the_job_page_shows_the_timeline_and_deliveries(journal_site: tuple[Config, Journal, WebApp]) -> None:
+    _cfg, journal, app = journal_site
     item = {
         "transaction_id": 4711,
         "number": "+12125550100",
@@ -290,20 +323,22 @@ def test_the_job_page_shows_the_timeline_and_deliveries(site: tuple[Config, Jour
     assert Client(app).get(f"/jobs/{job.id}/document")[0] == 403
 
 
-def test_the_view_cannot_write(site: tuple[Config, Journal, WebApp]) -> None:
-    cfg, journal, _app = site
+def test_the_view_cannot_write(journal_site: tuple[Config, Journal, WebApp], journal_backend: JournalBackend) -> None:
+    cfg, journal, _app = journal_site
     add_job(journal, "a.pdf")
-    view = JournalView(cfg.state_dir)
+    view = view_of(cfg, journal_backend)
     assert len(view.recent()) == 1
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+    with pytest.raises(DB_ERRORS, match=r"read-?only"):
         view._db().execute("DELETE FROM jobs")
+    journal.read(lambda conn: conn.execute("SELECT 1").fetchall())  # the journal itself is unharmed
+    assert len(view_of(cfg, journal_backend).recent()) == 1
 
 
 # --- actions --------------------------------------------------------------------------------------------------
 
 
-def test_retry_needs_the_sessions_token(site: tuple[Config, Journal, WebApp], tmp_path: Path) -> None:
-    cfg, journal, app = site
+def test_retry_needs_the_sessions_token(journal_site: tuple[Config, Journal, WebApp], tmp_path: Path) -> None:
+    cfg, journal, app = journal_site
     failed = cfg.folders[0].failed
     failed.mkdir(parents=True)
     (failed / "letter.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")

@@ -14,6 +14,7 @@ import pytest
 import requests
 from daemonkit import PASSWORD, DaemonProcess, arm_fault, documents, drop, receipts, wait_for, write_config
 from kit import browser as kit_browser
+from kit.journals import JournalBackend
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
@@ -99,9 +100,11 @@ def test_dashboard_job_page_and_hostile_name(
 
 
 def test_retry_from_the_page_and_post_without_token(
-    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], browser: Any
+    tmp_path: Path, emulator: Any, daemons: list[DaemonProcess], browser: Any, journal_backend: JournalBackend
 ) -> None:
-    _d, url, front, _clinic = start(tmp_path, emulator, daemons, {"auth": "none"})
+    # The daemon's page reads the journal (dashboard, job page) through its own read-only connection and
+    # retries through it: on either backend. The formatting-only browser tests stay on SQLite.
+    _d, url, front, _clinic = start(tmp_path, emulator, daemons, {"auth": "none"}, **journal_backend.config_extra())
     arm_fault(emulator, op="SendfaxEx_2", kind="error", code=-112, count=1)  # permanent: the job fails once
     drop(front, "invoice.pdf", make_sample_pdf(pages=1, text="invoice"))
     wait_for(lambda: receipts(front / "failed"), 60, what="the failure")

@@ -177,3 +177,40 @@ class Rig:
 
     def check(self, *, all_sent: bool = False) -> Report:
         return check(self.hots, self.state_dir, self.inputs, self.emulator, all_sent=all_sent)
+
+
+def hosts(tmp: Path, emulator: EmulatorServer, n: int, **extra: Any) -> list[Rig]:
+    """N hosts on one share: each its own root, state_dir and instance name, all watching tmp/hot.
+
+    `extra` is each host's config on top of the Rig's (a shared journal's URL, limits, a lease): what the
+    several-host suites (test_multihost.py on their own journals, test_pg_failover.py on one) differ in.
+    """
+    hot = tmp / "hot"
+    hot.mkdir(exist_ok=True)
+    rigs = []
+    for i in range(n):
+        root = tmp / f"host{i}"
+        root.mkdir()
+        config = {"instance": f"h{i}", **extra}
+        rigs.append(
+            Rig(root, emulator, hot=hot, state_dir=root / "state", extra=config, defaults={"rescan_interval": 0.5})
+        )
+    return rigs
+
+
+def debug_config(root: Path, url: str) -> tuple[Path, Path]:
+    """(config, hot folder) for a redaction run: JSON logs at DEBUG, and a limit that makes 300 KB a chunked
+    upload, so both send paths (and every log line they can write) meet the scan."""
+    root.mkdir()
+    hot = root / "hot"
+    hot.mkdir()
+    cfg = write_config(
+        root,
+        url,
+        [{"path": str(hot), "to": "+99999990"}],
+        extra={
+            "log": {"format": "json", "level": "debug"},
+            "interfax": {"inline_max_bytes": 4096, "chunk_size": 65_536},
+        },
+    )
+    return cfg, hot

@@ -22,6 +22,7 @@ from daemonkit import PASSWORD, documents, receipts, wait_for
 from faxdropd.emulator.server import EmulatorServer
 from reliability.invariants import check, filed_count, journal_rows
 from reliability.rig import QUIESCE_TIMEOUT, Rig
+from reliability.rig import hosts as several_hosts
 
 pytestmark = pytest.mark.reliability
 
@@ -36,23 +37,7 @@ def _emulator(store: Path) -> EmulatorServer:
 
 
 def _hosts(tmp: Path, emulator: EmulatorServer, n: int, window: str | int, **extra: Any) -> list[Rig]:
-    hot = tmp / "hot"
-    hot.mkdir()
-    rigs = []
-    for i in range(n):
-        root = tmp / f"host{i}"
-        root.mkdir()
-        rigs.append(
-            Rig(
-                root,
-                emulator,
-                hot=hot,
-                state_dir=root / "state",
-                extra={"instance": f"h{i}", "limits": {"faxes_per_hour": None, "duplicate_window": window}, **extra},
-                defaults={"rescan_interval": 0.5},
-            )
-        )
-    return rigs
+    return several_hosts(tmp, emulator, n, limits={"faxes_per_hour": None, "duplicate_window": window}, **extra)
 
 
 def _area(rig: Rig, name: str) -> list[str]:

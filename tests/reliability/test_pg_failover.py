@@ -25,6 +25,7 @@ from kit.pg import PgCluster
 from faxdropd.emulator.server import EmulatorServer
 from reliability.invariants import filed_count, ledger, sha
 from reliability.rig import QUIESCE_TIMEOUT, Rig, make_emulator
+from reliability.rig import hosts as several_hosts
 
 pytestmark = pytest.mark.reliability
 
@@ -42,23 +43,7 @@ def shared_db(pg_cluster: PgCluster) -> Any:
 
 
 def _hosts(tmp: Path, emulator: EmulatorServer, url: str, n: int, **extra: Any) -> list[Rig]:
-    hot = tmp / "hot"
-    hot.mkdir(exist_ok=True)
-    rigs = []
-    for i in range(n):
-        root = tmp / f"host{i}"
-        root.mkdir()
-        rigs.append(
-            Rig(
-                root,
-                emulator,
-                hot=hot,
-                state_dir=root / "state",
-                extra={"instance": f"h{i}", "journal": url, "journal_lease": LEASE, **extra},
-                defaults={"rescan_interval": 0.5},
-            )
-        )
-    return rigs
+    return several_hosts(tmp, emulator, n, journal=url, journal_lease=LEASE, **extra)
 
 
 def _rows(url: str) -> list[tuple[str, str, str | None, str | None]]:

@@ -6,27 +6,21 @@ scanned for each password used, in clear and base64 (standard and urlsafe, alone
 
 from __future__ import annotations
 
-import base64
 import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from daemonkit import PASSWORD, DaemonProcess, drop, receipts, wait_for, write_config
+from daemonkit import PASSWORD, DaemonProcess, drop, receipts, wait_for
+from kit.secrets import files_under, needles, scan
 
 from faxdropd.document.sample import make_sample_pdf
+from reliability.rig import debug_config
 
 pytestmark = pytest.mark.reliability
 
 USERNAME = "demo"
-
-
-def needles(secret: str) -> list[bytes]:
-    out = [secret.encode()]
-    for raw in (secret.encode(), f"{USERNAME}:{secret}".encode()):
-        out += [base64.b64encode(raw), base64.urlsafe_b64encode(raw), base64.b64encode(raw).rstrip(b"=")]
-    return out
 
 
 def journal_dump(state: Path) -> list[str]:
@@ -44,18 +38,7 @@ def journal_dump(state: Path) -> list[str]:
 
 
 def phase(root: Path, emulator: Any, daemons: list[DaemonProcess], password: str) -> tuple[DaemonProcess, Path]:
-    root.mkdir()
-    hot = root / "hot"
-    hot.mkdir()
-    cfg = write_config(
-        root,
-        emulator.url,
-        [{"path": str(hot), "to": "+99999990"}],
-        extra={
-            "log": {"format": "json", "level": "debug"},
-            "interfax": {"inline_max_bytes": 4096, "chunk_size": 65_536},
-        },
-    )
+    cfg, hot = debug_config(root, emulator.url)
     d = DaemonProcess(cfg, root / "daemon.log", env={"FAXDROPD_TEST_PASSWORD": password})
     daemons.append(d)
     d.start()
@@ -86,18 +69,11 @@ def test_no_secret_in_any_artefact(tmp_path: Path, emulator: Any, daemons: list[
     assert d2.stop() == 0
     assert any(e.get("level") == "debug" for e in d.events()), "DEBUG logging was not on"
 
-    texts: dict[str, bytes] = {}
+    texts = files_under(tmp_path / "right", tmp_path / "wrong")  # logs, receipts, journal + WAL
     for root in (tmp_path / "right", tmp_path / "wrong"):
         texts[f"{root.name}/journal rows"] = "\n".join(journal_dump(root / "state")).encode()
-        for path in root.rglob("*"):
-            if path.is_file() and not path.is_symlink():
-                texts[str(path.relative_to(tmp_path))] = path.read_bytes()  # logs, receipts, journal + WAL
     assert any(name.endswith(".receipt.json") for name in texts) and any("journal" in n for n in texts)
-    hits = [
-        (name, needle)
-        for name, data in texts.items()
-        for needle in needles(PASSWORD) + needles(wrong)
-        if needle in data
-    ]
-    print(f"secret scan: {len(texts)} artefacts, {len(needles(PASSWORD)) * 2} needles, {len(hits)} hits")
+    hits = scan(texts, [PASSWORD, wrong], USERNAME)
+    counted = len(needles(PASSWORD, USERNAME)) + len(needles(wrong, USERNAME))
+    print(f"secret scan: {len(texts)} artefacts, {counted} needles, {len(hits)} hits")
     assert hits == []

@@ -9,34 +9,21 @@ asserts the wire was logged, so it cannot pass because nothing was printed.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import urllib.parse
 import uuid
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pytest
-from daemonkit import DaemonProcess, drop, receipts, wait_for, write_config
+from daemonkit import DaemonProcess, drop, receipts, wait_for
+from kit.secrets import files_under, needles, scan
 
 from faxdropd.document.sample import make_sample_pdf
 from faxdropd.emulator.server import EmulatorServer
+from reliability.rig import debug_config
 
 pytestmark = pytest.mark.reliability
 
 USERNAME = "demo"
-
-
-def needles(secret: str) -> set[bytes]:
-    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
-    forms |= {escape(secret), html.escape(secret), html.escape(secret).replace("&#x27;", "&apos;")}
-    forms |= {json.dumps(f)[1:-1] for f in forms}  # as it appears inside a JSON log line
-    out = {f.encode() for f in forms}
-    for raw in (secret.encode(), f"{USERNAME}:{secret}".encode()):
-        for enc in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-            out |= {enc, enc.rstrip(b"=")}
-    return out
 
 
 def test_the_password_on_the_wire_never_reaches_the_log_or_disk(tmp_path: Path) -> None:
@@ -45,18 +32,7 @@ def test_the_password_on_the_wire_never_reaches_the_log_or_disk(tmp_path: Path) 
     emulator = EmulatorServer(username=USERNAME, password=password, store=tmp_path / "emulator", status_delay=0.2)
     emulator.start()
     root = tmp_path / "run"
-    root.mkdir()
-    hot = root / "hot"
-    hot.mkdir()
-    cfg = write_config(
-        root,
-        emulator.url,
-        [{"path": str(hot), "to": "+99999990"}],
-        extra={
-            "log": {"format": "json", "level": "debug"},
-            "interfax": {"inline_max_bytes": 4096, "chunk_size": 65_536},
-        },
-    )
+    cfg, hot = debug_config(root, emulator.url)
     env = {"FAXDROPD_TEST_PASSWORD": password, "FAXDROPD_WIRE_DEBUG": "1"}
     daemon = DaemonProcess(cfg, root / "daemon.log", env=env)
     try:
@@ -77,15 +53,15 @@ def test_the_password_on_the_wire_never_reaches_the_log_or_disk(tmp_path: Path) 
     assert "SendfaxEx_2" in log and "UploadFileChunk" in log, "zeep wire debugging produced no envelopes"
     assert "send: b'POST " in log, "http.client wire debugging produced no request lines"
 
-    files = sorted(p for p in root.rglob("*") if p.is_file())
-    hits = [f"{p.relative_to(root)}: {n!r}" for p in files for n in needles(password) if n in p.read_bytes()]
+    files = files_under(root)
+    hits = scan(files, [password], USERNAME)
     wire_lines = sum(1 for line in log.splitlines() if "SendfaxEx_2" in line or "send: b'" in line)
     figure = {
         "test": "wire_redaction",
         "faxes": len(subs),
         "wire_log_lines": wire_lines,
         "files_scanned": len(files),
-        "encodings": len(needles(password)),
+        "encodings": len(needles(password, USERNAME)),
         "hits": len(hits),
     }
     print("\nFIGURE " + json.dumps(figure))
