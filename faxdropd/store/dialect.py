@@ -2,8 +2,9 @@
 
 The rooms above write their statements once, in the SQLite dialect with `?` and `:name` placeholders and
 portable upserts (`INSERT ... ON CONFLICT`, which both engines take). For PostgreSQL `to_postgres` rewrites the
-placeholders, the case-folding `LIKE`, and `ddl_to_postgres` the column types of a migration: SQLite's REAL is
-a double (PostgreSQL's REAL is not: a timestamp would lose its seconds) and its AUTOINCREMENT is an identity.
+placeholders, the case-folding `LIKE`, SQLite's `NOT INDEXED` hint and `instr`, and `ddl_to_postgres` the
+column types of a migration: SQLite's REAL is a double (PostgreSQL's REAL is not: a timestamp would lose its
+seconds) and its AUTOINCREMENT is an identity.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ SESSION_UNLOCK = "SELECT pg_advisory_unlock({key})"
 # One advisory lock key for schema migrations: two instances starting together migrate one after the other.
 MIGRATION_LOCK = 0x66617864  # "faxd"
 
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|::|\?|:[A-Za-z_][A-Za-z0-9_]*|%|\bLIKE\b", re.IGNORECASE)
+_TOKENS = re.compile(
+    r"'(?:[^']|'')*'|\"[^\"]*\"|::|\?|:[A-Za-z_][A-Za-z0-9_]*|%|\bLIKE\b| NOT INDEXED\b|\binstr\(", re.IGNORECASE
+)
 
 
 @lru_cache(maxsize=512)
@@ -52,8 +55,13 @@ def to_postgres(sql: str) -> str:
             return "%s"
         if token == "%":
             return "%%"
-        if token.upper() == "LIKE":
+        upper = token.upper()
+        if upper == "LIKE":
             return "ILIKE"  # SQLite's LIKE folds ASCII case; the web page's search relies on it
+        if upper == " NOT INDEXED":
+            return ""  # SQLite's planner hint; PostgreSQL's planner chooses a sequential scan itself
+        if upper == "INSTR(":
+            return "strpos("  # the same (haystack, needle) order and 1-based answer, 0 when absent
         return f"%({token[1:]})s"
 
     return _TOKENS.sub(swap, sql)
