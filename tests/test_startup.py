@@ -71,3 +71,35 @@ def test_show_loads_neither_the_folder_listing_nor_the_leases() -> None:
     # `show` shares cli/console.py with `queue`; only `queue` lists hot folders and a shared journal's hosts.
     loaded = _loaded("from faxdropd.cli import main\nmain._handler('show')")
     assert sorted(loaded & {"faxdropd.ops.queue", "faxdropd.jobs.leases", "faxdropd.watch.stability"}) == []
+
+
+def test_show_of_a_real_job_loads_no_logging_libraries(tmp_path: Path) -> None:
+    # The journal logs only when a write fails; reading one job must not pay for structlog and rich.
+    from faxdropd.jobs.journal import Job, Journal, State, new_job_id
+
+    state = tmp_path / "state"
+    hot = tmp_path / "in"
+    hot.mkdir()
+    cfg = tmp_path / "faxdropd.yaml"
+    cfg.write_text(
+        "interfax: {username: demo, password: demo-password}\n"
+        f"state_dir: {state}\nfolders: [{{path: {hot}, to: '+12125550100'}}]\n"
+    )
+    cfg.chmod(0o600)
+    journal = Journal(state)
+    job_id = new_job_id()
+    journal.create(
+        Job(
+            id=job_id, reference=f"fd-{job_id}", folder="in", hot=str(hot), name="scan.pdf",
+            work_path=str(hot / "scan.pdf"), sidecar_path=None, state=State.CLAIMED, numbers=["+12125550100"],
+        )
+    )  # fmt: skip
+    journal.close()
+    code = (
+        "import contextlib, io\nfrom faxdropd.cli import main\nout = io.StringIO()\n"
+        f"with contextlib.redirect_stdout(out):\n    code = main.main(['-c', {str(cfg)!r}, 'show', {job_id!r}])\n"
+        "assert code in (0, None) and 'scan.pdf' in out.getvalue(), (code, out.getvalue())"
+    )
+    loaded = _loaded(code)
+    assert "faxdropd.ops.show" in loaded
+    assert sorted(loaded & {"structlog", "rich", "faxdropd.log"}) == []

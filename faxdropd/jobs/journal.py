@@ -21,8 +21,6 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import structlog
-
 from faxdropd.errors import JobTaken
 from faxdropd.errors import JournalFailure as JournalFailure
 from faxdropd.jobs import statelock
@@ -48,7 +46,6 @@ from faxdropd.store.database import Target
 from faxdropd.store.opening import open_database
 
 T = TypeVar("T")
-log = structlog.get_logger("faxdropd.jobs.journal")
 
 # sysexits EX_IOERR: systemd restarts the unit (only 78 stops it), and the operator sees an I/O cause.
 EXIT_JOURNAL_FAILURE = 74
@@ -252,6 +249,11 @@ class Journal(JournalReads, OutboxMixin):
         self.failure = f"journal write failed ({what}): {type(exc).__name__}: {exc}"
         # The error text names the database and the errno, never a job's document contents.
         # Runs on the batch leader's thread, whose bound job context is not (only) the failed writers': blank it.
+        # structlog is imported here, on the one path that logs: the console's commands read the journal and
+        # would otherwise pay for structlog and rich at every start (issue #19, `show`).
+        import structlog
+
+        log = structlog.get_logger("faxdropd.jobs.journal")
         log.critical(
             "journal.write_failed",
             operation=what,

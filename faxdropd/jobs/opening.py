@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from faxdropd import log
 from faxdropd.config import Config
 from faxdropd.jobs.journal import Journal
 from faxdropd.jobs.schema import journal_path
@@ -22,6 +21,9 @@ def open_journal(cfg: Config, *, read_only: bool = False, exit_on_failure: bool 
     # The database password, from its file or written in the URI, is masked in every log line from now on.
     for secret in (cfg.journal_password, urlsplit(cfg.journal).password if cfg.journal else None):
         if secret:
+            # Imported only with a secret to register: a SQLite journal's console commands skip the log set-up.
+            from faxdropd import log
+
             log.register_secret(secret)
     return Journal(
         cfg.state_dir,

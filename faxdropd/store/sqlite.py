@@ -7,13 +7,9 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from faxdropd.errors import FaxdropError
 from faxdropd.store.conn import Conn
 from faxdropd.store.database import Database
-
-log = structlog.get_logger("faxdropd.jobs.journal")
 
 
 class SqliteDatabase(Database):
@@ -30,6 +26,9 @@ class SqliteDatabase(Database):
         # auto_vacuum before its first table exists; an older one is converted once by a full VACUUM.
         self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         if self.pragma("auto_vacuum") != 2:
+            import structlog  # here, on the one path that logs: console commands start without it (#19)
+
+            log = structlog.get_logger("faxdropd.jobs.journal")
             log.info("journal.converting", action="enabling incremental vacuum (once; rewrites the journal)")
             self._db.execute("VACUUM")
         self._db.execute("PRAGMA journal_mode=WAL")
