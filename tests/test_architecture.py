@@ -21,6 +21,7 @@ RANK = {
     "events": 0,
     "crashpoints": 0,
     "limits": -1,  # MIN_SECRET_LENGTH: a leaf below log/, so the config need not load structlog and rich
+    "jsontext": -1,  # the console's indented JSON (orjson): a leaf any command can load on its own
     "data": 0,
     "config": 1,
     "store": 1,  # the journal's database: the connection, the dialects, the SQLite and PostgreSQL backends

@@ -75,7 +75,7 @@ def test_show_loads_neither_the_folder_listing_nor_the_leases() -> None:
 
 def test_show_of_a_real_job_loads_no_logging_libraries(tmp_path: Path) -> None:
     # The journal logs only when a write fails; reading one job must not pay for structlog and rich.
-    from faxdropd.jobs.journal import Job, Journal, State, new_job_id
+    from test_config_place import claimed_job
 
     state = tmp_path / "state"
     hot = tmp_path / "in"
@@ -86,15 +86,7 @@ def test_show_of_a_real_job_loads_no_logging_libraries(tmp_path: Path) -> None:
         f"state_dir: {state}\nfolders: [{{path: {hot}, to: '+12125550100'}}]\n"
     )
     cfg.chmod(0o600)
-    journal = Journal(state)
-    job_id = new_job_id()
-    journal.create(
-        Job(
-            id=job_id, reference=f"fd-{job_id}", folder="in", hot=str(hot), name="scan.pdf",
-            work_path=str(hot / "scan.pdf"), sidecar_path=None, state=State.CLAIMED, numbers=["+12125550100"],
-        )
-    )  # fmt: skip
-    journal.close()
+    job_id = claimed_job(state, hot)
     code = (
         "import contextlib, io\nfrom faxdropd.cli import main\nout = io.StringIO()\n"
         f"with contextlib.redirect_stdout(out):\n    code = main.main(['-c', {str(cfg)!r}, 'show', {job_id!r}])\n"
@@ -103,3 +95,11 @@ def test_show_of_a_real_job_loads_no_logging_libraries(tmp_path: Path) -> None:
     loaded = _loaded(code)
     assert "faxdropd.ops.show" in loaded
     assert sorted(loaded & {"structlog", "rich", "faxdropd.log"}) == []
+    # Only the journal's place is read from the config (config/place.py): no models, no pydantic.
+    assert sorted(loaded & {"pydantic", "faxdropd.config.model", "phonenumbers"}) == []
+
+
+def test_a_light_config_module_builds_no_models() -> None:
+    # Importing faxdropd.config.durations runs faxdropd/config/__init__.py first: its names load on first use.
+    loaded = _loaded("import faxdropd.config.durations, faxdropd.config.place")
+    assert sorted(loaded & {"pydantic", "faxdropd.config.model", "faxdropd.config.load"}) == []

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from faxdropd.cli.context import load_or_report
+from faxdropd.cli.context import load_or_report, place_or_report
 from faxdropd.cli.exits import EXIT_CONFIG, EXIT_FAIL, EXIT_OK
 from faxdropd.config.durations import format_duration, plural
 from faxdropd.jobs.outbox import Backlog
@@ -64,15 +63,15 @@ def queue(args: argparse.Namespace, path: Path) -> int:
         print(f"faxdropd queue: {exc}", file=sys.stderr)
         return EXIT_FAIL
     if args.json:
-        items = []
+        from faxdropd.jsontext import pretty
+
+        items: list[dict[str, Any]] = []
         for job in found.jobs:
-            item: dict[str, Any] = {"kind": "job", **dataclasses.asdict(job)}
-            item["next_attempt_at"] = _iso(job.next_attempt_at)
-            items.append(item)
+            items.append({"kind": "job", **_fields(job), "next_attempt_at": _iso(job.next_attempt_at)})
         for n in found.notifications:  # after the jobs, with their keys: a reader of jobs only skips by `kind`
-            note = {"kind": "notification", "reference": None, "held": False, **dataclasses.asdict(n)}
+            note = {"kind": "notification", "reference": None, "held": False, **_fields(n)}
             items.append({**note, "next_attempt_at": _iso(n.next_attempt_at)})
-        print(json.dumps(items, indent=2))
+        print(pretty(items))
         return EXIT_OK
     if not running:
         print("(the daemon is not running)")
@@ -102,6 +101,12 @@ def queue(args: argparse.Namespace, path: Path) -> int:
     return EXIT_OK
 
 
+def _fields(record: Any) -> dict[str, Any]:
+    """A dataclass's fields by name, one level deep: ``dataclasses.asdict`` copies every list recursively,
+    which cost `queue --json` more than reading the jobs."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
 def notifications_line(backlog: Backlog, now: float) -> str:
     """One line for `status` and `queue`: the outbox's backlog."""
     oldest = backlog.oldest_pending_at
@@ -110,7 +115,7 @@ def notifications_line(backlog: Backlog, now: float) -> str:
 
 
 def show(args: argparse.Namespace, path: Path) -> int:
-    cfg = load_or_report(path, need_password=False)
+    cfg = place_or_report(path)
     if cfg is None:
         return EXIT_CONFIG
     try:
@@ -124,7 +129,9 @@ def show(args: argparse.Namespace, path: Path) -> int:
         print(f"faxdropd show: {exc}", file=sys.stderr)
         return EXIT_FAIL
     if args.json:
-        print(json.dumps(as_json(story), indent=2))
+        from faxdropd.jsontext import pretty
+
+        print(pretty(as_json(story)))
         return EXIT_OK
     if len(jobs) > 1:
         print(

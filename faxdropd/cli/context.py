@@ -13,6 +13,7 @@ from faxdropd.errors import ConfigError
 
 if TYPE_CHECKING:
     from faxdropd.config import Config
+    from faxdropd.config.place import JournalPlace
 
 DEFAULT_CONFIG = Path("/etc/faxdropd/faxdropd.yaml")
 
@@ -32,6 +33,18 @@ def load_or_report(path: Path, *, need_password: bool = True) -> Config | None:
 
     try:
         return load_config(path, need_password=need_password)
+    except ConfigError as exc:
+        print(f"faxdropd: configuration error in {path}:\n{exc}", file=sys.stderr)
+        return None
+
+
+def place_or_report(path: Path) -> JournalPlace | None:
+    """The journal's place alone (`show`), or None after printing why not: the rest of the file is not
+    validated, so the models are never built (config/place.py)."""
+    from faxdropd.config.place import journal_place
+
+    try:
+        return journal_place(path)
     except ConfigError as exc:
         print(f"faxdropd: configuration error in {path}:\n{exc}", file=sys.stderr)
         return None

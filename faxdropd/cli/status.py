@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +31,9 @@ def status(args: argparse.Namespace, path: Path) -> int:
         print(f"faxdropd: cannot read the journal in {cfg.state_dir}: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     if args.json:
-        print(json.dumps(as_dict(report), indent=2))
+        from faxdropd.jsontext import pretty
+
+        print(pretty(as_dict(report)))
     else:
         _print(report, as_dict(report))
     return EXIT_DEGRADED if report.degraded else EXIT_OK

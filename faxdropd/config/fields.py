@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -18,22 +17,11 @@ from phonenumbers import SUPPORTED_REGIONS
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from faxdropd.config.context import Ctx, resolve_path, single_line
 from faxdropd.config.durations import parse_duration
 
 # ----------------------------------------------------------------------------------------------------
 # Validation context: what a validator needs to know about the world (where the file is, the environment).
-
-
-@dataclass
-class Ctx:
-    """Passed to pydantic as `context={"faxdropd": Ctx(...)}` by `parse_config`."""
-
-    base_dir: Path
-    env: Mapping[str, str]
-    warnings: list[str] = field(default_factory=list)
-    # False for the operator's commands (queue, status, hold, …): they never talk to InterFAX, so a password
-    # file that only exists inside the running service (a systemd credential) must not stop them.
-    need_password: bool = True
 
 
 def ctx_of(info: ValidationInfo) -> Ctx:
@@ -78,16 +66,7 @@ PositiveDuration = Annotated[float, BeforeValidator(_positive_seconds)]
 StrictInt = Annotated[int, Strict()]
 
 
-def _text(value: object) -> str:
-    if not isinstance(value, str):
-        # YAML turns unquoted 0123, +4930… and yes/no into numbers and booleans: quoting is the fix.
-        raise ValueError('must be text; put it in quotes ("…")')
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("must be a single line without control characters")
-    return value
-
-
-Text = Annotated[str, BeforeValidator(_text)]
+Text = Annotated[str, BeforeValidator(single_line)]
 
 
 def choice(*options: str) -> Callable[[object], str]:
@@ -109,24 +88,7 @@ def one_or_many(value: object) -> object:
 
 
 def abs_path(value: object, info: ValidationInfo) -> Path:
-    """Any path in the file: relative ones are relative to the config file's directory, not the cwd."""
-    if isinstance(value, Path):
-        text = str(value)
-    elif isinstance(value, str):
-        text = value
-    else:
-        raise ValueError("must be a path (text such as /srv/fax/outbox)")
-    if not text.strip():
-        raise ValueError("must not be empty")
-    if "\x00" in text:
-        raise ValueError("must not contain a NUL character")
-    if text.startswith("~"):
-        raise ValueError("must not start with ~ (it is not expanded); write the full path")
-    path = Path(text)
-    if not path.is_absolute():
-        path = ctx_of(info).base_dir / path
-    # Lexical normalisation only: the folder may not exist yet, and symlinks are compared in config.py.
-    return Path(os.path.normpath(path))
+    return resolve_path(value, ctx_of(info).base_dir)
 
 
 AbsPath = Annotated[Path, BeforeValidator(abs_path)]

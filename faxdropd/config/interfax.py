@@ -6,22 +6,19 @@ is, it ends up in a `SecretStr`, and no error sentence ever quotes it.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import stat
-from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, Strict, ValidationInfo, model_validator
 
-from faxdropd.config.fields import Ctx, PositiveDuration, StrictModel, Text, abs_path, ctx_of, key_problems
+from faxdropd.config.context import read_password_file
+from faxdropd.config.fields import PositiveDuration, StrictModel, Text, abs_path, ctx_of, key_problems
 from faxdropd.limits import MIN_SECRET_LENGTH
 
 EMBEDDED = "embedded"
 _PASSWORD_KEYS = ("password", "password_file", "password_env")
-_MAX_PASSWORD_FILE = 64 * 1024
 TOO_SHORT = f"is too short to be kept out of logs safely: use at least {MIN_SECRET_LENGTH} characters"
 
 
@@ -106,7 +103,7 @@ class InterfaxConfig(StrictModel):
         elif not ctx.need_password and given[0] != "password":
             pass  # the source is named and well-formed; reading it is left to the commands that send
         elif given[0] == "password_file":
-            secret = _read_password_file(self.password_file or "", ctx, problems)
+            secret = read_password_file(self.password_file or "", ctx, problems)
             if secret is not None:
                 self.password = SecretStr(secret)
         elif given[0] == "password_env":
@@ -136,53 +133,3 @@ class InterfaxConfig(StrictModel):
         if problems:
             raise key_problems(problems)
         return self
-
-
-def _read_password_file(
-    spec: str, ctx: Ctx, problems: list[tuple[str, str]], *, key: str = "password_file", label: str = "interfax"
-) -> str | None:
-    """The secret from a file (or `credential:NAME` in $CREDENTIALS_DIRECTORY); None after a problem."""
-    if spec.startswith("credential:"):
-        name = spec.removeprefix("credential:")
-        directory = ctx.env.get("CREDENTIALS_DIRECTORY")
-        if not name or "/" in name or name in (".", ".."):
-            problems.append((key, "credential:NAME needs a plain credential name"))
-            return None
-        if not directory:
-            problems.append((key, f"credential:{name} needs $CREDENTIALS_DIRECTORY (set by systemd LoadCredential=)"))
-            return None
-        path = Path(directory) / name
-    else:
-        if not spec.strip() or "\x00" in spec:
-            problems.append((key, "must be a file path or credential:NAME"))
-            return None
-        path = Path(spec) if Path(spec).is_absolute() else ctx.base_dir / spec
-    try:
-        # Opened without following a FIFO forever: only a regular file is read, and only its first 64 KiB.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        problems.append((key, f"the file {path} does not exist"))
-        return None
-    except OSError as exc:
-        problems.append((key, f"cannot read {path}: {exc.strerror}"))
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            problems.append((key, f"{path} is not a regular file"))
-            return None
-        if info.st_mode & 0o004:
-            ctx.warnings.append(f"{label + '.' if label else ''}{key}: {path} is world-readable; chmod o-r")
-        raw = handle.read(_MAX_PASSWORD_FILE + 1)
-    if len(raw) > _MAX_PASSWORD_FILE:
-        problems.append((key, f"{path} is too large to hold a password"))
-        return None
-    try:
-        secret = raw.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        problems.append((key, f"{path} is not UTF-8 text"))
-        return None
-    if not secret.strip():
-        problems.append((key, f"{path} is empty"))
-        return None
-    return secret

@@ -9,20 +9,17 @@ client certificate); one written into the URI works but is warned about.
 
 from __future__ import annotations
 
-from typing import Annotated
+# No pydantic here: `place.py` checks these keys for the console without building the models.
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator
-
-from faxdropd.config.fields import Ctx, key_problems
-from faxdropd.config.interfax import _read_password_file
+from faxdropd.config.context import Ctx, read_password_file
 
 # The shortest lease the config takes: renewals run every third of it, and a round trip must fit in that.
 MIN_LEASE = 3.0
 DEFAULT_LEASE = 30.0
 
 
-def _journal_url(value: object) -> str:
+def journal_url(value: object) -> str:
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -34,9 +31,6 @@ def _journal_url(value: object) -> str:
     raise ValueError("must be a PostgreSQL URI such as postgresql://faxdropd@db.example/faxdropd")
 
 
-JournalUrl = Annotated[str, BeforeValidator(_journal_url)]
-
-
 def _url_has_password(url: str) -> bool:
     try:
         return bool(urlsplit(url).password) or "password=" in urlsplit(url).query
@@ -44,8 +38,11 @@ def _url_has_password(url: str) -> bool:
         return False
 
 
-def journal_keys(url: str | None, password_file: str | None, lease: float, ctx: Ctx) -> str | None:
-    """Check the three keys together; returns the password read from journal_password_file, if any."""
+def journal_keys(
+    url: str | None, password_file: str | None, lease: float, ctx: Ctx
+) -> tuple[list[tuple[str, str]], str | None]:
+    """Check the three keys together: the problems (relative key, sentence) and the password read from
+    journal_password_file, if any."""
     problems: list[tuple[str, str]] = []
     secret: str | None = None
     if lease < MIN_LEASE:
@@ -57,9 +54,7 @@ def journal_keys(url: str | None, password_file: str | None, lease: float, ctx: 
             # The operator's commands read the journal too, so they try the file; one they cannot read (a
             # credential only the service sees) is not their problem: libpq may still find ~/.pgpass.
             sink = problems if ctx.need_password else []
-            secret = _read_password_file(password_file, ctx, sink, key="journal_password_file", label="")
+            secret = read_password_file(password_file, ctx, sink, key="journal_password_file", label="")
     if url is not None and _url_has_password(url):
         ctx.warnings.append("journal: the password is written in the URI; prefer journal_password_file")
-    if problems:
-        raise key_problems(problems)
-    return secret
+    return problems, secret

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from faxdropd.config.fields import Ctx
+from faxdropd.config.context import Ctx
 from faxdropd.config.messages import problems_from
 from faxdropd.config.model import (
     FOLDER_ONLY_KEYS,
@@ -20,7 +20,7 @@ from faxdropd.config.model import (
     Settings,
 )
 from faxdropd.config.notify import folder_problems as notify_problems
-from faxdropd.config.yamlfile import load_yaml
+from faxdropd.config.yamlfile import read_config_file
 from faxdropd.errors import ConfigError, ConfigProblems, Problem
 
 # ----------------------------------------------------------------------------------------------------
@@ -34,21 +34,7 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None, need_passwo
     stays empty): for commands that never call InterFAX.
     """
     path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            raw = handle.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"the configuration file {path} is not UTF-8 text (byte {exc.start})") from None
-    data = load_yaml(text)
-    interfax = data.get("interfax") if isinstance(data, dict) else None
-    if isinstance(interfax, dict) and interfax.get("password") is not None and mode & 0o004:
-        # Checked on the descriptor we read, so the answer is about this very file.
-        raise ConfigError("refusing a world-readable config that holds a password; chmod o-r", "interfax.password")
+    data = read_config_file(path)
     return parse_config(data, base_dir=path.parent, env=env, need_password=need_password)
 
 

@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from faxdropd.config.context import DEFAULT_STATE_DIR
 from faxdropd.config.fields import (
     CSID_MAX,
     SOURCES,
@@ -46,7 +47,7 @@ from faxdropd.config.fields import (
     one_or_many,
 )
 from faxdropd.config.interfax import InterfaxConfig
-from faxdropd.config.journal import DEFAULT_LEASE, JournalUrl, journal_keys
+from faxdropd.config.journal import DEFAULT_LEASE, journal_keys, journal_url
 from faxdropd.config.notify import FolderNotify, NotifyConfig
 from faxdropd.config.retention import FolderRetention, RetentionConfig
 from faxdropd.config.web import WebConfig
@@ -242,6 +243,7 @@ def _instance_name(value: object) -> str:
 
 
 InstanceName = Annotated[str, BeforeValidator(_instance_name)]
+JournalUrl = Annotated[str, BeforeValidator(journal_url)]
 
 
 class DeliveryConfig(StrictModel):
@@ -282,7 +284,7 @@ class Settings(StrictModel):
     """The global part of the file (everything but `defaults:` and `folders:`)."""
 
     interfax: InterfaxConfig
-    state_dir: AbsPath = Path("/var/lib/faxdropd")
+    state_dir: AbsPath = DEFAULT_STATE_DIR
     # This host's name for its work areas `<hot>/.faxdropd/<instance>/`; None: `<hostname>-<hash of state_dir>`.
     instance: InstanceName | None = None
     # A peer whose heartbeat is older than this may be adopted without --force.
@@ -309,7 +311,9 @@ class Settings(StrictModel):
 
     @model_validator(mode="after")
     def _journal_keys(self, info: ValidationInfo) -> Settings:
-        secret = journal_keys(self.journal, self.journal_password_file, self.journal_lease, ctx_of(info))
+        problems, secret = journal_keys(self.journal, self.journal_password_file, self.journal_lease, ctx_of(info))
+        if problems:
+            raise key_problems(problems)
         self._journal_password = SecretStr(secret) if secret is not None else None
         return self
 

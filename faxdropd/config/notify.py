@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, Strict, ValidationInfo, model_validator
 
+from faxdropd.config.context import read_password_file
 from faxdropd.config.fields import (
     Duration,
     PositiveDuration,
@@ -25,7 +26,7 @@ from faxdropd.config.fields import (
     key_problems,
     one_or_many,
 )
-from faxdropd.config.interfax import TOO_SHORT, _env_name, _read_password_file, _verify
+from faxdropd.config.interfax import TOO_SHORT, _env_name, _verify
 from faxdropd.limits import MIN_SECRET_LENGTH
 
 # Job outcomes (a receipt's `outcome`) and account/folder events.
@@ -103,7 +104,7 @@ class SmtpConfig(StrictModel):
         if self.password_file is not None and self.password_env is not None:
             problems.append(("password_env", "give only one of password_file, password_env"))
         elif self.password_file is not None:
-            secret = _read_password_file(self.password_file, ctx, problems, label="notify.smtp")
+            secret = read_password_file(self.password_file, ctx, problems, label="notify.smtp")
             if secret is not None:
                 self.password = SecretStr(secret)
         elif self.password_env is not None:
@@ -167,7 +168,7 @@ class NotifyConfig(StrictModel):
     def _check(self, info: ValidationInfo) -> NotifyConfig:
         problems: list[tuple[str, str]] = []
         if self.webhook_secret_file is not None:
-            secret = _read_password_file(
+            secret = read_password_file(
                 self.webhook_secret_file, ctx_of(info), problems, key="webhook_secret_file", label="notify"
             )
             if secret is not None and len(secret) < MIN_SECRET_LENGTH:

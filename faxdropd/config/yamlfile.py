@@ -1,10 +1,12 @@
-"""The YAML dialect of the config file: `yaml.safe_load`, except that a key given twice is an error.
+"""The YAML dialect of the config file: `yaml.safe_load`, except that a key given twice is an error; reading the file.
 
 Syntax errors become a `ConfigError` built from the position only, so no secret is ever quoted.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -51,3 +53,23 @@ def load_yaml(text: str) -> object:
         raise ConfigError(message) from None
     except yaml.YAMLError:
         raise ConfigError("YAML syntax error: the file cannot be read as YAML") from None
+
+
+def read_config_file(path: Path) -> object:
+    """The config file's document, refusing one that is not UTF-8, and a world-readable one holding a password."""
+    try:
+        with path.open("rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            raw = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the configuration file {path} is not UTF-8 text (byte {exc.start})") from None
+    data = load_yaml(text)
+    interfax = data.get("interfax") if isinstance(data, dict) else None
+    if isinstance(interfax, dict) and interfax.get("password") is not None and mode & 0o004:
+        # Checked on the descriptor we read, so the answer is about this very file.
+        raise ConfigError("refusing a world-readable config that holds a password; chmod o-r", "interfax.password")
+    return data

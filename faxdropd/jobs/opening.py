@@ -5,19 +5,26 @@ Every command and the daemon open it through here, so none of them decides the b
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from faxdropd.config import Config
 from faxdropd.jobs.journal import Journal
 from faxdropd.jobs.schema import journal_path
 from faxdropd.store.database import Target
 
+if TYPE_CHECKING:
+    from faxdropd.config import Config
+    from faxdropd.config.place import JournalPlace
 
-def target_of(cfg: Config) -> Target:
+    # The whole config, or the journal's place alone (`show`, which does not build the config's models).
+    Place = Config | JournalPlace
+
+
+def target_of(cfg: Place) -> Target:
     return Target(journal_path(cfg.state_dir), cfg.journal, cfg.journal_password)
 
 
-def open_journal(cfg: Config, *, read_only: bool = False, exit_on_failure: bool = True) -> Journal:
+def open_journal(cfg: Place, *, read_only: bool = False, exit_on_failure: bool = True) -> Journal:
     # The database password, from its file or written in the URI, is masked in every log line from now on.
     for secret in (cfg.journal_password, urlsplit(cfg.journal).password if cfg.journal else None):
         if secret:
@@ -34,12 +41,12 @@ def open_journal(cfg: Config, *, read_only: bool = False, exit_on_failure: bool 
     )
 
 
-def journal_exists(cfg: Config) -> bool:
+def journal_exists(cfg: Place) -> bool:
     """Whether there is a journal to read (a server is assumed to have one: its daemon creates the schema)."""
     return cfg.journal is not None or journal_path(cfg.state_dir).exists()
 
 
-def where(cfg: Config) -> str:
+def where(cfg: Place) -> str:
     """The journal's place for a message: the file, or the server without credentials."""
     if cfg.journal is None:
         return str(journal_path(cfg.state_dir))

@@ -212,10 +212,19 @@ def from_sql(value: Any) -> Any:
     return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
+# Most jobs carry no options and no transaction ids yet: the console decodes thousands of rows at a time.
+_EMPTY_JSON: dict[str, Any] = {"[]": list, "{}": dict}
+
+
 def row_to_job(row: Any) -> Job:
-    data = {key: from_sql(value) for key, value in dict(row).items()}
+    data = dict(zip(row.keys(), row, strict=True))
+    for key, value in data.items():
+        if type(value) is bytes:
+            data[key] = os.fsdecode(value)
     for key in JSON_COLUMNS:
-        data[key] = json.loads(data[key])
+        text = data[key]
+        empty = _EMPTY_JSON.get(text)
+        data[key] = empty() if empty is not None else json.loads(text)
     data["state"] = State(data["state"])
     if data["outcome"] is not None:
         data["outcome"] = Outcome(data["outcome"])

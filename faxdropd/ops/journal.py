@@ -13,11 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from faxdropd.config import Config
 from faxdropd.errors import FaxdropError
 from faxdropd.jobs.journal import Journal
 from faxdropd.jobs.opening import journal_exists, open_journal, where
+
+if TYPE_CHECKING:
+    from faxdropd.jobs.opening import Place
 
 LOCK_NAME = "faxdropd.lock"
 
@@ -54,7 +57,7 @@ def daemon_state(state_dir: Path) -> DaemonState:
 
 
 @contextmanager
-def reading(cfg: Config) -> Iterator[Journal]:
+def reading(cfg: Place) -> Iterator[Journal]:
     """The journal, read-only; NoJournal if there is none (nothing is created)."""
     if not journal_exists(cfg):
         raise NoJournal(f"no journal at {where(cfg)}: the daemon has not run with this state_dir yet")
