@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from kit.journals import JournalBackend
 
 from faxdropd.cli.explain import explain_file
@@ -159,3 +161,20 @@ def test_a_recent_listing_is_not_reused_once_stale_even_if_the_mtime_looks_uncha
     os.utime(tmp_path, ns=(recent, recent))
     monkeypatch.setattr(names, "_LISTING_FRESH", 0.0)  # the listing is no longer the answer of one batch
     assert names.find_sidecar(tmp_path / "a.pdf") == tmp_path / "a.pdf.FAX.YAML"
+
+
+# Names built from what can fool a case-blind suffix test: the suffix's letters in both cases, characters that
+# casefold to more than one (dotted capital I, sharp s) or to an ASCII letter (long s, the Kelvin sign), an
+# undecodable byte, a newline.
+_NAME_PARTS = st.sampled_from(
+    [
+        *("a", "A", "f", "F", "x", "X", "y", "Y", "m", "M", "l", "L", ".", "\u017f", "\u212a", "\u0130", "\u00df"),
+        *("\udcff", "\n", " ", "\u00e9", ".fax.yaml", ".FAX.YAML", ".Fax.Yaml", ".fax.yam"),
+    ]
+)
+
+
+@given(st.lists(st.lists(_NAME_PARTS, max_size=6).map("".join).filter(bool), max_size=12))
+def test_the_listing_search_finds_exactly_the_odd_spellings_is_sidecar_takes(listing: list[str]) -> None:
+    expected = {n for n in listing if names.is_sidecar(n) and not n.endswith(names.SIDECAR_SUFFIX)}
+    assert names.odd_sidecars_in(listing) == expected

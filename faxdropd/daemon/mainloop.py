@@ -187,6 +187,11 @@ class MainLoop:
             return  # the backlog waits; each pass costs nothing per waiting file
         batch: list[tuple[FolderConfig, Path]] = []
         room = self.pool.room()  # back-pressure: claim only what fits
+        if room < self.pool.capacity // 2 and len(self._backlog) > room:
+            # A large backlog is claimed half a pool at a time, not one file per finished job: each claim
+            # batch costs a journal commit, directory fsyncs and (for sidecar lookups) a listing of the folder,
+            # whatever its size. Half the capacity still queued keeps every worker busy meanwhile.
+            return
         while self._backlog and len(batch) < room:
             path, name = self._backlog.popitem(last=False)
             folder = self._folder(name)
