@@ -34,7 +34,7 @@ from faxdropd.interfax.client import ClientFactory, FaxItem
 from faxdropd.interfax.ratelimit import QueryBudget
 from faxdropd.jobs.budgets import SharedBudget
 from faxdropd.jobs.finish import Finisher
-from faxdropd.jobs.journal import Job, State, new_job_id
+from faxdropd.jobs.journal import Job, Outcome, State, new_job_id
 from faxdropd.jobs.runtime import Pause, Runtime
 from faxdropd.jobs.tracker import SLOW_DOWN, Tracker, poll_batches
 
@@ -537,3 +537,20 @@ def test_tracker_reads_submitted_jobs_only_when_one_is_new_or_due(runtime: Runti
     clock[0] += max(rt.config.delivery.poll_interval, tracker.budget.window / tracker.budget.per_minute)
     tracker.step()  # both are due again after the poll interval, signal or not
     assert len(calls(emulator, "FaxQuery")) == 3
+
+
+def test_an_outcome_filed_later_is_committed_now_and_filed_by_whoever_the_daemon_named(runtime: Runtime) -> None:
+    # The daemon's filing thread (daemon/mainloop.py): a worker records the outcome and hands the filing over.
+    rt = runtime
+    finisher = Finisher(rt)
+    handed: list[Job] = []
+    finisher.file_later = handed.append
+    job = submitted_job(rt, [91])
+    finisher.finish(job, Outcome.ACCEPTED, None, "accepted", later=True)
+    recorded = rt.journal.get(job.id)
+    assert recorded is not None and recorded.outcome is Outcome.ACCEPTED and recorded.state is State.SUBMITTED
+    assert [j.id for j in handed] == [job.id] and Path(job.work_path).exists()  # not filed here
+    finisher.refile(handed[0], resume=False)  # what the filing thread does
+    filed = rt.journal.get(job.id)
+    assert filed is not None and filed.state is Outcome.ACCEPTED.state and filed.final_path is not None
+    assert Path(filed.final_path).exists() and not Path(job.work_path).exists()

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace, path: Path) -> int:
     if cfg is None:
         return EXIT_CONFIG
     from faxdropd import log
-    from faxdropd.daemon.mainloop import Daemon
+    from faxdropd.daemon.service import Daemon
 
     log.configure(cfg.log.format, cfg.log.level, libraries=cfg.log.libraries)
     for warning in cfg.warnings:

@@ -85,7 +85,7 @@ def _watch(inbox: Path, console: Console, stop: threading.Event) -> None:
 
 
 def run_demo(directory: Path, duration: float | None) -> int:
-    from faxdropd.daemon.mainloop import Daemon
+    from faxdropd.daemon.service import Daemon
 
     console = Console(stderr=True)
     directory = directory.resolve()

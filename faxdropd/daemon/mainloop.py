@@ -1,4 +1,4 @@
-"""The daemon: opens its parts, runs the main loop beside the workers and the tracker, and stops them.
+"""The main loop: intake, scheduling, reload and stop, beside the workers, the filing thread and the tracker.
 
 Signal handlers only set flags (signals.py); the main loop does the work (reload, stop), pings the systemd watchdog
 only while it makes progress and the threads it depends on (workers, tracker, the watcher's threads) are alive,
@@ -26,7 +26,6 @@ from faxdropd.daemon import sdnotify, wiring
 from faxdropd.daemon.controls import Controls
 from faxdropd.daemon.endpoints import Probes
 from faxdropd.daemon.health import Health
-from faxdropd.daemon.metrics import Metrics, NullMetrics
 from faxdropd.daemon.signals import SignalFlags
 from faxdropd.daemon.workers import WorkerPool, join_within
 from faxdropd.errors import ConfigError
@@ -47,52 +46,6 @@ TRACKER_GRACE = 5.0  # seconds a status query under way gets at shutdown
 RESTART_ONLY = ("state_dir", "workers", "metrics", "instance", "web")  # work areas and listeners: chosen at start
 
 
-class Daemon:
-    """Start to stop: the metrics endpoint, the parts (wiring.build), the main loop; closes what it opened."""
-
-    def __init__(self, cfg: Config, config_path: Path | None = None) -> None:
-        self.cfg = cfg
-        self.config_path = config_path
-        self.flags = SignalFlags()
-
-    def request_stop(self) -> None:
-        self.flags.should_exit = True
-
-    def run(self) -> int:
-        cfg = self.cfg
-        logmod.register_secret(cfg.interfax.password.get_secret_value())
-        metrics: Metrics | NullMetrics = NullMetrics()
-        if cfg.metrics is not None:
-            metrics = Metrics()
-            try:
-                metrics.start(cfg.metrics.listen)
-            except (OSError, ValueError) as exc:  # port taken: say which, instead of a traceback
-                log.critical("daemon.failed", error=f"metrics.listen {cfg.metrics.listen}: {exc}")
-                return 1
-            address = metrics.address
-            log.info("metrics.listening", address=f"{address[0]}:{address[1]}" if address else cfg.metrics.listen)
-        try:
-            parts = wiring.build(cfg, metrics)
-            try:
-                loop = MainLoop(cfg, self.config_path, parts, self.flags)
-                metrics.probes = loop.probes
-                try:
-                    page = wiring.start_web(lambda: loop.cfg, loop.health, loop.probes)
-                except OSError as exc:
-                    log.critical("daemon.failed", error=f"web.listen {cfg.web.listen if cfg.web else ''}: {exc}")
-                    return 1
-                try:
-                    loop.run()
-                finally:
-                    if page is not None:
-                        page.stop()
-            finally:
-                parts.close()
-        finally:
-            metrics.stop()
-        return 0
-
-
 class MainLoop:
     def __init__(self, cfg: Config, config_path: Path | None, parts: wiring.Parts, flags: SignalFlags) -> None:
         self.cfg = cfg
@@ -110,11 +63,16 @@ class MainLoop:
         self._awaiting_sidecar: dict[Path, str] = {}
         self.controls = Controls(self.rt, self.finisher, lambda: {f.name for f in self.cfg.folders})
         self.pool = WorkerPool(cfg.workers, max(4, cfg.workers * 4), handle=self._handle, on_done=self._wake.set)
+        # One thread files what the workers sent (receipt, move, fsyncs, the final commit): at 50 ms per InterFAX
+        # call that filing was a tenth of each worker's time between two sends (docs/bench/notes.md, round 6).
+        self.filing = WorkerPool(1, self.pool.capacity, handle=self._file, on_done=self._wake.set)
+        self.finisher.file_later = self.filing.submit
         self.watcher = Watcher([WatchSpec.from_folder(f) for f in cfg.folders], wake=self._wake)
         stop = self._tracker_stop = threading.Event()
         self._tracker = threading.Thread(target=parts.tracker.run, args=(stop,), name="tracker", daemon=True)
         self.health = Health(parts.folder_events)
-        self.health.tracker, self.health.workers, self.health.watcher = self._tracker, self.pool.threads, self.watcher
+        self.health.tracker, self.health.watcher = self._tracker, self.watcher
+        self.health.workers = self.pool.threads + self.filing.threads
         self.probes = Probes(self.not_ready)
         self.retention = Retention(self.rt)
         self._retention = threading.Thread(target=self.retention.run, name="retention", daemon=True)
@@ -126,6 +84,7 @@ class MainLoop:
             self.pool.submit(job)
         self.watcher.start()
         self.pool.start()
+        self.filing.start()
         self._tracker.start()
         self._retention.start()  # a pass now, then hourly; never holds up the loop
         self._watch_folders()
@@ -186,7 +145,8 @@ class MainLoop:
         if self.flags.should_exit or self.rt.pause.active():
             return  # the backlog waits; each pass costs nothing per waiting file
         batch: list[tuple[FolderConfig, Path]] = []
-        room = self.pool.room()  # back-pressure: claim only what fits
+        # Back-pressure: claim only what fits, and nothing while filing lags a whole pool behind (a slow share).
+        room = min(self.pool.room(), self.pool.capacity - self.filing.pending)
         if room < self.pool.capacity // 2 and len(self._backlog) > room:
             # A large backlog is claimed half a pool at a time, not one file per finished job: each claim
             # batch costs a journal commit, directory fsyncs and (for sidecar lookups) a listing of the folder,
@@ -248,10 +208,15 @@ class MainLoop:
                 if free:
                     self.pipeline.process(fresh, folder)
 
+    def _file(self, job: Job) -> None:
+        """The filing thread's work: a job whose outcome a worker recorded (Finisher.finish with later=True)."""
+        self.finisher.refile(job, resume=False)
+
     def _refile(self) -> None:
         for job in self.rt.journal.by_state(*NOT_FINAL):
             # A folder that is down is skipped: its share comes back later and nothing can be filed meanwhile.
-            if job.outcome is not None and not self.pool.holds(job.id) and self.health.folder_up.get(job.folder, True):
+            held = self.pool.holds(job.id) or self.filing.holds(job.id)
+            if job.outcome is not None and not held and self.health.folder_up.get(job.folder, True):
                 self.finisher.refile(job)
 
     # -- reload, status, shutdown -------------------------------------------------------------------------
@@ -334,6 +299,10 @@ class MainLoop:
         if self.pool.busy:
             sdnotify.extend_timeout(STOP_GRACE + 15)  # a chunked upload may need the whole grace
         abandoned = self.pool.drain(STOP_GRACE, abort=self._forced)
+        self.filing.close()  # what it had not started is filed below, on this thread
+        self.filing.drain(STOP_GRACE, abort=self._forced)
+        if not self._forced():
+            self._refile()
         join_within([self._tracker, self._retention], TRACKER_GRACE, abort=self._forced)
         self._exit_if_forced()
         log.info("daemon.stopped", abandoned=abandoned)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -81,6 +82,9 @@ def receipt(job: Job) -> dict[str, Any]:
 class Finisher:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        # Set by the daemon: files a job whose outcome is recorded on another thread (daemon/mainloop.py), so
+        # a worker that sent a fax goes on to the next one instead of writing the receipt first.
+        self.file_later: Callable[[Job], None] | None = None
 
     def finish(
         self,
@@ -91,8 +95,11 @@ class Finisher:
         *,
         checked: preflight.Checked | None = None,
         code: int | None = None,
+        later: bool = False,
         **facts: Any,
     ) -> None:
+        """Record the outcome, then file the document now, or (`later`, when the daemon can) on its filing thread:
+        the outcome is committed first either way, so a crash in between leaves a job the refile pass files."""
         if checked is not None:
             facts.setdefault("sha256", checked.sha256)
             facts.setdefault("size", checked.size)
@@ -109,6 +116,9 @@ class Finisher:
             planned = notices.plan(cfg, job.folder, str(outcome), facts_now, job_id=job.id, sidecar=extra)
         job = self.rt.journal.update_notifying(job, f"outcome {outcome}", planned, **facts)
         crashpoints.hit("after_outcome", job.name)
+        if later and self.file_later is not None:
+            self.file_later(job)
+            return
         self.refile(job, resume=False)
 
     def refile(self, job: Job, *, resume: bool = True) -> bool:

@@ -264,7 +264,9 @@ class Pipeline:
             # Nothing is left to wait for: one commit records the transaction and the outcome together.
             crashpoints.hit("after_submitted", job.name)
             log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
-            self.finisher.finish(job, Outcome.ACCEPTED, None, "accepted by InterFAX; delivery is not tracked", **sent)
+            self.finisher.finish(
+                job, Outcome.ACCEPTED, None, "accepted by InterFAX; delivery is not tracked", later=True, **sent
+            )
             return
         job = jr.transition(job, State.SUBMITTED, f"transaction {tid}", **sent)
         self.rt.submitted.set()
