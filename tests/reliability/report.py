@@ -34,6 +34,9 @@ EXPLAIN: dict[str, str] = {
     "crash_points": "The daemon is SIGKILLed at each persistence point (`FAXDROPD_CRASH_AT=point:1:file=NAME`), "
     "aimed at one job per path (inline, chunked, broadcast, cover page), then restarted. Red when any input is "
     "lost, submitted twice, or a point never fires on a path it should.",
+    "crash_points_untracked": "The same with delivery tracking off, where a worker commits the outcome at "
+    "submission and the daemon's filing thread files the document: killed at each point from the submission to "
+    "the final commit, then restarted. Red when any input is lost, submitted twice, or a point never fires.",
     "power_loss": "State dir and a hot folder live on powerfs (a FUSE filesystem keeping only fsync'd data and "
     "directory entries); at random moments of a busy run the daemon is killed and power cut, the filesystem "
     "remounted and the daemon restarted. Red on any lost input, duplicate submission or failed "

@@ -86,6 +86,35 @@ def test_kill_at_every_persistence_point(tmp_path: Path, point: str) -> None:
         emulator.stop()
 
 
+# Untracked (delivery.track false), a fax is filed as accepted at submission, and its filing runs on the daemon's
+# filing thread after the worker committed the outcome: the points from the outcome on are reached on that thread.
+UNTRACKED_POINTS = ("after_submitted", "after_outcome", "after_receipt", "after_file", "after_final")
+
+
+@pytest.mark.parametrize("point", UNTRACKED_POINTS)
+def test_kill_at_every_filing_point_when_delivery_is_untracked(tmp_path: Path, point: str) -> None:
+    emulator = make_emulator(tmp_path / "store")
+    rig = Rig(tmp_path, emulator, track=False)
+    rng = random.Random(f"untracked-{point}")
+    try:
+        target = f"{point}-untracked.pdf"
+        rig.drop(f"{point}-untracked-decoy.txt", content("tiny", f"{point}-untracked-decoy", rng))
+        rig.drop(target, content("inline", f"{point}-untracked", rng))
+        rig.start(env={"FAXDROPD_CRASH_AT": f"{point}:1:file={target}"}, wait=False)
+        code = rig.wait_exit(120)
+        assert code == -signal.SIGKILL, f"{point} never fired untracked (exit {code}):\n{rig.daemon.log_text()[-3000:]}"
+        rig.kills += 1
+        rig.quiesce()
+        report = rig.check(all_sent=True)
+        print(f"crash point {point} untracked: kills={rig.kills} {report.line()}")
+        figure = {"test": "crash_points_untracked", "point": point, "kills": rig.kills, "files": report.inputs}
+        print("FIGURE " + json.dumps({**figure, "lost": report.losses, "duplicates": report.duplicates}))
+        rig.stop()
+    finally:
+        rig.kill()
+        emulator.stop()
+
+
 def test_a_selector_counts_only_the_named_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     """The hook fires on the n-th hit of the selected file only: other jobs passing the point do not count."""
     fired: list[int] = []
