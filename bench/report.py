@@ -35,6 +35,8 @@ before/after of each change and what is left are in [docs/bench/notes.md](bench/
 | commit | `{commit}` |
 | machine | {machine} |
 | load average (1, 5, 15 min) | before {load_start}; after {load_end} |
+| Python speed (CPU ms of a fixed loop, best of 3; lower is faster) | before {speed_start}; after {speed_end} |
+| CPU steal during the run (time the hypervisor gave other guests) | {steal} % |
 | duration | {seconds} s |
 """
 
@@ -109,6 +111,9 @@ def render(data: dict[str, Any], source: Path) -> str:
             machine=_machine(info),
             load_start=info.get("loadavg_at_start", "?"),
             load_end=info.get("loadavg_at_end", "?"),
+            speed_start=info.get("speed_ms_at_start", "?"),
+            speed_end=info.get("speed_ms_at_end", "?"),
+            steal=info.get("steal_percent", "?"),
             seconds=data["seconds"],
         ),
         "## Results\n",

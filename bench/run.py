@@ -71,7 +71,30 @@ def machine() -> dict[str, str]:
         "kernel": platform.release(),
         "cpu": _cpu_model(),
         "loadavg_at_start": " ".join(load),
+        "speed_ms_at_start": f"{speed_ms():.0f}",
     }
+
+
+def speed_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python loop (best of 3): how fast this machine runs Python right now.
+
+    The same code measured 6 ms per fax one hour and 10 ms the next on the shared VM; this figure, taken before
+    and after the run, says which kind of hour a published run had."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        total = 0
+        for n in range(2_000_000):
+            total += n
+        best = min(best, time.process_time() - started)
+    return best * 1000
+
+
+def cpu_steal() -> tuple[int, int]:
+    """(steal, total) jiffies of all CPUs so far, from /proc/stat: time the hypervisor gave to other guests."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return fields[7] if len(fields) > 7 else 0, sum(fields)
 
 
 def _cpu_model() -> str:
@@ -119,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="faxdropd-bench-", dir=args.workdir))
     ctx = Context(quick=args.quick, workdir=workdir, repeats=args.repeats)
     info = machine()
+    steal0 = cpu_steal()
     started = time.monotonic()
     results: list[Result] = []
     errors: dict[str, str] = {}
@@ -139,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     with open("/proc/loadavg") as f:
         info["loadavg_at_end"] = " ".join(f.read().split()[:3])
+    steal1 = cpu_steal()
+    info["steal_percent"] = f"{100 * (steal1[0] - steal0[0]) / max(1, steal1[1] - steal0[1]):.1f}"
+    info["speed_ms_at_end"] = f"{speed_ms():.0f}"
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
