@@ -36,7 +36,7 @@ def test_only_undecided_deferred_jobs_are_scheduled(tmp_path: Path, journal_back
     # Only the scheduling step is under test: a loop with the config, the journal and an unstarted pool.
     loop = MainLoop.__new__(MainLoop)
     loop.cfg = load_config(config, env={"FAXDROPD_TEST_PASSWORD": PASSWORD})
-    loop.pool = WorkerPool(1, 4, handle=lambda job: None, on_done=lambda: None)
+    loop.pool = WorkerPool(1, 4, handle=lambda jobs: None, on_done=lambda: None)
     journal = journal_backend.open(tmp_path / "state")
     try:
         waiting, decided = journal.create_many([_job(hot, "waiting.pdf"), _job(hot, "decided.pdf")])

@@ -378,7 +378,8 @@ def runtime(
     journal.close()
 
 
-def submitted_job(rt: Runtime, tids: list[int], numbers: list[str] | None = None) -> Job:
+def submitted_job(rt: Runtime, tids: list[int], numbers: list[str] | None = None, ago: float = 3600.0) -> Job:
+    # Submitted an hour ago unless told otherwise: its first status query is due (jobs/tracker.py:_poll).
     hot = rt.config.folders[0].path
     job_id = new_job_id()
     work = hot / ".faxdropd" / f"{job_id}__a.pdf"
@@ -402,7 +403,7 @@ def submitted_job(rt: Runtime, tids: list[int], numbers: list[str] | None = None
         "test",
         numbers=numbers or ["+99999990"],
         transaction_ids=tids,
-        submitted_at=time.time(),
+        submitted_at=time.time() - ago,
         attempts=1,
     )
 
@@ -524,19 +525,38 @@ def test_tracker_reads_submitted_jobs_only_when_one_is_new_or_due(runtime: Runti
     rt.config.delivery.query_limit_per_minute = 600
     clock = [1000.0]
     tracker = Tracker(rt, Finisher(rt), clock=lambda: clock[0])
-    submitted_job(rt, [1])
+    interval = max(rt.config.delivery.poll_interval, tracker.budget.window / tracker.budget.per_minute)
+    submitted_job(rt, [1], ago=interval)  # sent an interval ago: its first query is due
     tracker.step()  # the first step reads: the tracker knows nothing yet
     assert len(calls(emulator, "FaxQuery")) == 1
-    submitted_job(rt, [2])  # written straight to the journal: nobody told the tracker
+    submitted_job(rt, [2], ago=interval)  # written straight to the journal: nobody told the tracker
     clock[0] += 0.01
     tracker.step()
     assert len(calls(emulator, "FaxQuery")) == 1, "nothing new signalled and nothing due: no read, no query"
     rt.submitted.set()  # what the pipeline does after each submission
     tracker.step()
     assert len(calls(emulator, "FaxQuery")) == 2
-    clock[0] += max(rt.config.delivery.poll_interval, tracker.budget.window / tracker.budget.per_minute)
+    clock[0] += interval
     tracker.step()  # both are due again after the poll interval, signal or not
     assert len(calls(emulator, "FaxQuery")) == 3
+
+
+def test_a_new_submission_is_first_asked_about_an_interval_after_it_was_sent(runtime: Runtime, emulator: Any) -> None:
+    """InterFAX cannot have finished a fax it has just accepted: no query (of 6 a minute) until an interval later."""
+    rt = runtime
+    rt.config.delivery.query_limit_per_minute = 600
+    tracker = Tracker(rt, Finisher(rt))
+    interval = max(rt.config.delivery.poll_interval, tracker.budget.window / tracker.budget.per_minute)
+    job = submitted_job(rt, [5], ago=0.0)
+    rt.submitted.set()
+    tracker.step()
+    assert calls(emulator, "FaxQuery") == [], "asked the moment it was sent"
+    deadline = time.monotonic() + 30
+    while not calls(emulator, "FaxQuery") and time.monotonic() < deadline:
+        tracker.step()
+        time.sleep(0.01)
+    assert len(calls(emulator, "FaxQuery")) == 1
+    assert time.time() - (job.submitted_at or 0) >= interval
 
 
 def test_an_outcome_filed_later_is_committed_now_and_filed_by_whoever_the_daemon_named(runtime: Runtime) -> None:
@@ -554,3 +574,33 @@ def test_an_outcome_filed_later_is_committed_now_and_filed_by_whoever_the_daemon
     filed = rt.journal.get(job.id)
     assert filed is not None and filed.state is Outcome.ACCEPTED.state and filed.final_path is not None
     assert Path(filed.final_path).exists() and not Path(job.work_path).exists()
+
+
+def test_a_poll_round_is_recorded_in_three_commits_and_one_fsync_per_directory(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What one FaxQuery round learnt is written as a batch: the changed interim statuses in one commit, the
+    outcomes in one, the documents filed with one fsync of each directory, then their final states in one."""
+    from faxdropd.files import filing
+
+    rt = runtime
+    tracker = Tracker(rt, Finisher(rt))
+    jobs = [submitted_job(rt, [500 + n]) for n in range(6)]
+    statuses = [-2, -2, 0, 0, 0, 3931]  # two still sending, three delivered, one busy
+    writes: list[str] = []
+    write = rt.journal._write
+    monkeypatch.setattr(rt.journal, "_write", lambda what, apply: (writes.append(what), write(what, apply))[1])
+    synced: list[Path] = []
+    fsync_dir = filing.fsync_dir
+    monkeypatch.setattr(filing, "fsync_dir", lambda path: (synced.append(path), fsync_dir(path))[1])
+    tracker._settle(
+        [(job, [item(500 + n, status, pages=1)]) for n, (job, status) in enumerate(zip(jobs, statuses, strict=True))]
+    )
+    assert len(writes) == 3, writes
+    hot = rt.config.folders[0].path
+    assert sorted(map(str, synced)) == sorted(map(str, [hot / "sent", hot / "failed", hot / ".faxdropd"]))
+    states = [rt.journal.get(job.id).state for job in jobs]  # type: ignore[union-attr]
+    assert states == [State.SUBMITTED] * 2 + [State.DELIVERED] * 3 + [State.FAILED]
+    assert [rt.journal.get(j.id).delivery["items"][str(500 + n)]["status"] for n, j in enumerate(jobs[:2])] == [-2, -2]  # type: ignore[union-attr]
+    assert len(receipts(rt.config.folders[0].sent)) == 3 and len(receipts(rt.config.folders[0].failed)) == 1
+    assert not any(Path(job.work_path).exists() for job in jobs[2:])

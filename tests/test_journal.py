@@ -27,6 +27,7 @@ import pytest
 from kit.journals import JournalBackend
 
 from faxdropd.jobs.journal import EXIT_JOURNAL_FAILURE, Job, Journal, JournalFailure, State, new_job_id
+from faxdropd.jobs.pending import Change
 from faxdropd.store.conn import DB_ERRORS, Conn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +103,8 @@ class Trace:
         return self.statements.count(statement)
 
     def committed_batches(self) -> list[int]:
-        """How many writers (savepoints) each committed transaction held, in commit order."""
+        """How many writers each committed transaction held, in commit order: one savepoint each, or none for a
+        writer alone in its transaction."""
         sizes: list[int] = []
         current: int | None = None
         for sql in self.statements:
@@ -111,7 +113,7 @@ class Trace:
             elif sql.startswith("SAVEPOINT") and current is not None:
                 current += 1
             elif sql == "COMMIT" and current is not None:
-                sizes.append(current)
+                sizes.append(current or 1)
                 current = None
             elif sql == "ROLLBACK":
                 current = None
@@ -212,6 +214,7 @@ def test_concurrent_writers_leave_every_job_in_its_last_state_with_its_events_in
     expected: dict[str, list[tuple[str | None, str, str]]] = {}  # job id -> (from, to, detail) in commit order
     final: dict[str, tuple[str, int]] = {}  # job id -> (state, attempts)
     meta: dict[str, str] = {}
+    writes: list[int] = []  # journal writes each worker made
     merge = threading.Lock()
     trace = Trace(journal)
 
@@ -220,8 +223,9 @@ def test_concurrent_writers_leave_every_job_in_its_last_state_with_its_events_in
         last: dict[str, tuple[str, int]] = {}
         my_meta: dict[str, str] = {}
         job: Job | None = None
-        step = 0
+        step, my_writes = 0, 0
         for k in range(writes_n):
+            my_writes += 1
             if job is None or job.state == State.DELIVERED:
                 job, step = make_job(), 0
                 if k % 2:
@@ -238,6 +242,7 @@ def test_concurrent_writers_leave_every_job_in_its_last_state_with_its_events_in
                 my_meta[f"t{t}-{k}"] = f"{t}:{k}"
                 journal.set_meta(f"last-{t}", str(k))  # overwritten: the last value must win
                 my_meta[f"last-{t}"] = str(k)
+                my_writes += 1
             else:
                 to, step = PATH[step], step + 1
                 old = str(job.state)
@@ -249,15 +254,14 @@ def test_concurrent_writers_leave_every_job_in_its_last_state_with_its_events_in
             expected.update(mine)
             final.update(last)
             meta.update(my_meta)
+            writes.append(my_writes)
 
     run_workers(worker, threads_n)
     assert len(expected) == len(final) and expected, "every worker ran to the end"
     # Each transaction that began was committed: nothing was rolled back along the way.
     assert trace.count("ROLLBACK") == 0
     assert trace.count("COMMIT") == sum(s.startswith("BEGIN") for s in trace.statements)
-    assert sum(trace.committed_batches()) == sum(1 for s in trace.statements if s.startswith("SAVEPOINT")), (
-        "every writer's savepoint was committed"
-    )
+    assert sum(trace.committed_batches()) == sum(writes), "every writer was committed, in one transaction each"
     journal.close()
 
     reopened = journal_backend.open(tmp_path / "state", read_only=True)
@@ -655,3 +659,58 @@ def test_a_write_from_inside_a_write_fails_that_writer_instead_of_deadlocking(
         assert journal.get_meta("after") == "ok"
     finally:
         journal.close()
+
+
+def test_a_batch_of_changes_is_one_commit_and_a_job_taken_over_is_left_out(
+    journal: Journal, tmp_path: Path, journal_backend: JournalBackend
+) -> None:
+    """Journal.change_many (the tracker's poll round): one COMMIT for all; a job another instance owns now comes
+    back None, untouched, and the others commit as if each had been written alone."""
+    journal.owner = "host-a"
+    mine, lost, other = (journal.create(make_job()) for _ in range(3))
+    journal.write("take over", lambda db: db.execute("UPDATE jobs SET owner = 'host-b' WHERE id = ?", (lost.id,)))
+    commits: list[str] = []
+    db = journal._db
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(db, name)
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            commits.extend([sql] if sql == "COMMIT" else [])
+            return db.execute(sql, *args)
+
+    journal._db = Counting()  # type: ignore[assignment]
+    try:
+        done = journal.change_many(
+            [Change(job, State.SUBMITTED, "status", {"attempts": 7}) for job in (mine, lost, other)]
+        )
+    finally:
+        journal._db = db
+    assert len(commits) == 1
+    assert [j.id if j else None for j in done] == [mine.id, None, other.id]
+    reader = ro_connect(journal_backend, tmp_path / "state")
+    found = dict(rows(reader, "SELECT id, attempts FROM jobs"))
+    assert found == {mine.id: 7, lost.id: 0, other.id: 7}
+    assert rows(reader, "SELECT COUNT(*) FROM events WHERE detail = 'status'") == [(2,)]
+    assert journal.change_many([]) == []
+
+
+def test_a_writer_alone_that_raises_leaves_nothing_behind(
+    journal: Journal, tmp_path: Path, journal_backend: JournalBackend
+) -> None:
+    """Without a savepoint (a writer alone in its transaction) a failure still undoes its statements, not more."""
+    job = journal.create(make_job())
+    trace = Trace(journal)
+
+    def half(db: Conn) -> None:
+        db.execute("UPDATE jobs SET attempts = 9 WHERE id = ?", (job.id,))
+        raise ValueError("a bug half-way through")
+
+    with pytest.raises(ValueError, match="half-way"):
+        journal.write("half", half)
+    assert not any(s.startswith("SAVEPOINT") for s in trace.statements) and trace.count("COMMIT") == 0
+    reader = ro_connect(journal_backend, tmp_path / "state")
+    assert rows(reader, "SELECT attempts FROM jobs WHERE id = ?", job.id) == [(0,)]
+    journal.update(job, "after", attempts=1)  # the journal goes on as before
+    assert rows(reader, "SELECT attempts FROM jobs WHERE id = ?", job.id) == [(1,)]

@@ -315,23 +315,20 @@ def test_the_outcome_and_its_notifications_commit_together(tmp_path: Path, journ
     from faxdropd.errors import JournalFailure
     from faxdropd.jobs.journal import Job, Outcome, State
     from faxdropd.jobs.outbox import Notice
+    from faxdropd.jobs.pending import Change
 
     job = journal.create(Job("j1", "fd-j1", "accounting", "/hot", "a.pdf", "/hot/.w/a.pdf", None, State.SUBMITTED))
     taken = Notice("failed", "webhook", ["http://x"], {}, "accounting", job_id="j1", id="same")
     journal.enqueue([taken])
     clash = Notice("failed", "webhook", ["http://x"], {}, "accounting", job_id="j1", id="same")
     with pytest.raises(JournalFailure):
-        journal.update_notifying(job, "outcome failed", [clash], outcome=Outcome.FAILED, reason="busy")
+        journal.commit(Change(job, None, "outcome failed", {"outcome": Outcome.FAILED, "reason": "busy"}, [clash]))
     stored = journal.get("j1")
     assert stored is not None and stored.outcome is None  # the outbox row failed, so the outcome is not there
     fresh = journal.get("j1")
     assert fresh is not None
-    journal.update_notifying(
-        fresh,
-        "outcome failed",
-        [Notice("failed", "email", ["a@example.org"], {}, "accounting", job_id="j1")],
-        outcome=Outcome.FAILED,
-    )
+    notice = Notice("failed", "email", ["a@example.org"], {}, "accounting", job_id="j1")
+    journal.commit(Change(fresh, None, "outcome failed", {"outcome": Outcome.FAILED}, [notice]))
     assert journal.get("j1").outcome == Outcome.FAILED  # type: ignore[union-attr]
     assert sorted(n.channel for n in journal.outbox_all()) == ["email", "webhook"]
 

@@ -22,12 +22,14 @@ class Gate:
 
     def __init__(self) -> None:
         self.started: list[str] = []
+        self.calls: list[list[str]] = []
         self.release = threading.Event()
         self._cv = threading.Condition()
 
-    def __call__(self, j: Job) -> None:
+    def __call__(self, jobs: list[Job]) -> None:
         with self._cv:
-            self.started.append(j.id)
+            self.started += [j.id for j in jobs]
+            self.calls.append([j.id for j in jobs])
             self._cv.notify_all()
         self.release.wait(WAIT)
 
@@ -83,6 +85,27 @@ def test_drain_stops_waiting_as_soon_as_it_is_aborted() -> None:
     assert pool.drain(3600.0, abort=lambda: True) == 1
     gate.release.set()
     assert join_within(pool.threads, WAIT, abort=lambda: False) == 0
+
+
+def test_a_batch_pool_hands_over_what_waits_up_to_its_batch() -> None:
+    """The filing thread's pool: each call takes every job queued by then (at most `batch`), in order."""
+    gate = Gate()
+    done = threading.Semaphore(0)
+    pool = WorkerPool(1, capacity=10, handle=gate, on_done=done.release, batch=3)
+    pool.start()
+    pool.submit(job(1))
+    gate.wait_started(1)
+    for n in range(2, 7):
+        pool.submit(job(n))
+    assert (pool.busy, pool.pending) == (1, 6)
+    gate.release.set()
+    gate.wait_started(6)
+    for _ in range(3):
+        assert done.acquire(timeout=WAIT)
+    assert gate.calls == [["j1"], ["j2", "j3", "j4"], ["j5", "j6"]]
+    assert (pool.busy, pool.pending) == (0, 0)
+    pool.close()
+    assert pool.drain(WAIT, abort=lambda: False) == 0
 
 
 def test_signals_only_set_flags() -> None:

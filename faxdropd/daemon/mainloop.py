@@ -65,7 +65,9 @@ class MainLoop:
         self.pool = WorkerPool(cfg.workers, max(4, cfg.workers * 4), handle=self._handle, on_done=self._wake.set)
         # One thread files what the workers sent (receipt, move, fsyncs, the final commit): at 50 ms per InterFAX
         # call that filing was a tenth of each worker's time between two sends (docs/bench/notes.md, round 6).
-        self.filing = WorkerPool(1, self.pool.capacity, handle=self._file, on_done=self._wake.set)
+        # It takes all that is waiting at once: one fsync per directory and one final commit for the batch.
+        capacity = self.pool.capacity
+        self.filing = WorkerPool(1, capacity, handle=self._file, on_done=self._wake.set, batch=capacity)
         self.finisher.file_later = self.filing.submit
         self.watcher = Watcher([WatchSpec.from_folder(f) for f in cfg.folders], wake=self._wake)
         stop = self._tracker_stop = threading.Event()
@@ -198,8 +200,9 @@ class MainLoop:
             if when <= now and self.pool.room() > 0:
                 self.pool.submit(job)
 
-    def _handle(self, job: Job) -> None:
-        """Process `job` (on a worker thread) if it is still runnable: the journal's copy is the truth."""
+    def _handle(self, jobs: list[Job]) -> None:
+        """Process the job (on a worker thread) if it is still runnable: the journal's copy is the truth."""
+        (job,) = jobs
         fresh = self.rt.journal.get(job.id)
         folder = self._folder(job.folder)
         # A job with an outcome is only waiting to be filed (its share was down): _refile owns it.
@@ -208,9 +211,9 @@ class MainLoop:
                 if free:
                     self.pipeline.process(fresh, folder)
 
-    def _file(self, job: Job) -> None:
-        """The filing thread's work: a job whose outcome a worker recorded (Finisher.finish with later=True)."""
-        self.finisher.refile(job, resume=False)
+    def _file(self, jobs: list[Job]) -> None:
+        """The filing thread's work: jobs whose outcome a worker recorded (Finisher.finish with later=True)."""
+        self.finisher.refile_many(jobs, resume=False)
 
     def _refile(self) -> None:
         for job in self.rt.journal.by_state(*NOT_FINAL):

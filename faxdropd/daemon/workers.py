@@ -19,10 +19,20 @@ DRAIN_SLICE = 0.1
 
 
 class WorkerPool:
-    def __init__(self, count: int, capacity: int, handle: Callable[[Job], None], on_done: Callable[[], None]) -> None:
-        """`handle` runs each job on a worker thread; `on_done` is called after each (room for another)."""
+    def __init__(
+        self,
+        count: int,
+        capacity: int,
+        handle: Callable[[list[Job]], None],
+        on_done: Callable[[], None],
+        *,
+        batch: int = 1,
+    ) -> None:
+        """`handle` runs on a worker thread with the next job, or with up to `batch` of the jobs queued by then;
+        `on_done` is called after each call (room for more)."""
         self.capacity = capacity
         self._handle = handle
+        self._batch = batch
         self._on_done = on_done
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -83,18 +93,33 @@ class WorkerPool:
             job = self._queue.get()
             if job is None or self._closed:
                 return
+            jobs, last = self._more([job])
             try:
                 with self._lock:
-                    self._busy += 1
+                    self._busy += len(jobs)
                 try:
-                    self._handle(job)
+                    self._handle(jobs)
                 finally:
                     with self._lock:
-                        self._busy -= 1
+                        self._busy -= len(jobs)
             finally:
                 with self._lock:
-                    self._queued.discard(job.id)
+                    self._queued.difference_update(j.id for j in jobs)
                 self._on_done()
+            if last:
+                return
+
+    def _more(self, jobs: list[Job]) -> tuple[list[Job], bool]:
+        """Add what is queued already, up to the batch; True when the pool's stop signal came with them."""
+        while len(jobs) < self._batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return jobs, True
+            jobs.append(job)
+        return jobs, False
 
 
 def join_within(threads: list[threading.Thread], grace: float, abort: Callable[[], bool]) -> int:

@@ -101,12 +101,15 @@ def file_document(
     sidecar: Path | None = None,
     now: datetime | None = None,
     resume: bool = True,
+    sync: bool = True,
 ) -> Path:
     """Move a job's document into `dest_dir` beside `<final>.receipt.json` and its sidecar; returns `<final>`.
 
     Order: receipt (it reserves the name and records the job), sidecar, then the document last, so "the
     work file is gone" means "everything is in place". Raises FileNotFoundError, creating nothing, when the
     hot folder or the work file is missing: a vanished share must not grow a `sent/` on the bare mount point.
+    ``sync=False`` leaves the fsync of `dest_dir` and of the work area to the caller, who files a batch and
+    then calls sync_dirs() once for all of it, before journaling any of them as filed.
     """
     if not hot.is_dir():
         raise FileNotFoundError(errno.ENOENT, "hot folder unavailable", str(hot))
@@ -141,8 +144,8 @@ def file_document(
                 continue
             side = sidecar_path(final)
         if _place(work_path, final, tag):
-            fsync_dir(dest_dir)
-            fsync_dir(work_path.parent)
+            if sync:
+                sync_dirs([dest_dir, work_path.parent])
             return final
         _abandon(final)  # a stranger's file squats the name: our receipt goes, we pick another
         final = None

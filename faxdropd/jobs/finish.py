@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import structlog
 
@@ -26,6 +26,7 @@ from faxdropd.files import archive, filing, fsutil, workarea
 from faxdropd.jobs import late_originals as twins
 from faxdropd.jobs import notices
 from faxdropd.jobs.journal import FINAL, Job, Outcome
+from faxdropd.jobs.pending import Change
 from faxdropd.jobs.runtime import Runtime
 
 log = structlog.get_logger("faxdropd.jobs.finish")
@@ -79,6 +80,16 @@ def receipt(job: Job) -> dict[str, Any]:
     }
 
 
+class Ending(NamedTuple):
+    """A job's outcome as decided, before it is recorded (`Finisher.finish_many`)."""
+
+    job: Job
+    outcome: Outcome
+    status: int | None
+    reason: str
+    facts: dict[str, Any]
+
+
 class Finisher:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -107,24 +118,72 @@ class Finisher:
             facts.setdefault("file_type", checked.file_type)
         if code is not None:
             facts["delivery"] = {**job.delivery, "result_code": code}
-        facts.update(outcome=outcome, status=status, reason=reason, completed_at=time.time())
-        # The notifications this outcome causes commit with it: a crash can lose neither without the other.
-        cfg, planned = self.rt.config, []
-        if notices.wanted(cfg, job.folder, str(outcome)):
-            extra = notices.sidecar_recipients(job.sidecar_path, cfg.notify.allow_domains)
-            facts_now = receipt(dataclasses.replace(job, **facts))
-            planned = notices.plan(cfg, job.folder, str(outcome), facts_now, job_id=job.id, sidecar=extra)
-        job = self.rt.journal.update_notifying(job, f"outcome {outcome}", planned, **facts)
+        job = self.rt.journal.commit(self._outcome(Ending(job, outcome, status, reason, facts)))
         crashpoints.hit("after_outcome", job.name)
         if later and self.file_later is not None:
             self.file_later(job)
             return
         self.refile(job, resume=False)
 
+    def finish_many(self, endings: list[Ending]) -> None:
+        """Finish a batch (the tracker's poll round): the outcomes in one commit, the documents filed with one
+        fsync per directory, the final states in one commit; every step in the order `finish` keeps."""
+        recorded = self.rt.journal.change_many([self._outcome(ending) for ending in endings])
+        jobs = [job for job in recorded if job is not None]
+        for job in jobs:
+            crashpoints.hit("after_outcome", job.name)
+        self.refile_many(jobs, resume=False)
+
+    def _outcome(self, ending: Ending) -> Change:
+        job, outcome = ending.job, ending.outcome
+        facts = {**ending.facts, "outcome": outcome, "status": ending.status, "reason": ending.reason}
+        facts["completed_at"] = time.time()
+        # The notifications this outcome causes commit with it: a crash can lose neither without the other.
+        cfg, planned = self.rt.config, []
+        if notices.wanted(cfg, job.folder, str(outcome)):
+            extra = notices.sidecar_recipients(job.sidecar_path, cfg.notify.allow_domains)
+            facts_now = receipt(dataclasses.replace(job, **facts))
+            planned = notices.plan(cfg, job.folder, str(outcome), facts_now, job_id=job.id, sidecar=extra)
+        return Change(job, None, f"outcome {outcome}", facts, planned)
+
     def refile(self, job: Job, *, resume: bool = True) -> bool:
         """File a job whose outcome is recorded; False if its folder is unavailable right now."""
-        if job.state in FINAL or job.outcome is None:
-            return True
+        return not self.refile_many([job], resume=resume)
+
+    def refile_many(self, jobs: list[Job], *, resume: bool = True) -> list[Job]:
+        """File jobs whose outcome is recorded, each directory fsync'd once for all of them before their final
+        states are committed together; returns the jobs postponed because their folder is unavailable."""
+        postponed: list[Job] = []
+        placed: list[tuple[Job, Path | None]] = []
+        touched: list[Path] = []
+        for job in jobs:
+            if job.state in FINAL or job.outcome is None:
+                continue
+            spot = self._place(job, resume, touched)
+            if spot is False:
+                postponed.append(job)
+            else:
+                placed.append((job, spot))
+        filing.sync_dirs(touched)
+        for job, _ in placed:
+            crashpoints.hit("after_file", job.name)
+        closing = [
+            Change(job, job.outcome.state, f"filed {final}", {"final_path": str(final) if final else None})
+            for job, final in placed
+            if job.outcome is not None
+        ]
+        for (job, final), closed in zip(placed, self.rt.journal.change_many(closing), strict=True):
+            crashpoints.hit("after_final", job.name)
+            if closed is None:
+                log.warning("lease.lost", job_id=job.id, reason="taken over by another instance; not filed here")
+            else:
+                self._announce(closed, final)
+        return postponed
+
+    def _place(self, job: Job, resume: bool, touched: list[Path]) -> Path | Literal[False] | None:
+        """Move the job's document and receipt into place (directories to fsync added to `touched`): the filed
+        path, None when the work file was removed by hand, False when the folder is out of reach for now."""
+        assert job.outcome is not None
         folder = self.rt.folder(job.folder)
         hot = Path(job.hot)
         sent = folder.sent if folder else hot / SENT_DIR
@@ -147,19 +206,19 @@ class Finisher:
                     hot=hot,
                     resume=resume,
                     sidecar=Path(job.sidecar_path) if job.sidecar_path else None,
+                    sync=False,
                 )
-            elif not work.parent.is_dir():
+                touched += [dest_dir, work.parent]
+                return final
+            if not work.parent.is_dir():
                 # The work area went away with its share (unmounted, or a bare mount point in its place):
                 # the document is out of reach, not lost. Postpone; never close the job as "work missing".
                 raise FileNotFoundError(f"work area unavailable: {work.parent}")
-            else:
-                found = filing.find_filed([dest_dir], job.id)
-                if found is None:
-                    # Nothing to file and nothing filed: the work file was removed by hand.
-                    log.warning("job.work_missing", job_id=job.id, file=job.name)
-                    final = None
-                else:
-                    final = found
+            found = filing.find_filed([dest_dir], job.id)
+            if found is None:
+                # Nothing to file and nothing filed: the work file was removed by hand.
+                log.warning("job.work_missing", job_id=job.id, file=job.name)
+            return found
         except FileNotFoundError:
             log.warning("job.filing_postponed", job_id=job.id, folder=job.folder, reason="folder unavailable")
             return False
@@ -172,10 +231,10 @@ class Finisher:
                 reason=f"{exc.strerror or type(exc).__name__} (errno {exc.errno})",
             )
             return False
-        crashpoints.hit("after_file", job.name)
+
+    def _announce(self, job: Job, final: Path | None) -> None:
         outcome = job.outcome
-        self.rt.journal.transition(job, outcome.state, f"filed {final}", final_path=str(final) if final else None)
-        crashpoints.hit("after_final", job.name)
+        assert outcome is not None
         self.rt.metrics.job_finished(job.folder, str(outcome), job.pages)
         fields = {
             "job_id": job.id,
@@ -192,4 +251,3 @@ class Finisher:
             log.info(_EVENT[outcome], **fields)
         else:
             log.warning(_NOT_SENT_EVENT[outcome], **fields)
-        return True

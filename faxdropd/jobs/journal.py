@@ -25,8 +25,8 @@ from faxdropd.errors import JobTaken
 from faxdropd.errors import JournalFailure as JournalFailure
 from faxdropd.jobs import statelock
 from faxdropd.jobs.migrations import MIGRATIONS
-from faxdropd.jobs.outbox import Notice, OutboxMixin, insert
-from faxdropd.jobs.pending import Pending
+from faxdropd.jobs.outbox import OutboxMixin, insert
+from faxdropd.jobs.pending import Change, Pending
 from faxdropd.jobs.pending import new_job_id as new_job_id
 from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
@@ -205,6 +205,11 @@ class Journal(JournalReads, OutboxMixin):
                 self.database.ready()
                 self.database.begin_write()
                 try:
+                    if len(batch) == 1:
+                        # Alone, a writer needs no savepoint: two statements fewer per commit (each one a GIL
+                        # hand-off in sqlite3, a round trip to PostgreSQL), and a failure rolls back the whole.
+                        self._apply_alone(batch[0])
+                        return
                     for pending in batch:
                         self._db.execute("SAVEPOINT one_writer")
                         try:
@@ -227,6 +232,17 @@ class Journal(JournalReads, OutboxMixin):
                 except JournalFailure as failure:
                     for pending in batch:
                         pending.error = failure
+
+    def _apply_alone(self, pending: Pending) -> None:
+        try:
+            pending.apply()
+        except WRITE_ERRORS:
+            raise
+        except Exception as exc:
+            pending.error = exc
+            self.database.rollback()
+            return
+        self._db.execute("COMMIT")
 
     def check(self) -> str:
         """Why the journal is failing ("" when it is not): a write that failed, or a read that fails now.
@@ -287,10 +303,6 @@ class Journal(JournalReads, OutboxMixin):
         """Change `fields` of `job` and keep its state; returns the job once the change is committed."""
         return self._change(job, job.state, detail, fields)
 
-    def update_notifying(self, job: Job, detail: str, notices: list[Notice], **fields: Any) -> Job:
-        """`update`, with the outbox rows it causes inserted in the same transaction: both or neither."""
-        return self._change(job, job.state, detail, fields, notices)
-
     def defer(
         self, job: Job, until: float, reason: str, detail: str = "", *, delivery: Delivery | None = None, **fields: Any
     ) -> Job:
@@ -308,8 +320,40 @@ class Journal(JournalReads, OutboxMixin):
             {"next_attempt_at": until, "reason": reason, "submitted_at": None, "delivery": record, **fields},
         )
 
-    def _change(self, job: Job, to: State, detail: str, fields: dict[str, Any], notices: Sequence[Notice] = ()) -> Job:
-        now = time.time()
+    def _change(self, job: Job, to: State, detail: str, fields: dict[str, Any]) -> Job:
+        return self.commit(Change(job, to, detail, fields))
+
+    def commit(self, change: Change) -> Job:
+        """One job's change (with the outbox rows it causes: both or neither) in a commit; the job once durable."""
+        apply, done = self._statements(change)
+        self._write("transition", apply)
+        return done()
+
+    def change_many(self, changes: Sequence[Change]) -> list[Job | None]:
+        """Several jobs' changes in one commit, so a batch pays one fsync (the tracker's poll round).
+
+        A job another instance took over is left out (None in its place) and the others commit, as if each had
+        been written alone.
+        """
+        prepared = [self._statements(change) for change in changes]
+        taken: set[int] = set()
+
+        def apply() -> None:
+            for index, (statements, _) in enumerate(prepared):
+                try:
+                    statements()
+                except JobTaken:
+                    # Raised by its guarded UPDATE, which matched no row, before any other statement: no undo.
+                    taken.add(index)
+
+        if prepared:
+            self._write("transition", apply)
+        return [None if index in taken else done() for index, (_, done) in enumerate(prepared)]
+
+    def _statements(self, change: Change) -> tuple[Callable[[], None], Callable[[], Job]]:
+        """The statements of one change, and what updates the caller's job once they are committed."""
+        job, fields, now = change.job, dict(change.fields), time.time()
+        to = job.state if change.to is None else change.to
         fields["state"] = to
         fields["updated_at"] = now
         values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in fields.items()}
@@ -322,13 +366,15 @@ class Journal(JournalReads, OutboxMixin):
         def apply() -> None:
             if self._db.execute(sql, {**values, "_id": job.id, "_owner": self.owner}).rowcount == 0 and guard:
                 raise JobTaken(f"job {job.id} was taken over by another instance")
-            self._event(job.id, str(job.state), str(to), detail, now)
-            insert(self._db, notices, now, self.owner)  # the outbox rows this change causes: both or neither
+            self._event(job.id, str(job.state), str(to), change.detail, now)
+            insert(self._db, change.notices, now, self.owner)  # the outbox rows this change causes: both or neither
 
-        self._write("transition", apply)
-        for key, value in fields.items():
-            setattr(job, key, value)
-        return job
+        def done() -> Job:
+            for key, value in fields.items():
+                setattr(job, key, value)
+            return job
+
+        return apply, done
 
     def write(self, what: str, apply: Callable[[Conn], T]) -> T:
         """Run `apply(connection)` as one group-committed write and return its result: statements outside the

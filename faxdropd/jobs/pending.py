@@ -1,9 +1,16 @@
-"""One writer's place in the journal's group commit (jobs/journal.py:Journal._write), and new job ids."""
+"""One writer's place in the journal's group commit (jobs/journal.py:Journal._write), one job's change for a
+batch of them (Journal.change_many), and new job ids."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faxdropd.jobs.outbox import Notice
+    from faxdropd.jobs.schema import Job, State
 
 
 class Pending:
@@ -19,6 +26,17 @@ class Pending:
     def result(self) -> None:
         if self.error is not None:
             raise self.error
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Change:
+    """One job's change: its new state (`None`: kept), the event's detail, the fields and the outbox rows."""
+
+    job: Job
+    to: State | None
+    detail: str
+    fields: dict[str, Any]
+    notices: Sequence[Notice] = ()
 
 
 def new_job_id() -> str:

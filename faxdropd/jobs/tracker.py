@@ -24,8 +24,9 @@ from faxdropd.interfax.client import MAX_QUERY_ITEMS, FaxItem
 from faxdropd.interfax.ratelimit import QueryBudget
 from faxdropd.jobs import late_originals as twins
 from faxdropd.jobs.budgets import SharedBudget
-from faxdropd.jobs.finish import Finisher
+from faxdropd.jobs.finish import Ending, Finisher
 from faxdropd.jobs.journal import Job, Journal, Outcome, State
+from faxdropd.jobs.pending import Change
 from faxdropd.jobs.runtime import Runtime
 from faxdropd.jobs.schema import DeliveryItem
 
@@ -190,10 +191,20 @@ class Tracker:
         self.rt.submitted.clear()
         # Until a round completes, the next step reads again (a spent budget returns half-way through).
         self._next_read = 0.0
+        wall = time.time()
+        # InterFAX has not finished a fax the moment it accepted it: a new submission's first query waits an
+        # interval from its submission. Asked at once, it was one more query of the account's 6 a minute and
+        # one more commit (an interim "sending" status) for each fax.
+        submitted = [j for j in self.rt.journal.by_state(State.SUBMITTED) if j.outcome is None]
+        first_due = {
+            j.id: now + max(0.0, (j.submitted_at or 0.0) + interval - wall)
+            for j in submitted
+            if j.id not in self._last_poll
+        }
         due = [
             j
-            for j in self.rt.journal.by_state(State.SUBMITTED)
-            if j.outcome is None and (j.id not in self._last_poll or now - self._last_poll[j.id] >= interval)
+            for j in submitted
+            if (first_due[j.id] <= now if j.id in first_due else now - self._last_poll[j.id] >= interval)
         ]
         # A broadcast's first reply names only its first transaction; its reference finds them all, once.
         # A job resent after a proof of absence is always asked by reference: a late original carries it too.
@@ -224,12 +235,31 @@ class Tracker:
                 if item.transaction_id in by_tid:
                     grouped.setdefault(by_tid[item.transaction_id].id, []).append(item)
             jobs = {j.id: j for j in singles}
-            for job_id, items in grouped.items():
-                self._apply(jobs[job_id], items)
+            self._settle([(jobs[job_id], items) for job_id, items in grouped.items()])
         # Jobs made `submitted` elsewhere (reconciliation, adoption, a restart) are found within an interval.
-        self._next_read = min(self._last_poll.values(), default=now) + interval
+        firsts = [t for job_id, t in first_due.items() if job_id not in self._last_poll]
+        self._next_read = min([*(t + interval for t in self._last_poll.values()), *firsts], default=now + interval)
 
     def _apply(self, job: Job, items: list[FaxItem]) -> None:
+        self._settle([(job, items)])
+
+    def _settle(self, found: list[tuple[Job, list[FaxItem]]]) -> None:
+        """Record what a poll round learnt: changed interim statuses in one commit, the finished faxes filed as
+        one batch (Finisher.finish_many), instead of a commit and a filing of its own for each fax."""
+        interim: list[Change] = []
+        endings: list[Ending] = []
+        for job, items in found:
+            verdict = self._verdict(job, items)
+            if isinstance(verdict, Ending):
+                endings.append(verdict)
+            elif verdict is not None:
+                interim.append(verdict)
+        self.rt.journal.change_many(interim)
+        if endings:
+            self.finisher.finish_many(endings)
+
+    def _verdict(self, job: Job, items: list[FaxItem]) -> Change | Ending | None:
+        """The job's outcome when every number is final, else its changed interim status (None: unchanged)."""
         known: dict[str, DeliveryItem] = dict(job.delivery.get("items", {}))
         changed = False
         for item in items:
@@ -246,9 +276,7 @@ class Tracker:
             status = {"delivery": {**job.delivery, "items": known}, "transaction_ids": tids}
         finals = [f for f in known.values() if f["status"] >= 0]
         if len(finals) < max(len(job.numbers), 1) or any(f["status"] < 0 for f in known.values()):
-            if status:
-                self.rt.journal.update(job, "status", **status)
-            return
+            return Change(job, None, "status", status) if status else None
         self._last_poll.pop(job.id, None)
         # The final status goes into the journal with the outcome, in the finisher's one commit: a separate
         # "status" commit first cost a fsync'd transaction per fax and changed nothing a crash could lose
@@ -260,12 +288,6 @@ class Tracker:
             reason = f"{first['number'] or 'a number'}: {first['meaning']} (status {first['status']})"
             if len(failed) < len(finals):
                 reason += f"; {len(finals) - len(failed)} of {len(finals)} numbers delivered"
-            self.finisher.finish(job, Outcome.FAILED, int(first["status"]), reason + twins.note(job), **status)
-        else:
-            self.finisher.finish(
-                job,
-                Outcome.DELIVERED,
-                0,
-                "delivered: every page confirmed by the receiving fax" + twins.note(job),
-                **status,
-            )
+            return Ending(job, Outcome.FAILED, int(first["status"]), reason + twins.note(job), status)
+        reason = "delivered: every page confirmed by the receiving fax" + twins.note(job)
+        return Ending(job, Outcome.DELIVERED, 0, reason, status)

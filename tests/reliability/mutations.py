@@ -139,6 +139,13 @@ MUTATIONS = (
         env=QUICK_QUIESCE,
     ),
     Mutation(
+        "no_dir_fsync_before_filed",
+        "a batch of filed documents is journaled final without fsyncing sent/ and the work area first",
+        (Patch("faxdropd/jobs/finish.py", "        filing.sync_dirs(touched)\n", ""),),
+        (POWER_LOSS,),
+        env=QUICK_QUIESCE,
+    ),
+    Mutation(
         "release_other_instances_work",
         "a starting daemon gives back to the hot folder a work file another instance is processing",
         (
@@ -204,8 +211,8 @@ MUTATIONS = (
             ),
             Patch(
                 FILING,
-                "        if _place(work_path, final, tag):\n            fsync_dir(dest_dir)\n",
-                "        if _place(work_path, final, tag):\n            fsync_dir(dest_dir)\n"
+                "        if _place(work_path, final, tag):\n",
+                "        if _place(work_path, final, tag):\n"
                 '            crashpoints.hit("after_receipt", name)\n'
                 "            _write_receipt(receipt_path(final), receipt, tag)\n",
             ),
