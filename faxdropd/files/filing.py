@@ -106,12 +106,10 @@ def file_document(
     """Move a job's document into `dest_dir` beside `<final>.receipt.json` and its sidecar; returns `<final>`.
 
     Order: receipt (it reserves the name and records the job), sidecar, then the document last, so "the
-    work file is gone" means "everything is in place". Raises FileNotFoundError, creating nothing, when the
-    hot folder or the work file is missing: a vanished share must not grow a `sent/` on the bare mount point.
-    ``sync=False`` leaves the fsync of `dest_dir` and of the work area to the caller, who files a batch and
-    then calls sync_dirs() once for all of it, before journaling any of them as filed.
+    work file is gone" means "everything is in place". FileNotFoundError, creating nothing, without hot/work.
+    ``sync=False``: the caller fsyncs `dest_dir` and the work area (sync_dirs) before journaling it filed.
     """
-    if not hot.is_dir():
+    if not hot.is_dir():  # a vanished share must not grow a `sent/` on the bare mount point
         raise FileNotFoundError(errno.ENOENT, "hot folder unavailable", str(hot))
     job_id = str(receipt.get("job_id") or "")
     if not os.path.lexists(work_path):

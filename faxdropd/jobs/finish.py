@@ -175,7 +175,7 @@ class Finisher:
         for (job, final), closed in zip(placed, self.rt.journal.change_many(closing), strict=True):
             crashpoints.hit("after_final", job.name)
             if closed is None:
-                log.warning("lease.lost", job_id=job.id, reason="taken over by another instance; not filed here")
+                log.warning("lease.lost", reason=f"job {job.id} taken over by another instance; not filed here")
             else:
                 self._announce(closed, final)
         return postponed

@@ -16,16 +16,16 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from faxdropd.errors import JobTaken
 from faxdropd.errors import JournalFailure as JournalFailure
 from faxdropd.jobs import statelock
+from faxdropd.jobs.changes import ChangesMixin
 from faxdropd.jobs.migrations import MIGRATIONS
-from faxdropd.jobs.outbox import OutboxMixin, insert
+from faxdropd.jobs.outbox import OutboxMixin
 from faxdropd.jobs.pending import Change, Pending
 from faxdropd.jobs.pending import new_job_id as new_job_id
 from faxdropd.jobs.queries import JournalReads
@@ -51,7 +51,7 @@ T = TypeVar("T")
 EXIT_JOURNAL_FAILURE = 74
 
 
-class Journal(JournalReads, OutboxMixin):
+class Journal(JournalReads, OutboxMixin, ChangesMixin):
     def __init__(
         self,
         state_dir: Path,
@@ -328,53 +328,6 @@ class Journal(JournalReads, OutboxMixin):
         apply, done = self._statements(change)
         self._write("transition", apply)
         return done()
-
-    def change_many(self, changes: Sequence[Change]) -> list[Job | None]:
-        """Several jobs' changes in one commit, so a batch pays one fsync (the tracker's poll round).
-
-        A job another instance took over is left out (None in its place) and the others commit, as if each had
-        been written alone.
-        """
-        prepared = [self._statements(change) for change in changes]
-        taken: set[int] = set()
-
-        def apply() -> None:
-            for index, (statements, _) in enumerate(prepared):
-                try:
-                    statements()
-                except JobTaken:
-                    # Raised by its guarded UPDATE, which matched no row, before any other statement: no undo.
-                    taken.add(index)
-
-        if prepared:
-            self._write("transition", apply)
-        return [None if index in taken else done() for index, (_, done) in enumerate(prepared)]
-
-    def _statements(self, change: Change) -> tuple[Callable[[], None], Callable[[], Job]]:
-        """The statements of one change, and what updates the caller's job once they are committed."""
-        job, fields, now = change.job, dict(change.fields), time.time()
-        to = job.state if change.to is None else change.to
-        fields["state"] = to
-        fields["updated_at"] = now
-        values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in fields.items()}
-        assignments = ", ".join(f"{k} = :{k}" for k in values)
-        # Guarded on the owner: a job another instance took over (our lease expired) is no longer ours to
-        # change, whatever this worker still believes (fencing, jobs/leases.py).
-        guard = "" if self.owner is None else " AND (owner IS NULL OR owner = :_owner)"
-        sql = f"UPDATE jobs SET {assignments} WHERE id = :_id{guard}"  # noqa: S608
-
-        def apply() -> None:
-            if self._db.execute(sql, {**values, "_id": job.id, "_owner": self.owner}).rowcount == 0 and guard:
-                raise JobTaken(f"job {job.id} was taken over by another instance")
-            self._event(job.id, str(job.state), str(to), change.detail, now)
-            insert(self._db, change.notices, now, self.owner)  # the outbox rows this change causes: both or neither
-
-        def done() -> Job:
-            for key, value in fields.items():
-                setattr(job, key, value)
-            return job
-
-        return apply, done
 
     def write(self, what: str, apply: Callable[[Conn], T]) -> T:
         """Run `apply(connection)` as one group-committed write and return its result: statements outside the
