@@ -205,13 +205,12 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
                 self.database.ready()
                 self.database.begin_write()
                 try:
-                    if len(batch) == 1:
-                        # Alone, a writer needs no savepoint: two statements fewer per commit (each one a GIL
-                        # hand-off in sqlite3, a round trip to PostgreSQL), and a failure rolls back the whole.
-                        self._apply_alone(batch[0])
-                        return
+                    # Alone, a writer needs no savepoint: two statements fewer per commit (each one a GIL
+                    # hand-off in sqlite3, a round trip to PostgreSQL), and its failure rolls back the whole.
+                    shared = len(batch) > 1
                     for pending in batch:
-                        self._db.execute("SAVEPOINT one_writer")
+                        if shared:
+                            self._db.execute("SAVEPOINT one_writer")
                         try:
                             pending.apply()
                         except WRITE_ERRORS:
@@ -219,8 +218,12 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
                         except Exception as exc:
                             # A bug in one writer's statements fails that writer alone; the others commit.
                             pending.error = exc
+                            if not shared:
+                                self.database.rollback()
+                                return
                             self._db.execute("ROLLBACK TO one_writer")
-                        self._db.execute("RELEASE one_writer")
+                        if shared:
+                            self._db.execute("RELEASE one_writer")
                     self._db.execute("COMMIT")
                 except BaseException:
                     self.database.rollback()
@@ -232,17 +235,6 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
                 except JournalFailure as failure:
                     for pending in batch:
                         pending.error = failure
-
-    def _apply_alone(self, pending: Pending) -> None:
-        try:
-            pending.apply()
-        except WRITE_ERRORS:
-            raise
-        except Exception as exc:
-            pending.error = exc
-            self.database.rollback()
-            return
-        self._db.execute("COMMIT")
 
     def check(self) -> str:
         """Why the journal is failing ("" when it is not): a write that failed, or a read that fails now.
