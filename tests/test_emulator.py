@@ -482,7 +482,7 @@ def test_ledger_shape_and_no_password(server: EmulatorServer) -> None:
     assert [(c["op"], c["result"]) for c in led["calls"]] == [("SendfaxEx_2", tid), ("SendfaxEx_2", -1003)]
     assert server.emulator.ledger() == led
     assert requests.post(admin(server, "reset"), timeout=5).status_code == 200
-    assert ledger(server) == {"uploads": [], "submissions": [], "calls": []}
+    assert ledger(server) == {"uploads": [], "submissions": [], "calls": [], "peak_in_flight": {}}
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")

@@ -15,6 +15,7 @@ from faxdropd.emulator.faults import BEFORE_WORK, FaultSpecError
 from faxdropd.emulator.ops import HANDLERS
 from faxdropd.emulator.soap import (
     CONTENT_TYPE,
+    Call,
     SoapFault,
     UnsupportedMedia,
     envelope,
@@ -81,7 +82,11 @@ class EmulatorApp:
             emu.record_call(exc.op, None, "soap:Client")
             document = fault_document(version, str(exc), sender=exc.sender, version_mismatch=exc.version_mismatch)
             return _reply(start_response, "500 Internal Server Error", document, CONTENT_TYPE[version])
-        op = call.op
+        with emu.serving(call.op):
+            return self._answer(call, version, environ, start_response)
+
+    def _answer(self, call: Call, version: str, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        emu, op = self.emulator, call.op
         fault = emu.faults.take(op)
         kind = fault.kind if fault else None
         if fault is not None and kind in BEFORE_WORK:

@@ -11,7 +11,8 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,6 +88,8 @@ class Emulator:
         self._failures: dict[str, int] = {}
         self._blocked_until: dict[str, datetime] = {}
         self._queries: dict[str, deque[datetime]] = {}
+        self._serving: dict[str, int] = {}  # calls of each operation being answered now, and their peak
+        self._peak: dict[str, int] = {}
         self._next_id = self._first_id()
 
     def _first_id(self) -> int:
@@ -104,6 +107,7 @@ class Emulator:
                 table.clear()
             self._submissions.clear()
             self._calls.clear()
+            self._peak.clear()
             self.faults.clear()
 
     # --- python API for tests and the HTTP layer ---
@@ -117,6 +121,19 @@ class Emulator:
         with self.lock:
             self._calls.append({"op": op, "at": iso(self.clock()), "result": result, "fault": fault})
 
+    @contextmanager
+    def serving(self, op: str) -> Iterator[None]:
+        """Around the answer to one call: counts how many calls of `op` were being answered at once, the proof of
+        how many faxes a client sends in parallel."""
+        with self.lock:
+            now = self._serving[op] = self._serving.get(op, 0) + 1
+            self._peak[op] = max(self._peak.get(op, 0), now)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._serving[op] -= 1
+
     def ledger(self) -> dict[str, Any]:
         """A JSON-ready snapshot; the password is never part of it."""
         with self.lock:
@@ -124,6 +141,7 @@ class Emulator:
                 "uploads": [u.as_json() for u in self._uploads.values()],
                 "submissions": [dict(s) for s in self._submissions],
                 "calls": [dict(c) for c in self._calls],
+                "peak_in_flight": dict(self._peak),
             }
 
     def status_of(self, transaction_id: int) -> int | None:

@@ -38,6 +38,7 @@ from faxdropd.jobs import late_originals as twins
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import UNSENT, Job, Outcome, State
 from faxdropd.jobs.runtime import Runtime
+from faxdropd.jobs.sending import SendSlots, Slot
 
 log = structlog.get_logger("faxdropd.jobs.pipeline")
 
@@ -53,6 +54,7 @@ class Pipeline:
         self.rt = rt
         self.finisher = finisher
         self._admission = threading.Lock()
+        self.slots = SendSlots(rt.config.workers)
         self.rng = random.Random()  # back-off jitter; a test seeds its own
 
     # -- processing (worker threads) ------------------------------------------------------------------
@@ -105,6 +107,11 @@ class Pipeline:
             except Rejected as exc:
                 self.finisher.finish(job, Outcome.REJECTED, None, exc.reason, **facts)
                 return
+            slot = self.slots.take()
+            if slot is None:  # stopping: this start did not end in a crash, so it is not counted as one
+                jr.update(job, "stopped before sending", delivery={**job.delivery, "processing_starts": starts - 1})
+                return
+            stack.callback(slot.give_back)
             # Check, then reserve, under one lock: the duplicate and hourly checks count the journal rows the
             # UPLOADING transition creates, so two workers must not both pass on the same count.
             with self._admission, policy.across_instances(jr):
@@ -133,7 +140,7 @@ class Pipeline:
                 )
             crashpoints.hit("after_uploading", job.name)
             log.info("job.uploading", size=checked.size, pages=checked.pages, numbers=decided.numbers)
-            self._send(job, parts, fields, folder)
+            self._send(job, parts, fields, slot)
 
     def _prepare(
         self, job: Job, folder: FolderConfig, stack: contextlib.ExitStack, facts: dict[str, Any]
@@ -225,7 +232,7 @@ class Pipeline:
         cap = self.rt.config.limits.faxes_per_hour
         return policy.hourly_wait(self.rt.journal, cap, folder.name, folder.faxes_per_hour, now)
 
-    def _send(self, job: Job, parts: list[upload.Part], fields: dict[str, Any], folder: FolderConfig) -> None:
+    def _send(self, job: Job, parts: list[upload.Part], fields: dict[str, Any], slot: Slot) -> None:
         jr = self.rt.journal
         cfg = self.rt.config.interfax
         limits = upload.UploadLimits(chunk_size=cfg.chunk_size, inline_max_bytes=cfg.inline_max_bytes)
@@ -239,7 +246,10 @@ class Pipeline:
 
         started = time.monotonic()
         try:
-            tid = upload.submit(self.rt.clients.client(), parts, fields, limits, on_uploaded=uploaded)
+            try:
+                tid = upload.submit(self.rt.clients.client(), parts, fields, limits, on_uploaded=uploaded)
+            finally:
+                slot.give_back()  # InterFAX has answered (or failed to): the next checked fax may go
         except OutcomeUnknown as exc:
             jr.transition(job, State.UNKNOWN, exc.sentence, reason=str(exc), attempts=job.attempts + 1)
             log.warning("job.unknown", error=str(exc))

@@ -146,6 +146,18 @@ MUTATIONS = (
         env=QUICK_QUIESCE,
     ),
     Mutation(
+        "unbounded_sends",
+        "every worker thread sends at once: twice the faxes with InterFAX that `workers` allows",
+        (
+            Patch(
+                PIPELINE,
+                "        self.slots = SendSlots(rt.config.workers)\n",
+                "        self.slots = SendSlots(rt.config.workers * 2)\n",
+            ),
+        ),
+        ("tests/test_sending.py::test_one_worker_sends_one_fax_at_a_time_and_checks_the_next_meanwhile",),
+    ),
+    Mutation(
         "release_other_instances_work",
         "a starting daemon gives back to the hot folder a work file another instance is processing",
         (
