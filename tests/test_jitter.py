@@ -50,7 +50,7 @@ def test_retry_later_defers_jobs_that_failed_together_to_different_moments() -> 
         return job
 
     rt: Any = SimpleNamespace(
-        config=SimpleNamespace(retry=RetryConfig(initial=30.0, factor=2.0, cap=3600.0, lifetime=86400.0)),
+        config=SimpleNamespace(retry=RetryConfig(initial=30.0, factor=2.0, cap=3600.0, lifetime=86400.0), workers=1),
         journal=SimpleNamespace(defer=defer),
     )
     pipeline = Pipeline(rt, finisher=None)  # type: ignore[arg-type]
