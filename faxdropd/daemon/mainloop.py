@@ -62,9 +62,10 @@ class MainLoop:
         self._backlog: OrderedDict[Path, str] = OrderedDict()
         self._awaiting_sidecar: dict[Path, str] = {}
         self.controls = Controls(self.rt, self.finisher, lambda: {f.name for f in self.cfg.folders})
-        # Twice as many threads as sending slots: half of them check the next documents while the others send
-        # (jobs/sending.py); at most `workers` faxes are with InterFAX at once.
-        self.pool = WorkerPool(cfg.workers * 2, max(4, cfg.workers * 4), handle=self._handle, on_done=self._wake.set)
+        # More threads than sending slots: some check the next documents while the others send (jobs/sending.py);
+        # at most `workers` faxes are with InterFAX at once.
+        threads = self.pipeline.slots.threads
+        self.pool = WorkerPool(threads, max(4, cfg.workers * 4), handle=self._handle, on_done=self._wake.set)
         # One thread files what the workers sent (receipt, move, fsyncs, the final commit): at 50 ms per InterFAX
         # call that filing was a tenth of each worker's time between two sends (docs/bench/notes.md, round 6).
         # It takes all that is waiting at once: one fsync per directory and one final commit for the batch.

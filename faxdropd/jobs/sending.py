@@ -2,7 +2,7 @@
 
 A worker used to check its next document (the claim's commit, reading and hashing it, routing) only after
 InterFAX had answered for the previous one, so each of the `workers` sending slots stood idle for that time
-between two sends: at 50 ms per InterFAX call about a tenth of every slot's time (docs/bench/notes.md, round 8).
+between two sends: at 50 ms per InterFAX call about a seventh of every slot's time (docs/bench/notes.md, round 8).
 The pool now runs twice as many threads as `workers`; a thread checks its document first and then waits here
 for a slot, which it holds from the admission checks until InterFAX has answered, and no longer.
 
@@ -32,7 +32,8 @@ class Slot:
 
 class SendSlots:
     def __init__(self, count: int) -> None:
-        self.count = count
+        # The worker pool's size: one thread checking the next document for each one sending.
+        self.threads = count * 2
         self._free = threading.BoundedSemaphore(count)
         self._closed = threading.Event()
 
