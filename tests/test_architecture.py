@@ -22,6 +22,7 @@ RANK = {
     "crashpoints": 0,
     "limits": -1,  # MIN_SECRET_LENGTH: a leaf below log/, so the config need not load structlog and rich
     "jsontext": -1,  # the console's indented JSON (orjson): a leaf any command can load on its own
+    "tls": -1,  # how a certificate is checked (verify_tls): InterFAX's transport and the SMTP notifier share it
     "data": 0,
     "config": 1,
     "store": 1,  # the journal's database: the connection, the dialects, the SQLite and PostgreSQL backends

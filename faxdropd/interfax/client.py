@@ -1,13 +1,12 @@
 """The InterFAX client: the only module that imports zeep.
 
-The packaged WSDL is parsed once per process; every worker thread gets its own zeep Client and requests
-Session (requests never promised thread safety). Every failure leaves this module as one of the classes of
-`errors.py`, chosen through the table in `codes.py`, so callers never see zeep or requests exceptions.
+The packaged WSDL is parsed once per process; every worker thread gets its own zeep Client over its own
+HTTP connection (transport.py). Every failure leaves this module as one of the classes of
+`errors.py`, chosen through the table in `codes.py`, so callers never see zeep or HTTP exceptions.
 """
 
 from __future__ import annotations
 
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -17,18 +16,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import requests
 import structlog
 import zeep
 import zeep.exceptions
 import zeep.wsdl
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from faxdropd.data import WSDL_PATH
 from faxdropd.errors import InterfaxError
 from faxdropd.interfax import codes
 from faxdropd.interfax.codes import Kind
+from faxdropd.interfax.transport import ExchangeFailed, HttpTransport, NotConnected
 
 NS = "http://www.interfax.cc"
 BINDINGS = {"1.1": f"{{{NS}}}InterFaxSoap", "1.2": f"{{{NS}}}InterFaxSoap12"}
@@ -95,28 +92,18 @@ def _item(raw: Any) -> FaxItem:
     )
 
 
-def _request_left(exc: requests.RequestException) -> bool:
-    """False only when the failure provably happened before any byte of the request reached the server."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
-        return False
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        text = repr(exc.args[0]) if exc.args else ""
-        return not any(s in text for s in ("NewConnectionError", "Connection refused", "NameResolution"))
-    return True
-
-
 def classify_transport(exc: Exception, operation: str) -> InterfaxError:
-    """Map a zeep/requests failure to the error classes; a send whose request may have left is unknown."""
+    """Map a zeep/HTTP failure to the error classes; a send whose request may have left is unknown."""
     sending = operation in codes.SENDING_OPERATIONS
-    if isinstance(exc, requests.exceptions.SSLError):
-        return codes.error_for_kind(Kind.ACCOUNT, f"TLS verification failed: {_tls_reason(exc)}", operation)
+    if isinstance(exc, NotConnected) and exc.tls:
+        return codes.error_for_kind(Kind.ACCOUNT, f"TLS verification failed: {exc.reason}", operation)
     if isinstance(exc, zeep.exceptions.ValidationError):
         return codes.error_for_kind(Kind.PERMANENT, f"request refused by the WSDL: {_short(exc)}", operation)
     if isinstance(exc, zeep.exceptions.Fault) and (exc.code or "").lower().endswith(("client", "sender")):
         # The server parsed our request and rejected it: nothing was created.
         return codes.error_for_kind(Kind.PERMANENT, f"InterFAX refused the request: {_short(exc)}", operation)
-    if isinstance(exc, requests.RequestException) and not _request_left(exc):
-        return codes.error_for_kind(Kind.TRANSIENT, f"could not connect: {_short(exc)}", operation)
+    if isinstance(exc, NotConnected):
+        return codes.error_for_kind(Kind.TRANSIENT, f"could not connect: {exc.reason}", operation)
     if sending:
         return codes.error_for_kind(Kind.UNKNOWN, f"no usable reply after sending: {_short(exc)}", operation)
     if operation == "UploadFileChunk":
@@ -130,46 +117,6 @@ def _short(exc: Exception) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _tls_reason(exc: requests.exceptions.SSLError) -> str:
-    # requests nests ssl's verdict three levels deep; _short() cut it off, leaving "certificate v...".
-    seen: list[BaseException] = [exc]
-    while seen:
-        inner = seen.pop()
-        if isinstance(inner, ssl.SSLCertVerificationError) and inner.verify_message:
-            return f"{inner.verify_message} (ssl error {inner.verify_code})"
-        seen.extend(a for a in inner.args if isinstance(a, BaseException))
-        seen.extend(
-            e
-            for e in (inner.__cause__, inner.__context__, getattr(inner, "reason", None))
-            if isinstance(e, BaseException)
-        )
-    return _short(exc)
-
-
-class _Session(requests.Session):
-    """A session whose `verify` is the config's even when REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE are set.
-
-    requests lets those variables override session.verify for every request, which silently replaced
-    interfax.verify_tls (a private CA bundle) with the system bundle. Proxies still come from the environment.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._merged: dict[str, Any] = {}
-
-    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> Any:
-        # Reading the environment (proxies, no_proxy, netrc) cost ~0.1 ms per call; a daemon's environment
-        # does not change while it runs, so each distinct call is worked out once per session.
-        key = repr((args, sorted(kwargs.items())))
-        merged = self._merged.get(key)
-        if merged is None:
-            merged = super().merge_environment_settings(*args, **kwargs)
-            merged["verify"] = self.verify
-            if len(self._merged) < 64:  # one endpoint in practice; never grows without bound
-                self._merged[key] = merged
-        return dict(merged)
-
-
 class ClientFactory:
     """Parses the WSDL once and hands each thread its own client bound to the configured address."""
 
@@ -180,35 +127,31 @@ class ClientFactory:
         loader: Any = zeep.Transport()  # zeep annotates this parameter as a class; it takes an instance
         self._document = zeep.wsdl.Document(str(WSDL_PATH), loader, settings=self._zsettings)
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._transports: list[HttpTransport] = []
         self._lock = threading.Lock()
 
     def client(self) -> InterfaxClient:
         existing: InterfaxClient | None = getattr(self._local, "client", None)
         if existing is None:
-            session = _Session()
-            session.verify = self.settings.verify
-            # Only connection-establishment failures are retried here: nothing has been sent yet then.
-            retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
-            session.mount("https://", HTTPAdapter(max_retries=retry))
-            session.mount("http://", HTTPAdapter(max_retries=retry))
-            transport = zeep.Transport(
-                session=session,
-                operation_timeout=(self.settings.connect_timeout, self.settings.timeout),
+            transport = HttpTransport(
+                self.settings.url,
+                verify=self.settings.verify,
+                connect_timeout=self.settings.connect_timeout,
+                timeout=self.settings.timeout,
             )
             zclient = zeep.Client(self._document, transport=transport, settings=self._zsettings)
             service = zclient.create_service(BINDINGS[self.settings.soap_version], self.settings.url)
             existing = InterfaxClient(service, self.settings, self._observer)
             self._local.client = existing
             with self._lock:
-                self._sessions.append(session)
+                self._transports.append(transport)
         return existing
 
     def close(self) -> None:
         with self._lock:
-            for session in self._sessions:
-                session.close()
-            self._sessions.clear()
+            for transport in self._transports:
+                transport.close()
+            self._transports.clear()
         self._local = threading.local()
 
 
@@ -229,7 +172,7 @@ class InterfaxClient:
         except InterfaxError as exc:
             result = str(exc.code) if exc.code is not None else type(exc).__name__
             raise
-        except (zeep.exceptions.Error, requests.RequestException, ValueError) as exc:
+        except (zeep.exceptions.Error, NotConnected, ExchangeFailed, ValueError) as exc:
             error = classify_transport(exc, operation)
             result = type(error).__name__
             raise error from None

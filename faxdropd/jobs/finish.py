@@ -10,8 +10,10 @@ defer, and so resend, a job that InterFAX already has.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -96,6 +98,11 @@ class Finisher:
         # Set by the daemon: files a job whose outcome is recorded on another thread (daemon/mainloop.py), so
         # a worker that sent a fax goes on to the next one instead of writing the receipt first.
         self.file_later: Callable[[Job], None] | None = None
+        # Jobs being filed right now, by any thread: the tracker files a poll round while the main loop's
+        # refile pass may read the same jobs (outcome recorded, not final yet); only one of them may file and
+        # announce each.
+        self._in_hand: set[str] = set()
+        self._hand_lock = threading.Lock()
 
     def finish(
         self,
@@ -156,29 +163,44 @@ class Finisher:
         postponed: list[Job] = []
         placed: list[tuple[Job, Path | None]] = []
         touched: list[Path] = []
-        for job in jobs:
-            if job.state in FINAL or job.outcome is None:
-                continue
-            spot = self._place(job, resume, touched)
-            if spot is False:
-                postponed.append(job)
-            else:
-                placed.append((job, spot))
-        filing.sync_dirs(touched)
-        for job, _ in placed:
-            crashpoints.hit("after_file", job.name)
-        closing = [
-            Change(job, job.outcome.state, f"filed {final}", {"final_path": str(final) if final else None})
-            for job, final in placed
-            if job.outcome is not None
-        ]
-        for (job, final), closed in zip(placed, self.rt.journal.change_many(closing), strict=True):
-            crashpoints.hit("after_final", job.name)
-            if closed is None:
-                log.warning("lease.lost", reason=f"job {job.id} taken over by another instance; not filed here")
-            else:
-                self._announce(closed, final)
+        with self._taking(jobs) as mine:
+            if resume:  # the refile pass's snapshot may be older than a filing that finished meanwhile
+                mine = [fresh for job in mine if (fresh := self.rt.journal.get(job.id)) is not None]
+            for job in mine:
+                if job.state in FINAL or job.outcome is None:
+                    continue
+                spot = self._place(job, resume, touched)
+                if spot is False:
+                    postponed.append(job)
+                else:
+                    placed.append((job, spot))
+            filing.sync_dirs(touched)
+            for job, _ in placed:
+                crashpoints.hit("after_file", job.name)
+            closing = [
+                Change(job, job.outcome.state, f"filed {final}", {"final_path": str(final) if final else None})
+                for job, final in placed
+                if job.outcome is not None
+            ]
+            for (job, final), closed in zip(placed, self.rt.journal.change_many(closing), strict=True):
+                crashpoints.hit("after_final", job.name)
+                if closed is None:
+                    log.warning("lease.lost", reason=f"job {job.id} taken over by another instance; not filed here")
+                else:
+                    self._announce(closed, final)
         return postponed
+
+    @contextmanager
+    def _taking(self, jobs: list[Job]) -> Iterator[list[Job]]:
+        """The jobs no other thread is filing, in hand until the block ends; the others are left to it."""
+        with self._hand_lock:
+            mine = [job for job in jobs if job.id not in self._in_hand]
+            self._in_hand.update(job.id for job in mine)
+        try:
+            yield mine
+        finally:
+            with self._hand_lock:
+                self._in_hand.difference_update(job.id for job in mine)
 
     def _place(self, job: Job, resume: bool, touched: list[Path]) -> Path | Literal[False] | None:
         """Move the job's document and receipt into place (directories to fsync added to `touched`): the filed

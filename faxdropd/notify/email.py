@@ -1,8 +1,7 @@
 """E-mail notifications: a message built with the stdlib `email` package, sent with `smtplib`.
 
-TLS is verified exactly as the InterFAX connection is: `verify_tls: true` uses the system's CA store, a path
-uses that CA bundle, false checks nothing. `ssl.create_default_context()` also checks the host name; smtplib's
-own default for STARTTLS would check neither.
+TLS is verified exactly as the InterFAX connection is (faxdropd/tls.py), host name included; smtplib's own
+default for STARTTLS would check neither.
 """
 
 from __future__ import annotations
@@ -18,18 +17,9 @@ from typing import Any
 
 from faxdropd.config.notify import SmtpConfig
 from faxdropd.notify.errors import DeliveryFailed
+from faxdropd.tls import tls_context
 
 MAX_ATTACHMENT = 10 * 1024 * 1024  # a larger document is named in the body, not attached
-
-
-def tls_context(verify: bool | str) -> ssl.SSLContext:
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    context = ssl.create_default_context()
-    if verify is False:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def message_id(notification_id: str, sender: str) -> str:
