@@ -188,6 +188,39 @@ def test_file_outside_its_folder_is_refused(tmp_path: Path) -> None:
     assert reason(outside, tmp_path / "hot") == "the file is outside its folder"
 
 
+def test_a_linked_directory_in_the_folder_leading_out_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "hot").mkdir()
+    (tmp_path / "other").mkdir()
+    put(tmp_path / "other", "a.pdf", make_sample_pdf())
+    (tmp_path / "hot" / "sub").symlink_to(tmp_path / "other")
+    assert reason(tmp_path / "hot" / "sub" / "a.pdf", tmp_path / "hot") == "the file is outside its folder"
+
+
+def test_a_linked_directory_that_stays_in_the_folder_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "hot" / "real").mkdir(parents=True)
+    put(tmp_path / "hot" / "real", "a.pdf", make_sample_pdf())
+    (tmp_path / "hot" / "alias").symlink_to(tmp_path / "hot" / "real")
+    with open_document(tmp_path / "hot" / "alias" / "a.pdf", tmp_path / "hot") as checked:
+        assert checked.file_type == "PDF"
+
+
+def test_a_document_in_a_plain_subfolder_is_opened_without_resolving_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The work area (.faxdropd/<instance>/) is reached one directory at a time from the hot folder; resolving
+    # both paths name by name cost about ten lstat() calls per document, each a hand-off of the GIL.
+    work = tmp_path / "hot" / ".faxdropd" / "vm-1"
+    work.mkdir(parents=True)
+    doc = put(work, "a.pdf", make_sample_pdf())
+
+    def no_realpath(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("realpath() called")
+
+    monkeypatch.setattr(os.path, "realpath", no_realpath)
+    with open_document(doc, tmp_path / "hot") as checked:
+        assert checked.pages == 1
+
+
 def test_missing_file_is_not_a_verdict(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         open_document(tmp_path / "gone.pdf", tmp_path)

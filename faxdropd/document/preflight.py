@@ -131,14 +131,10 @@ def open_document(path: Path, folder: Path, *, max_bytes: int = MAX_BYTES, max_p
 
 def _open_inside(path: Path, folder: Path) -> int:
     """Open the folder first, prove it is inside `folder`, then open the name relative to that descriptor."""
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    dir_fd = _walk_down(folder, path.parent)
+    if dir_fd is None:
+        dir_fd = _dir_by_realpath(path.parent, folder)
     try:
-        real_parent, real_folder = os.path.realpath(path.parent), os.path.realpath(folder)
-        if os.path.commonpath([real_parent, real_folder]) != real_folder:
-            raise Rejected("the file is outside its folder")
-        # realpath() walked names; make sure it named the directory we actually hold open.
-        if not _same_inode(os.fstat(dir_fd), Path(real_parent).stat()):
-            raise Rejected("the folder changed while the file was opened")
         try:
             fd = os.open(path.name, _OPEN_FLAGS, dir_fd=dir_fd)
         except OSError as exc:
@@ -153,6 +149,47 @@ def _open_inside(path: Path, folder: Path) -> int:
         return fd
     finally:
         os.close(dir_fd)
+
+
+def _walk_down(folder: Path, parent: Path) -> int | None:
+    """`parent` opened from `folder` one directory at a time, never through a symbolic link: being reached so,
+    it lies inside `folder`. None when that way is not open (a link on the way, `..`, not below `folder`):
+    the caller then decides by real paths, as it always did. One open per level instead of realpath()'s lstat
+    of every component of both paths."""
+    try:
+        below = parent.relative_to(folder).parts
+    except ValueError:
+        return None
+    if ".." in below:
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    for part in below:
+        try:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        except OSError:
+            os.close(fd)
+            return None
+        os.close(fd)
+        fd = inner
+    return fd
+
+
+def _dir_by_realpath(parent: Path, folder: Path) -> int:
+    dir_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        real_parent, real_folder = os.path.realpath(parent), os.path.realpath(folder)
+        if os.path.commonpath([real_parent, real_folder]) != real_folder:
+            raise Rejected("the file is outside its folder")
+        # realpath() walked names; make sure it named the directory we actually hold open.
+        if not _same_inode(os.fstat(dir_fd), Path(real_parent).stat()):
+            raise Rejected("the folder changed while the file was opened")
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    return dir_fd
 
 
 def _open_refusal(exc: OSError) -> Exception:
