@@ -1,5 +1,7 @@
 """A small PDF is pre-flighted from one in-memory read; a large one through a descriptor (preflight._pdf_source).
 
+The one read serves every check of a small document: the type sniffed from its head, the hash, the page count.
+
 pypdf seeks and reads all over its input; on a descriptor each of those is a system call, so the small case
 (the common fax) must reach pypdf as bytes already in memory. A large one must not be slurped whole.
 """
@@ -64,8 +66,8 @@ def test_small_pdf_is_parsed_from_one_read_in_memory(tmp_path: Path, monkeypatch
     [source] = spy.sources
     assert isinstance(source, io.BytesIO)
     assert spy.on_descriptor == [False]
-    # The whole document in one pread from offset 0 (hashing may read too, in chunks of its own).
-    assert (len(data), 0) in spy.preads
+    # The whole document in one pread from offset 0, and nothing else: sniffing and hashing use it too.
+    assert spy.preads == [(len(data), 0)]
 
 
 def test_pdf_at_the_limit_is_still_read_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

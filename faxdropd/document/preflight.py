@@ -33,7 +33,7 @@ MAX_BYTES = 20 * 1024 * 1024  # InterFAX's limit per fax
 MAX_PAGES = PAGES_PER_FAX
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO must not hang us
 _CHUNK = 1024 * 1024
-IN_MEMORY_PDF = 1024 * 1024  # PDFs up to this size are parsed from memory (one read, not ~40 syscalls)
+IN_MEMORY_PDF = 1024 * 1024  # documents up to this size are read once and checked in memory
 NOT_REGULAR = "not a regular file (symlink/FIFO/device/directory)"
 
 
@@ -121,8 +121,9 @@ def open_document(path: Path, folder: Path, *, max_bytes: int = MAX_BYTES, max_p
             raise Rejected("empty file")
         if st.st_size > max_bytes:
             raise Rejected(f"file is {st.st_size} bytes, over the limit of {max_bytes} bytes")
-        file_type, sha256 = identify(fd, st.st_size, path.name)
-        pages = _pdf_pages(fd, st.st_size, max_pages) if file_type == "PDF" else None
+        content = _small_content(fd, st.st_size)
+        file_type, sha256 = identify(fd, st.st_size, path.name, content)
+        pages = _pdf_pages(fd, st.st_size, max_pages, content) if file_type == "PDF" else None
         return Checked(fd=fd, size=st.st_size, sha256=sha256, file_type=file_type, pages=pages)
     except BaseException:
         os.close(fd)
@@ -208,21 +209,30 @@ def _same_inode(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def _pdf_source(fd: int, size: int) -> BinaryIO:
-    # A small document is parsed from one read: pypdf seeks and reads all over a file, and on a descriptor each
-    # of those is a system call (~40 for a 100 KB fax, each one a GIL hand-off among the workers). A large one
-    # is read through a dup of our descriptor instead, so its memory stays bounded.
-    if size <= IN_MEMORY_PDF:
-        return io.BytesIO(os.pread(fd, size, 0))
+def _small_content(fd: int, size: int) -> bytes | None:
+    """A small document whole, in one read for every check (sniffing, hashing, parsing); None for a large one,
+    which is streamed so that its memory stays bounded. pypdf seeks and reads all over a file: on a descriptor
+    each of those is a system call (~40 for a 100 KB fax), each one a GIL hand-off among the workers."""
+    if size > IN_MEMORY_PDF:
+        return None
+    content = os.pread(fd, size, 0)
+    if len(content) != size:
+        raise Rejected("file changed while it was read")
+    return content
+
+
+def _pdf_source(fd: int, content: bytes | None) -> BinaryIO:
+    if content is not None:
+        return io.BytesIO(content)
     raw = os.fdopen(os.dup(fd), "rb")
     raw.seek(0)
     return raw
 
 
-def _pdf_pages(fd: int, size: int, max_pages: int) -> int:
+def _pdf_pages(fd: int, size: int, max_pages: int, content: bytes | None = None) -> int:
     _QUIET.local.active = True
     try:
-        with _pdf_source(fd, size) as raw:
+        with _pdf_source(fd, content) as raw:
             reader = PdfReader(raw)
             if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
                 raise Rejected("encrypted PDF")

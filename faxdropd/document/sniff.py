@@ -52,9 +52,10 @@ _NOT_C0 = bytes(b for b in range(256) if b not in _C0)
 _NOT_C1 = bytes(range(0x80)) + bytes(range(0xA0, 0x100))  # C1 controls only count if the text is Latin-1
 
 
-def identify(fd: int, size: int, name: str) -> tuple[str, str]:
-    """Hash the whole file and name its type from content; the extension must agree."""
-    head = os.pread(fd, _HEAD, 0)
+def identify(fd: int, size: int, name: str, content: bytes | None = None) -> tuple[str, str]:
+    """Hash the whole file and name its type from content; the extension must agree. `content`: the whole
+    file, read already (a small document is read once for every check, not once per check)."""
+    head = content[:_HEAD] if content is not None else os.pread(fd, _HEAD, 0)
     kind = next((k for magic, k in _MAGIC if head.startswith(magic)), None)
     if kind is None and b"%PDF-" in head:
         kind = "PDF"
@@ -62,7 +63,7 @@ def identify(fd: int, size: int, name: str) -> tuple[str, str]:
     digest = hashlib.sha256()
     offset = 0
     while offset < size:
-        chunk = os.pread(fd, min(_CHUNK, size - offset), offset)
+        chunk = content if content is not None else os.pread(fd, min(_CHUNK, size - offset), offset)
         if not chunk:
             raise Rejected("file changed while it was read")
         digest.update(chunk)

@@ -51,14 +51,16 @@ class ChangesMixin:
         fields["state"] = to
         fields["updated_at"] = now
         values = {k: (json.dumps(v) if k in JSON_COLUMNS else to_sql(v)) for k, v in fields.items()}
-        assignments = ", ".join(f"{k} = :{k}" for k in values)
+        # `?`, not `:name`: sqlite3 lets go of the GIL once per named parameter to look its name up.
+        assignments = ", ".join(f"{k} = ?" for k in values)
         # Guarded on the owner: a job another instance took over (our lease expired) is no longer ours to
         # change, whatever this worker still believes (fencing, jobs/leases.py).
-        guard = "" if self.owner is None else " AND (owner IS NULL OR owner = :_owner)"
-        sql = f"UPDATE jobs SET {assignments} WHERE id = :_id{guard}"  # noqa: S608
+        guard = "" if self.owner is None else " AND (owner IS NULL OR owner = ?)"
+        sql = f"UPDATE jobs SET {assignments} WHERE id = ?{guard}"  # noqa: S608
+        args = [*values.values(), job.id, *([self.owner] if guard else [])]
 
         def apply() -> None:
-            if self._db.execute(sql, {**values, "_id": job.id, "_owner": self.owner}).rowcount == 0 and guard:
+            if self._db.execute(sql, args).rowcount == 0 and guard:
                 raise JobTaken(f"job {job.id} was taken over by another instance")
             self._event(job.id, str(job.state), str(to), change.detail, now)
             insert(self._db, change.notices, now, self.owner)  # the outbox rows this change causes: both or neither
