@@ -9,6 +9,7 @@ moment. Before this was guarded, 96 of 600 faxes of the CPU benchmark were annou
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +37,6 @@ class CountingMetrics(NullMetrics):
         self.finished.append(outcome)
 
 
-def _setup(tmp_path: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend) -> Any:
-    hot = tmp_path / "hot"
-    hot.mkdir()
-    monkeypatch.setenv("FAXDROPD_TEST_PASSWORD", PASSWORD)
-    cfg = load_config(write_config(tmp_path, emulator.url, [{"path": str(hot), "to": "+99999990"}]))
-    journal = journal_backend.open(cfg.state_dir)
-    metrics = CountingMetrics()
-    rt = Runtime(config=cfg, journal=journal, clients=ClientFactory(client_settings(cfg)), metrics=metrics,
-                 pause=Pause(journal))  # fmt: skip
-    return hot, journal, rt, metrics
-
-
 def _delivered_not_filed(journal: Journal, hot: Path, folder: str) -> Job:
     """A job as the refile pass reads it: outcome recorded, document still in the work area."""
     (hot / "doc.pdf").write_bytes(b"%PDF-1.4 delivered\n")
@@ -63,48 +52,59 @@ def _delivered_not_filed(journal: Journal, hot: Path, folder: str) -> Job:
     return recorded
 
 
-def test_a_stale_snapshot_of_a_filed_job_is_not_filed_again(
+@dataclasses.dataclass
+class Scene:
+    """A job the tracker is about to file (`job`) and the refile pass's copy of it read just before (`snapshot`)."""
+
+    journal: Journal
+    metrics: CountingMetrics
+    finisher: Finisher
+    job: Job
+    snapshot: Job
+
+
+@pytest.fixture
+def scene(
     tmp_path: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend
-) -> None:
-    hot, journal, rt, metrics = _setup(tmp_path, emulator, monkeypatch, journal_backend)
+) -> Iterator[Scene]:
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    monkeypatch.setenv("FAXDROPD_TEST_PASSWORD", PASSWORD)
+    cfg = load_config(write_config(tmp_path, emulator.url, [{"path": str(hot), "to": "+99999990"}]))
+    journal = journal_backend.open(cfg.state_dir)
+    metrics = CountingMetrics()
+    rt = Runtime(config=cfg, journal=journal, clients=ClientFactory(client_settings(cfg)), metrics=metrics,
+                 pause=Pause(journal))  # fmt: skip
     try:
-        job = _delivered_not_filed(journal, hot, rt.config.folders[0].name)
-        snapshot = dataclasses.replace(job)  # what the refile pass read, before the tracker filed the job
-        finisher = Finisher(rt)
-        finisher.refile_many([job], resume=False)  # the tracker
-        finisher.refile(snapshot)
-        assert metrics.finished == ["delivered"]
-        filed = [e for e in journal.events(snapshot.id) if str(e.get("detail", "")).startswith("filed")]
-        assert len(filed) == 1, journal.events(snapshot.id)
+        job = _delivered_not_filed(journal, hot, cfg.folders[0].name)
+        yield Scene(journal, metrics, Finisher(rt), job, dataclasses.replace(job))
     finally:
         rt.clients.close()
         journal.close()
 
 
-def test_a_job_being_filed_by_one_thread_is_left_to_it(
-    tmp_path: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch, journal_backend: JournalBackend
-) -> None:
-    hot, journal, rt, metrics = _setup(tmp_path, emulator, monkeypatch, journal_backend)
-    try:
-        job = _delivered_not_filed(journal, hot, rt.config.folders[0].name)
-        snapshot = dataclasses.replace(job)
-        finisher = Finisher(rt)
-        sync_dirs = filing.sync_dirs
-        seen: list[bool] = []
+def test_a_stale_snapshot_of_a_filed_job_is_not_filed_again(scene: Scene) -> None:
+    scene.finisher.refile_many([scene.job], resume=False)  # the tracker
+    scene.finisher.refile(scene.snapshot)  # the refile pass, with what it read before the tracker filed the job
+    assert scene.metrics.finished == ["delivered"]
+    events = scene.journal.events(scene.job.id)
+    assert len([e for e in events if str(e.get("detail", "")).startswith("filed")]) == 1, events
 
-        def meanwhile(paths: Any) -> None:
-            # The tracker has moved the document and not yet committed the final state: the refile pass runs.
-            sync_dirs(paths)
-            if not seen:
-                seen.append(True)
-                finisher.refile(snapshot)
 
-        monkeypatch.setattr(finish.filing, "sync_dirs", meanwhile)
-        finisher.refile_many([job], resume=False)
-        assert seen
-        assert metrics.finished == ["delivered"]
-        fresh = journal.get(snapshot.id)
-        assert fresh is not None and fresh.state in FINAL
-    finally:
-        rt.clients.close()
-        journal.close()
+def test_a_job_being_filed_by_one_thread_is_left_to_it(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+    sync_dirs = filing.sync_dirs
+    seen: list[bool] = []
+
+    def meanwhile(paths: Any) -> None:
+        # The tracker has moved the document and not yet committed the final state: the refile pass runs.
+        sync_dirs(paths)
+        if not seen:
+            seen.append(True)
+            scene.finisher.refile(scene.snapshot)
+
+    monkeypatch.setattr(finish.filing, "sync_dirs", meanwhile)
+    scene.finisher.refile_many([scene.job], resume=False)
+    assert seen
+    assert scene.metrics.finished == ["delivered"]
+    fresh = scene.journal.get(scene.job.id)
+    assert fresh is not None and fresh.state in FINAL
