@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from faxdropd.document import preflight
-from faxdropd.document.preflight import IN_MEMORY_PDF, open_document
+from faxdropd.document.preflight import IN_MEMORY, open_document
 from faxdropd.document.sample import make_sample_pdf
 
 
@@ -60,7 +60,7 @@ def _check(tmp_path: Path, data: bytes) -> int | None:
 
 def test_small_pdf_is_parsed_from_one_read_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = make_sample_pdf(pages=2, pad_to=100 * 1024)
-    assert len(data) <= IN_MEMORY_PDF
+    assert len(data) <= IN_MEMORY
     spy = _Spy(monkeypatch)
     assert _check(tmp_path, data) == 2
     [source] = spy.sources
@@ -71,17 +71,17 @@ def test_small_pdf_is_parsed_from_one_read_in_memory(tmp_path: Path, monkeypatch
 
 
 def test_pdf_at_the_limit_is_still_read_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = make_sample_pdf(pages=1, pad_to=IN_MEMORY_PDF)
-    data = make_sample_pdf(pages=1, pad_to=2 * IN_MEMORY_PDF - len(data))  # padding lands a little over its aim
-    assert len(data) == IN_MEMORY_PDF
+    data = make_sample_pdf(pages=1, pad_to=IN_MEMORY)
+    data = make_sample_pdf(pages=1, pad_to=2 * IN_MEMORY - len(data))  # padding lands a little over its aim
+    assert len(data) == IN_MEMORY
     spy = _Spy(monkeypatch)
     assert _check(tmp_path, data) == 1
     assert [type(s) for s in spy.sources] == [io.BytesIO]
 
 
 def test_large_pdf_is_read_through_the_descriptor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = make_sample_pdf(pages=3, pad_to=IN_MEMORY_PDF + 64 * 1024)
-    assert len(data) > IN_MEMORY_PDF
+    data = make_sample_pdf(pages=3, pad_to=IN_MEMORY + 64 * 1024)
+    assert len(data) > IN_MEMORY
     spy = _Spy(monkeypatch)
     assert _check(tmp_path, data) == 3
     [source] = spy.sources

@@ -33,7 +33,7 @@ MAX_BYTES = 20 * 1024 * 1024  # InterFAX's limit per fax
 MAX_PAGES = PAGES_PER_FAX
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO must not hang us
 _CHUNK = 1024 * 1024
-IN_MEMORY_PDF = 1024 * 1024  # documents up to this size are read once and checked in memory
+IN_MEMORY = 1024 * 1024  # documents up to this size are read once and checked in memory
 NOT_REGULAR = "not a regular file (symlink/FIFO/device/directory)"
 
 
@@ -213,7 +213,7 @@ def _small_content(fd: int, size: int) -> bytes | None:
     """A small document whole, in one read for every check (sniffing, hashing, parsing); None for a large one,
     which is streamed so that its memory stays bounded. pypdf seeks and reads all over a file: on a descriptor
     each of those is a system call (~40 for a 100 KB fax), each one a GIL hand-off among the workers."""
-    if size > IN_MEMORY_PDF:
+    if size > IN_MEMORY:
         return None
     content = os.pread(fd, size, 0)
     if len(content) != size:

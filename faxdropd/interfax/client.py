@@ -1,4 +1,4 @@
-"""The InterFAX client: the only module that imports zeep.
+"""The InterFAX client: zeep's client and the typed operations (transport.py carries its messages).
 
 The packaged WSDL is parsed once per process; every worker thread gets its own zeep Client over its own
 HTTP connection (transport.py). Every failure leaves this module as one of the classes of

@@ -29,7 +29,9 @@ from faxdropd import __version__
 from faxdropd.tls import tls_context
 
 CONNECT_ATTEMPTS = 3
-_BACKOFF = 0.2  # seconds before the 2nd attempt doubles before the 3rd: a restarting proxy gets a moment
+# No wait before the 2nd attempt, 2 x 0.2 s before the 3rd (urllib3's Retry(backoff_factor=0.2), as before):
+# a refused connection is tried again at once, a restarting proxy gets a moment.
+_BACKOFF = 0.2
 
 
 class NotConnected(Exception):
@@ -103,16 +105,16 @@ class HttpTransport(zeep.Transport):
         self._context = tls_context(verify) if self._scheme == "https" else None
         self._connect_timeout, self._timeout = connect_timeout, timeout
         self._conn: http.client.HTTPConnection | None = None
-        self._agent = f"faxdropd/{__version__}"
+        # Through a plain-http proxy the proxy reads the credentials from each request; a tunnel sent them once.
+        self._headers = {"User-Agent": f"faxdropd/{__version__}"}
+        if self._route.tunnel is None:
+            self._headers.update(self._route.proxy_headers)
 
     def post(self, address: str, message: bytes, headers: dict[str, str]) -> Reply:
         del address  # zeep passes the service's address back to us; ours was fixed when the transport was made
         conn = self._connection()
-        # Through a plain-http proxy the proxy reads the credentials from the request; a tunnel sent them already.
-        sent = {"User-Agent": self._agent, **dict(self._route.proxy_headers if self._route.tunnel is None else ())}
-        sent.update(headers)
         try:
-            conn.request("POST", self._route.target, body=message, headers=sent)
+            conn.request("POST", self._route.target, body=message, headers={**self._headers, **headers})
             response = conn.getresponse()
             reply = Reply(response.status, response.headers, response.read())
         except (OSError, http.client.HTTPException) as exc:
