@@ -497,3 +497,29 @@ def test_tls(tmp_path: Path) -> None:
         assert running.url.startswith("https://127.0.0.1:")
         body = requests.get(f"{running.url}?WSDL", timeout=5, verify=str(cert)).content
         assert running.url.encode() in body
+
+
+def test_connections_are_kept_alive_until_the_emulator_stops(server: EmulatorServer) -> None:
+    """HTTP/1.1 like InterFAX's IIS: calls share one connection (a body the emulator ignores is skipped);
+    a stopped emulator answers nothing more on a connection it had kept open."""
+    import http.client
+    import socket
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    ports = set()
+    for method, path, body in [("GET", "/dfs.asmx?WSDL", None), ("POST", "/nowhere", b"x" * 100), ("GET", "/", None)]:
+        conn.request(method, path, body=body)
+        reply = conn.getresponse()
+        reply.read()
+        assert reply.version == 11 and not reply.will_close
+        assert conn.sock is not None
+        ports.add(conn.sock.getsockname()[1])
+    assert len(ports) == 1  # one connection for all three
+    # Its reply's body is not held back until the client acknowledges the headers (Nagle, delayed ACK).
+    (served,) = server._server._open if server._server else set()
+    assert served.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    server.stop()
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        conn.request("GET", "/dfs.asmx?WSDL")
+        conn.getresponse()
+    conn.close()

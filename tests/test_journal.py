@@ -743,3 +743,39 @@ def test_a_claim_and_a_change_bind_their_values_by_position(journal: Journal) ->
     for sql, args in writes:
         assert isinstance(args, list | tuple), sql
         assert sql.count("?") == len(args), sql
+
+
+def test_a_cached_read_of_a_state_rereads_only_changed_jobs(journal: Journal) -> None:
+    """The tracker reads the submitted jobs twice a second: by_state_cached gives what by_state gives, reading
+    whole rows only for jobs that are new or changed since the last read (the others are the same objects)."""
+    seen: list[str] = []
+    db = journal._db
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(db, name)
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            seen.append(sql)
+            return db.execute(sql, *args)
+
+    a, b, c = (journal.create(make_job()) for _ in range(3))
+    for job in (a, b, c):
+        journal.transition(job, State.SUBMITTED, "sent", transaction_ids=[1])
+    cache: dict[str, Job] = {}
+    first = journal.by_state_cached(cache, State.SUBMITTED)
+    assert [j.id for j in first] == [j.id for j in journal.by_state(State.SUBMITTED)] == [a.id, b.id, c.id]
+
+    journal.update(journal.get(b.id) or b, "status", delivery={"items": {"1": {"status": -2}}})
+    journal.transition(journal.get(c.id) or c, State.DELIVERED, "filed", outcome="delivered")
+    journal._db = Recording()  # type: ignore[assignment]
+    try:
+        second = journal.by_state_cached(cache, State.SUBMITTED)
+    finally:
+        journal._db = db
+    assert [j.id for j in second] == [a.id, b.id]
+    assert second[0] is first[0]  # unchanged: not read again
+    assert second[1].delivery == {"items": {"1": {"status": -2}}}  # changed: read again
+    whole_rows = [sql for sql in seen if sql.startswith("SELECT * FROM jobs")]
+    assert len(whole_rows) == 1 and whole_rows[0].count("?") == 1  # one row: b's
+    assert set(cache) == {a.id, b.id}  # c left the state and the cache

@@ -26,6 +26,7 @@ from faxdropd.daemon import sdnotify, wiring
 from faxdropd.daemon.controls import Controls
 from faxdropd.daemon.endpoints import Probes
 from faxdropd.daemon.health import Health
+from faxdropd.daemon.onecpu import OneCpu
 from faxdropd.daemon.signals import SignalFlags
 from faxdropd.daemon.workers import WorkerPool, join_within
 from faxdropd.errors import ConfigError
@@ -43,7 +44,8 @@ LOOP_INTERVAL = 0.2
 STOP_GRACE = 60.0  # seconds uploads in flight get to finish after SIGTERM (unit: TimeoutStopSec=90s)
 TRACKER_GRACE = 5.0  # seconds a status query under way gets at shutdown
 # Settings read once at start; a reload that changes them says so instead of pretending to apply them.
-RESTART_ONLY = ("state_dir", "workers", "metrics", "instance", "web")  # work areas and listeners: chosen at start
+# Work areas, listeners and the CPU placement: chosen at start.
+RESTART_ONLY = ("state_dir", "workers", "metrics", "instance", "web", "one_cpu")
 
 
 class MainLoop:
@@ -81,10 +83,13 @@ class MainLoop:
         self.probes = Probes(self.not_ready)
         self.retention = Retention(self.rt)
         self._retention = threading.Thread(target=self.retention.run, name="retention", daemon=True)
+        self.cpu = OneCpu() if cfg.one_cpu else None
 
     def run(self) -> None:
         cfg = self.cfg
         self.flags.install()
+        if self.cpu is not None:
+            self.cpu.start()  # before the threads start: they inherit the mask
         for job in recover(self.rt, self.finisher):
             self.pool.submit(job)
         self.watcher.start()
@@ -116,6 +121,8 @@ class MainLoop:
                 self._schedule_due()
                 for job in self.controls.step():  # the operator's hold/release/cancel (ops/apply.py)
                     self.pool.submit(job)
+                if self.cpu is not None:
+                    self.cpu.review()
             if now - last_refile > 5.0:
                 last_refile = now
                 self._refile()

@@ -3,14 +3,18 @@ tests, by `demo` and by `faxdropd emulator` (`serve_forever`)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import signal
+import socket
 import ssl
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from socketserver import TCPServer, ThreadingMixIn
 from types import FrameType, TracebackType
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import IO, Any, cast
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 import structlog
 
@@ -21,8 +25,95 @@ __all__ = ["EmulatorApp", "EmulatorServer", "serve_forever"]
 _log = structlog.get_logger(__name__)
 
 
+# IIS closes a kept-alive connection idle for two minutes (its connectionTimeout default).
+IDLE_TIMEOUT = 120.0
+UNREAD_LIMIT = 1 << 20  # bytes of an unread request body skipped to keep the connection; more: it is closed
+
+
+class _Body:
+    """The request body as the application sees it: reads stop at Content-Length, and what is left unread is
+    known, so the connection is closed rather than read the rest as the next request."""
+
+    def __init__(self, stream: io.BufferedIOBase, length: int) -> None:
+        self.stream, self.left = stream, length
+
+    def read(self, size: int | None = -1) -> bytes:
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        data = self.stream.read(size) if size > 0 else b""
+        self.left -= len(data)
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        data = self.stream.readline(size) if size > 0 else b""
+        self.left -= len(data)
+        return data
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return list(self)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+
+class _Reply(ServerHandler):
+    http_version = "1.1"
+    framed = False  # the reply said its length: the connection can carry the next request
+    request_handler: WSGIRequestHandler  # wsgiref logs through it
+
+    def close(self) -> None:
+        headers = getattr(self, "headers", None)  # set by start_response; typeshed does not declare it
+        self.framed = headers is not None and "Content-Length" in headers
+        super().close()
+
+
 class _Handler(WSGIRequestHandler):
-    def get_environ(self) -> dict[str, str]:
+    """HTTP/1.1 with kept-alive connections, as InterFAX's IIS serves them: a client's next call goes over the
+    connection it already has (wsgiref's own handler answers one request per connection)."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # wsgiref writes a reply's headers and its body apart: without this, Nagle holds the body back until
+        # the client acknowledges the headers, which a client on a kept-alive connection delays (40 ms).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self) -> None:
+        self.close_connection = True
+        self._one()
+        while not self.close_connection and not self.server.stopping.is_set():
+            self._one()
+
+    def _one(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+        except TimeoutError:  # idle too long
+            self.close_connection = True
+            return
+        if not self.raw_requestline or len(self.raw_requestline) > 65536:
+            self.close_connection = True
+            return
+        if not self.parse_request():  # an error was sent; parse_request chose whether to close
+            return
+        environ = self.get_environ()
+        body = _Body(self.rfile, int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = body
+        app = self.server.get_app()
+        if app is None:
+            return
+        reply = _Reply(body, cast(IO[bytes], self.wfile), self.get_stderr(), environ, multithread=True)
+        reply.request_handler = self
+        reply.run(app)
+        if 0 < body.left <= UNREAD_LIMIT:
+            body.read()  # a body the application had no use for (a 404's): the next request follows it
+        if body.left or not reply.framed:
+            self.close_connection = True  # the stream is not at the next request's start, or unframed
+
+    def get_environ(self) -> dict[str, Any]:
         environ: dict[str, Any] = dict(super().get_environ())
         environ[SOCKET_KEY] = self.connection
         return environ
@@ -35,6 +126,7 @@ class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    stopping: threading.Event
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls getfqdn(), a reverse DNS lookup that can stall for seconds.
@@ -42,6 +134,25 @@ class _Server(ThreadingMixIn, WSGIServer):
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
         self.setup_environ()
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
+
+    def drop_connections(self) -> None:
+        """A stopped emulator answers nothing more, kept-alive connections included (InterFAX going down)."""
+        with self._open_lock:
+            open_now = list(self._open)
+        for sock in open_now:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         _log.debug("emulator.connection_failed", client=str(client_address), exc_info=True)
@@ -93,6 +204,7 @@ class EmulatorServer:
         self.emulator.stopping.clear()
         app = EmulatorApp(self.emulator, self.scheme)
         server = make_server(self._host, self._port, app, server_class=_Server, handler_class=_Handler)
+        server.stopping = self.emulator.stopping
         cert, key = self._tls
         if cert is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -112,6 +224,7 @@ class EmulatorServer:
             return
         self.emulator.stopping.set()  # ends injected hangs; their connections are reset
         server.shutdown()
+        server.drop_connections()
         server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -51,6 +51,18 @@ SERVICE_EVENTS: dict[str, Event] = {
         "reason action",
         "if it repeats, report it with the log around it; systemd restarts the daemon",
     ),
+    "daemon.cpu_moved": _e(
+        "info",
+        "other work crowded the CPU the daemon's threads share: they moved together to a quieter one",
+        "from_cpu to_cpu reason",
+        NOTHING,
+    ),
+    "daemon.cpu_unpinned": _e(
+        "warning",
+        "the daemon's threads could not be kept on one CPU (refused, or the CPU went away): the kernel places them",
+        "error action",
+        "nothing; a sandbox that refuses sched_setaffinity costs some CPU per fax (the shipped unit allows it)",
+    ),
     "config.warning": _e(
         "warning",
         "the config works but has something to fix (e.g. an inline password)",

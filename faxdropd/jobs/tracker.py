@@ -89,6 +89,7 @@ class Tracker:
         self._slow_until = 0.0
         self._last_poll: dict[str, float] = {}
         self._next_read = 0.0  # clock time of the next read of the submitted jobs (0: at the next step)
+        self._submitted: dict[str, Job] = {}  # the submitted jobs as last read (by_state_cached keeps it current)
         self._restore_budget(rt.journal)
 
     def _restore_budget(self, journal: Journal) -> None:
@@ -195,7 +196,7 @@ class Tracker:
         # InterFAX has not finished a fax the moment it accepted it: a new submission's first query waits an
         # interval from its submission. Asked at once, it was one more query of the account's 6 a minute and
         # one more commit (an interim "sending" status) for each fax.
-        submitted = [j for j in self.rt.journal.by_state(State.SUBMITTED) if j.outcome is None]
+        submitted = [j for j in self.rt.journal.by_state_cached(self._submitted, State.SUBMITTED) if j.outcome is None]
         first_due = {
             j.id: now + max(0.0, (j.submitted_at or 0.0) + interval - wall)
             for j in submitted
