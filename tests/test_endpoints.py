@@ -241,3 +241,22 @@ def test_in_flight_metric_matches_status(
             return (in_status, in_metric) if in_status == 3 and in_metric == 3 else None
 
         assert wait_for(both, 60, interval=0.3, what="status and metric agree on 3 in flight") == (3, 3)
+
+
+def test_the_collector_walks_the_heap_rarely(tmp_path: Path, emulator: Any, daemons: list[DaemonProcess]) -> None:
+    """daemon/collector.py: what is alive once the daemon is ready is frozen out of garbage collection, and the
+    young generation is collected every 20,000 new objects, not every 700 (about once per fax before)."""
+    _d, hot, port = _daemon(tmp_path, emulator.url, daemons)
+
+    def figures() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        families = text_string_to_metric_families(_get(port, "/metrics")[1])
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+
+    young = ("python_gc_collections_total", (("generation", "0"),))
+    before = figures()
+    assert before[("faxdropd_gc_frozen_objects", ())] > 10_000  # the schema, the config, the modules
+    count = 20
+    for i in range(count):
+        drop(hot, f"doc{i}.pdf", make_sample_pdf(pages=1, text=f"collector {i}"))
+    wait_for(lambda: len(receipts(hot / "sent")) == count, 60, what="the faxes delivered")
+    assert figures()[young] - before[young] <= 2  # 8 with the default thresholds (0.4 per fax)

@@ -22,8 +22,10 @@ def run(args: argparse.Namespace, path: Path) -> int:
     if cfg is None:
         return EXIT_CONFIG
     from faxdropd import log
+    from faxdropd.daemon import collector
     from faxdropd.daemon.service import Daemon
 
+    collector.tune()
     log.configure(cfg.log.format, cfg.log.level, libraries=cfg.log.libraries)
     for warning in cfg.warnings:
         log.get_logger().warning("config.warning", message=warning)

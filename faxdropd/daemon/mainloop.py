@@ -22,7 +22,7 @@ from faxdropd import config as configmod
 from faxdropd import log as logmod
 from faxdropd.config import Config, FolderConfig
 from faxdropd.config.durations import plural
-from faxdropd.daemon import sdnotify, wiring
+from faxdropd.daemon import collector, sdnotify, wiring
 from faxdropd.daemon.controls import Controls
 from faxdropd.daemon.endpoints import Probes
 from faxdropd.daemon.health import Health
@@ -98,6 +98,7 @@ class MainLoop:
         self._tracker.start()
         self._retention.start()  # a pass now, then hourly; never holds up the loop
         self._watch_folders()
+        collector.freeze_startup()
         sdnotify.ready(self._status())
         log.info("daemon.ready", folders=len(cfg.folders), workers=cfg.workers, url=cfg.interfax.url, pid=os.getpid())
         try:

@@ -10,6 +10,7 @@ Label values are bounded on purpose: folders come from the config, outcomes and 
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
     Info,
     ProcessCollector,
@@ -100,6 +102,12 @@ class Metrics:
         if process_metrics:
             # process_* (RSS, fds, CPU). Needs /proc/stat: absent (silently) under ProcSubset=pid.
             ProcessCollector(registry=r)
+            # python_gc_* (collections and objects collected per generation) and the objects frozen at start:
+            # daemon/collector.py's tuning, visible.
+            GCCollector(registry=r)
+            frozen = Gauge("gc_frozen_objects", "Objects kept out of garbage collection since start-up",
+                           namespace=ns, registry=r)  # fmt: skip
+            frozen.set_function(gc.get_freeze_count)
         self.jobs = Counter(
             "jobs", "Jobs finished, by folder and outcome", ["folder", "outcome"], namespace=ns, registry=r
         )

@@ -13,6 +13,7 @@ their encodings: ``scrub.py``) are replaced by ``***`` wherever they appear in a
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
 import os
@@ -57,14 +58,29 @@ _NOISY = ("zeep", "zeep.transports", "urllib3")
 LIBRARIES = ("watchdog", "urllib3", "zeep", "waitress", "asyncio", "requests", "charset_normalizer", "pypdf")
 
 
-def _is_secret_key(key: object) -> bool:
-    if not isinstance(key, str):
-        return False
+@functools.lru_cache(maxsize=4096)
+def _secret_name(key: str) -> bool:
     k = key.lower()
     return k in SECRET_KEYS or k.endswith(("_password", "_secret", "_token"))
 
 
+def _is_secret_key(key: object) -> bool:
+    # Cached: a line has ~10 keys and they come from a small set; the cache bounds any that do not.
+    return isinstance(key, str) and _secret_name(key)
+
+
+# Values that are left as they are: looked up by exact type first, as most values of a line are these.
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def _redact(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is str:
+        return scrub_text(value)
+    if kind is dict:
+        return {k: MASK if _is_secret_key(k) else _redact(v) for k, v in value.items()}
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, bytes | bytearray):
@@ -248,6 +264,10 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     handler.addFilter(RedactingFilter())
     handler._faxdropd = True  # type: ignore[attr-defined]  # marks ours for the next configure()
 
+    # No line shows a caller's file and line, a thread or a process: the records need not look them up
+    # (a frame walk and three calls per line; the logging HOWTO's "Optimization").
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     # Replace only our previous handler: pytest's capture handlers (caplog) must survive.
     for old in [h for h in root.handlers if getattr(h, "_faxdropd", False)]:
