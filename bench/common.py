@@ -199,7 +199,9 @@ def drop_all(paths: list[Path], hot: Path) -> float:
 
 _EMULATOR_CODE = """
 import sys, threading
+from faxdropd import log
 from faxdropd.emulator.server import EmulatorServer
+log.configure("json", "info")
 server = EmulatorServer(password=sys.argv[1], status_delay=float(sys.argv[2]), query_limit=int(sys.argv[3])).start()
 print(f"InterFAX emulator listening on {server.url}", flush=True)
 threading.Event().wait()
@@ -226,6 +228,8 @@ class EmulatorProc:
             self.proc.wait(5)
             self._stderr.seek(0)
             raise RuntimeError(f"emulator did not start: {line!r}\n{self._stderr.read()[-2000:].decode()}")
+        # Whatever it prints later is read and dropped: a full pipe would stop the emulator mid-answer.
+        threading.Thread(target=self.proc.stdout.read, name="emulator-stdout", daemon=True).start()
         self.url = line.split("listening on ", 1)[1].split()[0]
         self.base = self.url.rsplit("/", 1)[0]
         self.pid = self.proc.pid

@@ -537,3 +537,30 @@ def test_retry_finds_documents_in_dated_month_folders(
     every = cli(cfg, "retry", "--all-failed", "--dry-run")
     assert every.returncode == 0, every.stderr
     assert f"would requeue {month / 'busy2.pdf'}" in every.stdout
+
+
+def test_the_emulator_command_keeps_answering_with_its_output_unread() -> None:
+    """`faxdropd emulator` under a supervisor that reads only its first line (the benchmarks, a pipe nobody
+    drains): it logs no line per request, so it never stalls on a full pipe in the middle of a kept-alive
+    connection (a request's debug line was printed to stdout: ~500 requests filled the pipe)."""
+    import http.client
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "faxdropd", "emulator", "--port", "0", "--password", "pipe-test-secret"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split("listening on ", 1)[1].split()[0]
+        host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        for _ in range(2000):
+            conn.request("GET", "/dfs.asmx")
+            reply = conn.getresponse()
+            assert reply.status == 200 and reply.read()
+        conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -95,7 +95,11 @@ def send(args: argparse.Namespace, path: Path) -> int:
 
 
 def emulator(args: argparse.Namespace, path: Path) -> int:
+    from faxdropd import log
     from faxdropd.emulator.server import serve_forever
+
+    # To stderr, at info: a line per request (debug) would fill a pipe nobody reads and stall the emulator.
+    log.configure("auto", "info")
 
     if bool(args.tls_cert) != bool(args.tls_key):
         print("faxdropd emulator: --tls-cert and --tls-key go together", file=sys.stderr)
