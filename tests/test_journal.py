@@ -11,6 +11,7 @@ writers (savepoints) in each one instead of guessing from timings.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -50,6 +51,27 @@ def make_job() -> Job:
         sidecar_path=None,
         state=State.CLAIMED,
     )
+
+
+@contextlib.contextmanager
+def statements_seen(journal: Journal) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement (and its values) the journal executes meanwhile, in order."""
+    seen: list[tuple[str, Any]] = []
+    db = journal._db
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(db, name)
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            seen.append((sql, args[0] if args else None))
+            return db.execute(sql, *args)
+
+    journal._db = Recording()
+    try:
+        yield seen
+    finally:
+        journal._db = db
 
 
 def ro_connect(backend: JournalBackend, state_dir: Path) -> Conn:
@@ -669,25 +691,11 @@ def test_a_batch_of_changes_is_one_commit_and_a_job_taken_over_is_left_out(
     journal.owner = "host-a"
     mine, lost, other = (journal.create(make_job()) for _ in range(3))
     journal.write("take over", lambda db: db.execute("UPDATE jobs SET owner = 'host-b' WHERE id = ?", (lost.id,)))
-    commits: list[str] = []
-    db = journal._db
-
-    class Counting:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(db, name)
-
-        def execute(self, sql: str, *args: Any) -> Any:
-            commits.extend([sql] if sql == "COMMIT" else [])
-            return db.execute(sql, *args)
-
-    journal._db = Counting()  # type: ignore[assignment]
-    try:
+    with statements_seen(journal) as seen:
         done = journal.change_many(
             [Change(job, State.SUBMITTED, "status", {"attempts": 7}) for job in (mine, lost, other)]
         )
-    finally:
-        journal._db = db
-    assert len(commits) == 1
+    assert [sql for sql, _ in seen].count("COMMIT") == 1
     assert [j.id if j else None for j in done] == [mine.id, None, other.id]
     reader = ro_connect(journal_backend, tmp_path / "state")
     found = dict(rows(reader, "SELECT id, attempts FROM jobs"))
@@ -720,24 +728,10 @@ def test_a_claim_and_a_change_bind_their_values_by_position(journal: Journal) ->
     """sqlite3 lets go of the GIL once per *named* parameter (to look its name up), and the journal's busiest
     statements carry ~30 (a new job) and ~8 (a change) of them: with four workers, the filing thread and the
     tracker waiting for the GIL, each let-go was a thread hand-off. Bound by position they cost one."""
-    seen: list[tuple[str, Any]] = []
-    db = journal._db
-
-    class Recording:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(db, name)
-
-        def execute(self, sql: str, *args: Any) -> Any:
-            seen.append((sql, args[0] if args else None))
-            return db.execute(sql, *args)
-
     journal.owner = "host-a"  # the owner guard adds its own parameter
-    journal._db = Recording()  # type: ignore[assignment]
-    try:
+    with statements_seen(journal) as seen:
         job = journal.create(make_job())
         journal.transition(job, State.SUBMITTED, "sent", transaction_ids=[1], attempts=1)
-    finally:
-        journal._db = db
     writes = [(sql, args) for sql, args in seen if sql.startswith(("INSERT INTO jobs", "UPDATE jobs"))]
     assert [sql.split()[0] for sql, _ in writes] == ["INSERT", "UPDATE"]
     for sql, args in writes:
@@ -748,17 +742,6 @@ def test_a_claim_and_a_change_bind_their_values_by_position(journal: Journal) ->
 def test_a_cached_read_of_a_state_rereads_only_changed_jobs(journal: Journal) -> None:
     """The tracker reads the submitted jobs twice a second: by_state_cached gives what by_state gives, reading
     whole rows only for jobs that are new or changed since the last read (the others are the same objects)."""
-    seen: list[str] = []
-    db = journal._db
-
-    class Recording:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(db, name)
-
-        def execute(self, sql: str, *args: Any) -> Any:
-            seen.append(sql)
-            return db.execute(sql, *args)
-
     a, b, c = (journal.create(make_job()) for _ in range(3))
     for job in (a, b, c):
         journal.transition(job, State.SUBMITTED, "sent", transaction_ids=[1])
@@ -768,14 +751,11 @@ def test_a_cached_read_of_a_state_rereads_only_changed_jobs(journal: Journal) ->
 
     journal.update(journal.get(b.id) or b, "status", delivery={"items": {"1": {"status": -2}}})
     journal.transition(journal.get(c.id) or c, State.DELIVERED, "filed", outcome="delivered")
-    journal._db = Recording()  # type: ignore[assignment]
-    try:
+    with statements_seen(journal) as seen:
         second = journal.by_state_cached(cache, State.SUBMITTED)
-    finally:
-        journal._db = db
     assert [j.id for j in second] == [a.id, b.id]
     assert second[0] is first[0]  # unchanged: not read again
     assert second[1].delivery == {"items": {"1": {"status": -2}}}  # changed: read again
-    whole_rows = [sql for sql in seen if sql.startswith("SELECT * FROM jobs")]
+    whole_rows = [sql for sql, _ in seen if sql.startswith("SELECT * FROM jobs")]
     assert len(whole_rows) == 1 and whole_rows[0].count("?") == 1  # one row: b's
     assert set(cache) == {a.id, b.id}  # c left the state and the cache

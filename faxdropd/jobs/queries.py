@@ -37,15 +37,18 @@ class JournalReads:
             row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return row_to_job(row) if row else None
 
-    def by_state(self, *states: State) -> list[Job]:
-        """This instance's jobs in these states (on a shared journal the others' are theirs to work)."""
-        marks = _marks(states)
+    def _mine_in(self, states: tuple[State, ...]) -> tuple[str, list[str]]:
+        """The WHERE clause (and its values) of this instance's jobs in these states: on a shared journal the
+        others' are theirs to work."""
         mine = "" if self.owner is None else " AND (owner IS NULL OR owner = ?)"
+        values = [*[str(s) for s in states], *([] if self.owner is None else [self.owner])]
+        return f"state IN ({_marks(states)}){mine}", values
+
+    def by_state(self, *states: State) -> list[Job]:
+        """This instance's jobs in these states, oldest first."""
+        where, values = self._mine_in(states)
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE state IN ({marks}){mine} ORDER BY created_at",  # noqa: S608
-                [*[str(s) for s in states], *([] if self.owner is None else [self.owner])],
-            ).fetchall()
+            rows = self._db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY created_at", values).fetchall()  # noqa: S608
         return [row_to_job(r) for r in rows]
 
     def by_state_cached(self, cache: dict[str, Job], *states: State) -> list[Job]:
@@ -56,11 +59,11 @@ class JournalReads:
         Every change of a job's own facts sets updated_at (changes.py, controls.py); lease renewals do not, and
         the owner is matched in the query itself.
         """
-        mine = "" if self.owner is None else " AND (owner IS NULL OR owner = ?)"
+        where, values = self._mine_in(states)
         with self._lock:
             stamps = self._db.execute(
-                f"SELECT id, updated_at FROM jobs WHERE state IN ({_marks(states)}){mine} ORDER BY created_at",  # noqa: S608
-                [*[str(s) for s in states], *([] if self.owner is None else [self.owner])],
+                f"SELECT id, updated_at FROM jobs WHERE {where} ORDER BY created_at",  # noqa: S608
+                values,
             ).fetchall()
             stale = [job_id for job_id, at in stamps if (known := cache.get(job_id)) is None or known.updated_at != at]
             for start in range(0, len(stale), IN_BATCH):
