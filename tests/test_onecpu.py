@@ -83,8 +83,10 @@ def test_a_crowded_cpu_is_left_for_the_quietest() -> None:
     assert quieter(before, after, 0, {0, 2}) is None
 
 
+# The busy neighbour spins until its parent is gone, so a failing or killed test leaves no CPU hog behind.
+_HOG = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
 _MOVE = textwrap.dedent(
-    """
+    f"""
     import os, subprocess, sys, threading, time
     from faxdropd.daemon.onecpu import OneCpu
     waiting = threading.Event()
@@ -92,16 +94,17 @@ _MOVE = textwrap.dedent(
     cpu = OneCpu(every=0.5)
     cpu.start()
     first = cpu.cpu
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    os.sched_setaffinity(hog.pid, {first})
+    hog = subprocess.Popen([sys.executable, "-c", {_HOG!r}])
     try:
+        os.sched_setaffinity(hog.pid, {{first}})
         deadline = time.monotonic() + 20
         while cpu.cpu == first and time.monotonic() < deadline:
             time.sleep(0.1)
             cpu.review()
     finally:
         hog.kill()
-    masks = {tuple(sorted(os.sched_getaffinity(int(t)))) for t in os.listdir("/proc/self/task")}
+        hog.wait()
+    masks = {{tuple(sorted(os.sched_getaffinity(int(t)))) for t in os.listdir("/proc/self/task")}}
     print(first, cpu.cpu, sorted(masks))
     """
 )
