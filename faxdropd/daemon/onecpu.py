@@ -40,8 +40,8 @@ class Times:
     own: float
 
 
-def read_times(pid: int | None = None) -> Times:
-    """Per-CPU busy/total ticks from /proc/stat and the process's own utime + stime."""
+def read_times() -> Times:
+    """Per-CPU busy/total ticks from /proc/stat and this process's own utime + stime."""
     busy: dict[int, int] = {}
     total: dict[int, int] = {}
     with open("/proc/stat", encoding="ascii") as stat:
@@ -53,11 +53,11 @@ def read_times(pid: int | None = None) -> Times:
             # user nice system idle iowait irq softirq steal ...: idle and iowait are the CPU's free time.
             total[int(name[3:])] = sum(ticks[:8])
             busy[int(name[3:])] = sum(ticks[:8]) - ticks[3] - ticks[4]
-    return Times(busy, total, own_seconds(pid))
+    return Times(busy, total, own_seconds())
 
 
-def own_seconds(pid: int | None = None) -> float:
-    with open(f"/proc/{pid or 'self'}/stat", encoding="ascii") as stat:
+def own_seconds() -> float:
+    with open("/proc/self/stat", encoding="ascii") as stat:
         fields = stat.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -103,12 +103,6 @@ class OneCpu:
         here = running_on()
         self._pin(here if here in self.allowed else min(self.allowed))
         self._times, self._next = read_times(), self.clock() + self.every
-
-    def stop(self) -> None:
-        """Give the threads back to the kernel's placement (the whole allowed set)."""
-        if self.cpu is not None:
-            self._apply(self.allowed)
-            self.cpu = None
 
     def review(self) -> None:
         if self.cpu is None or self._times is None or self.clock() < self._next:

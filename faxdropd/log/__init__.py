@@ -69,23 +69,18 @@ def _is_secret_key(key: object) -> bool:
     return isinstance(key, str) and _secret_name(key)
 
 
-# Values that are left as they are: looked up by exact type first, as most values of a line are these.
+# Values left as they are, looked up by exact type before any isinstance: most values of a line are these.
 _PLAIN = frozenset({int, float, bool, type(None)})
 
 
 def _redact(value: Any) -> Any:
-    kind = type(value)
-    if kind in _PLAIN:
+    if type(value) in _PLAIN:
         return value
-    if kind is str:
-        return scrub_text(value)
-    if kind is dict:
-        return {k: MASK if _is_secret_key(k) else _redact(v) for k, v in value.items()}
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, bytes | bytearray):
         return f"<{len(value)} bytes>"  # never render raw document bytes
-    if isinstance(value, Mapping):
+    if isinstance(value, dict | Mapping):  # dict first: the ABC check is the slow one
         return {k: MASK if _is_secret_key(k) else _redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_redact(v) for v in value]
