@@ -236,3 +236,36 @@ def test_password_never_logged(emulator: Any, caplog: pytest.LogCaptureFixture) 
         make_client(emulator, password=PASSWORD + "x").start_upload()
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert PASSWORD not in text
+
+
+def test_a_document_travels_beside_zeeps_tree(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """zeep renders a short stand-in; the document's base64 takes its place only in the bytes that are sent."""
+    from faxdropd.interfax import transport
+
+    texts: list[int] = []
+    render = transport.etree_to_string
+
+    def seen(envelope: Any) -> bytes:
+        texts.append(max(len(node.text or "") for node in envelope.iter()))
+        return render(envelope)
+
+    monkeypatch.setattr(transport, "etree_to_string", seen)
+    client = make_client(emulator)
+    doc = bytes(range(256)) * 400  # 100 KB
+    upload.submit(client, [part(doc)], fields("ref-beside"), upload.UploadLimits())
+    upload.submit(client, [part(doc)], fields("ref-chunks"), upload.UploadLimits(chunk_size=40_000, inline_max_bytes=1))
+    assert [s["sha256"] for s in ledger(emulator)["submissions"]] == [hashlib.sha256(doc).hexdigest()] * 2
+    assert len(texts) == 1 + 1 + 3 + 1  # SendfaxEx_2; StartFileUpload, 3 chunks, SendfaxEx_2
+    assert max(texts) < 100  # no text node in zeep's tree held (a chunk of) the document
+
+
+def test_a_request_whose_stand_in_is_not_there_once_is_not_sent(emulator: Any) -> None:
+    client = make_client(emulator)
+    stand_in = client._transport._stand_in_text.decode()  # the collision is what is tested
+    with pytest.raises(TransientError) as info:
+        client.send_fax(fields(f"ref {stand_in}"), b"abc", ["TXT"], "3")  # also in the subject and job id
+    assert not isinstance(info.value, OutcomeUnknown) and "3 times" in str(info.value)
+    with pytest.raises(TransientError) as info, client._transport.beside(b"abc"):
+        client.query_ids([1])  # a request without the field: no place for the document
+    assert "0 times" in str(info.value)
+    assert ledger(emulator)["submissions"] == [] and ledger(emulator)["calls"] == []  # nothing reached it

@@ -25,7 +25,7 @@ from faxdropd.data import WSDL_PATH
 from faxdropd.errors import InterfaxError
 from faxdropd.interfax import codes
 from faxdropd.interfax.codes import Kind
-from faxdropd.interfax.transport import ExchangeFailed, HttpTransport, NotConnected
+from faxdropd.interfax.transport import ExchangeFailed, HttpTransport, NotConnected, NotSent
 
 NS = "http://www.interfax.cc"
 BINDINGS = {"1.1": f"{{{NS}}}InterFaxSoap", "1.2": f"{{{NS}}}InterFaxSoap12"}
@@ -104,6 +104,8 @@ def classify_transport(exc: Exception, operation: str) -> InterfaxError:
         return codes.error_for_kind(Kind.PERMANENT, f"InterFAX refused the request: {_short(exc)}", operation)
     if isinstance(exc, NotConnected):
         return codes.error_for_kind(Kind.TRANSIENT, f"could not connect: {exc.reason}", operation)
+    if isinstance(exc, NotSent):
+        return codes.error_for_kind(Kind.TRANSIENT, f"request not sent: {exc}", operation)
     if sending:
         return codes.error_for_kind(Kind.UNKNOWN, f"no usable reply after sending: {_short(exc)}", operation)
     if operation == "UploadFileChunk":
@@ -141,7 +143,7 @@ class ClientFactory:
             )
             zclient = zeep.Client(self._document, transport=transport, settings=self._zsettings)
             service = zclient.create_service(BINDINGS[self.settings.soap_version], self.settings.url)
-            existing = InterfaxClient(service, self.settings, self._observer)
+            existing = InterfaxClient(service, transport, self.settings, self._observer)
             self._local.client = existing
             with self._lock:
                 self._transports.append(transport)
@@ -158,8 +160,11 @@ class ClientFactory:
 class InterfaxClient:
     """Typed wrappers over the operations faxdropd uses; results are checked, errors classified."""
 
-    def __init__(self, service: Any, settings: ClientSettings, observer: CallObserver | None) -> None:
+    def __init__(
+        self, service: Any, transport: HttpTransport, settings: ClientSettings, observer: CallObserver | None
+    ) -> None:
         self._service = service
+        self._transport = transport
         self._settings = settings
         self._observer = observer
 
@@ -172,7 +177,7 @@ class InterfaxClient:
         except InterfaxError as exc:
             result = str(exc.code) if exc.code is not None else type(exc).__name__
             raise
-        except (zeep.exceptions.Error, NotConnected, ExchangeFailed, ValueError) as exc:
+        except (zeep.exceptions.Error, NotConnected, NotSent, ExchangeFailed, ValueError) as exc:
             error = classify_transport(exc, operation)
             result = type(error).__name__
             raise error from None
@@ -197,8 +202,8 @@ class InterfaxClient:
     def upload_chunk(self, session_id: str, chunk: bytes, is_last: bool) -> int:
         if not isinstance(chunk, bytes):  # zeep sends a str verbatim as if it were base64 already
             raise TypeError("chunk must be bytes")
-        with self._call("UploadFileChunk"):
-            total = int(self._service.UploadFileChunk(SessionID=session_id, Chunk=chunk, IsLast=is_last))
+        with self._call("UploadFileChunk"), self._transport.beside(chunk) as stand_in:
+            total = int(self._service.UploadFileChunk(SessionID=session_id, Chunk=stand_in, IsLast=is_last))
             if total < 0:
                 raise codes.error_for(total, "UploadFileChunk")
             return total
@@ -215,11 +220,11 @@ class InterfaxClient:
 
     def send_fax(self, fields: Mapping[str, object], files_data: bytes, file_types: list[str], file_sizes: str) -> int:
         """SendfaxEx_2; `fields` holds every option field of the request (see faxfields.sendfax_fields)."""
-        with self._call("SendfaxEx_2"):
+        with self._call("SendfaxEx_2"), self._transport.beside(files_data) as stand_in:
             result = int(
                 self._service.SendfaxEx_2(
                     **self._auth(),
-                    FilesData=files_data,
+                    FilesData=stand_in,
                     FileTypes=";".join(file_types),
                     FileSizes=file_sizes,
                     **fields,

@@ -6,24 +6,33 @@ and the daemon makes one such call per fax plus its share of the status queries.
 
 What requests did for us is kept: the config's `verify_tls` (checked as faxdropd/tls.py says), proxies from
 the environment (`https_proxy`, `no_proxy`, ...), two more connection attempts when the first cannot connect,
-and one answer to "could any byte of the request have reached the server?": `NotConnected` means no,
-`ExchangeFailed` means perhaps.
+and one answer to "could any byte of the request have reached the server?": `NotConnected` and `NotSent`
+mean no, `ExchangeFailed` means perhaps.
+
+A document travels beside zeep's tree, not in it (`HttpTransport.beside`): zeep renders a short stand-in
+for it, and the document's base64 takes the stand-in's place in the serialized envelope. Setting 133 KB of
+base64 as an lxml text node and serializing it again cost ~0.5 ms of CPU per 100 KB fax (issue #19).
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import secrets
 import select
 import socket
 import ssl
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import zeep
+from zeep.wsdl.utils import etree_to_string
 
 from faxdropd import __version__
 from faxdropd.tls import tls_context
@@ -41,6 +50,10 @@ class NotConnected(Exception):
     def __init__(self, reason: str, *, tls: bool = False) -> None:
         super().__init__(reason)
         self.reason, self.tls = reason, tls
+
+
+class NotSent(Exception):
+    """The request was refused here, before any byte of it left: a bug, never the document's fault."""
 
 
 class ExchangeFailed(Exception):
@@ -109,6 +122,30 @@ class HttpTransport(zeep.Transport):
         self._headers = {"User-Agent": f"faxdropd/{__version__}"}
         if self._route.tunnel is None:
             self._headers.update(self._route.proxy_headers)
+        # Random per transport: no text a user wrote (a subject, a file name) can be taken for the stand-in.
+        self._stand_in = secrets.token_bytes(30)  # 30 bytes: base64 without padding, so no "=" to escape
+        self._stand_in_text = base64.b64encode(self._stand_in)
+        self._payload: bytes | None = None
+
+    @contextmanager
+    def beside(self, payload: bytes) -> Iterator[bytes]:
+        """Carry `payload` as the base64 value of one field of the next request: pass the yielded stand-in to
+        zeep as that field's value. The request is refused (NotSent) unless the stand-in appears exactly once."""
+        self._payload = base64.b64encode(payload)
+        try:
+            yield self._stand_in
+        finally:
+            self._payload = None
+
+    def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> Reply:
+        message: bytes = etree_to_string(envelope)  # type: ignore[no-untyped-call]
+        if self._payload is not None:
+            # Base64 needs no escaping in XML text, so the bytes go in as they are.
+            parts = message.split(self._stand_in_text)
+            if len(parts) != 2:
+                raise NotSent(f"the document's stand-in appears {len(parts) - 1} times in the request, not once")
+            message = b"".join((parts[0], self._payload, parts[1]))
+        return self.post(address, message, headers)
 
     def post(self, address: str, message: bytes, headers: dict[str, str]) -> Reply:
         del address  # zeep passes the service's address back to us; ours was fixed when the transport was made
