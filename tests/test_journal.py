@@ -414,6 +414,32 @@ def test_queued_writers_are_not_committed_until_their_batch_is(
         db.close()
 
 
+def test_a_batch_waits_for_the_disk_when_any_of_its_writers_must(journal: Journal) -> None:
+    """A mark alone commits without waiting for the disk (SQLite's synchronous=NORMAL, PostgreSQL's
+    synchronous_commit off); batched with a durable writer it is committed as durably as that one."""
+    trace = Trace(journal)
+    one, two = journal.create(make_job()), journal.create(make_job())
+    outcomes = two_batches(
+        journal,
+        lambda: journal.mark(one, "alone", delivery={"processing_starts": 1}),
+        [
+            ("mark", lambda: journal.mark(two, "batched", delivery={"processing_starts": 1})),
+            ("durable", lambda: journal.set_meta("k", "v")),
+        ],
+    )
+    assert outcomes == {"first": None, "mark": None, "durable": None}
+    lowering = {"PRAGMA SYNCHRONOUS=NORMAL", "SET LOCAL SYNCHRONOUS_COMMIT TO OFF"}
+    lowered, current = [], False
+    for sql in trace.statements:  # SQLite lowers before BEGIN, PostgreSQL inside the transaction
+        current = current or sql in lowering
+        if sql == "COMMIT":
+            lowered.append(current)
+            current = False
+    assert lowered == [False, False, True, False]  # two creations, the lone mark, the mixed batch
+    assert journal.get_meta("k") == "v"
+    assert [journal.get(j.id).delivery["processing_starts"] for j in (one, two)] == [1, 1]  # type: ignore[union-attr]
+
+
 # --- 4. a Python exception in one writer fails that writer alone ---------------------------------------------------
 
 

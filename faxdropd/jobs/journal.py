@@ -150,7 +150,7 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
         self._write("create", apply)
         return jobs
 
-    def _write(self, what: str, apply: Callable[[], None]) -> None:
+    def _write(self, what: str, apply: Callable[[], None], *, durable: bool = True) -> None:
         """Run `apply` in a committed transaction; returns once that commit is durable (or ends the process).
 
         Group commit: writers that arrive while a commit is being fsync'd queue up, and the next of them to
@@ -159,12 +159,13 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
         it is on disk; four workers and the intake share one fsync (~3.4 ms on the benchmark disk) instead of
         each paying for their own in turn. A batch commits all-or-nothing: in the daemon (exit_on_failure) any
         failed commit ends the process anyway; with exit_on_failure=False every writer of a failed batch gets
-        JournalFailure, even one whose own statements were fine.
+        JournalFailure, even one whose own statements were fine. A batch is fsync'd when any of its writers
+        is `durable`; a batch of only non-durable ones (Journal.mark) commits without waiting for the disk.
         """
         if self._leader == threading.get_ident():
             # An apply() that writes would wait for its own batch forever.
             raise RuntimeError("journal write from inside a journal write")
-        mine = Pending(what, apply)
+        mine = Pending(what, apply, durable=durable)
         with self._queue_cv:
             self._queue.append(mine)
             try:
@@ -205,31 +206,16 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
         with self._lock:
             try:
                 self.database.ready()
-                self.database.begin_write()
                 try:
-                    # Alone, a writer needs no savepoint: two statements fewer per commit (each one a GIL
-                    # hand-off in sqlite3, a round trip to PostgreSQL), and its failure rolls back the whole.
-                    shared = len(batch) > 1
-                    for pending in batch:
-                        if shared:
-                            self._db.execute("SAVEPOINT one_writer")
-                        try:
-                            pending.apply()
-                        except WRITE_ERRORS:
-                            raise
-                        except Exception as exc:
-                            # A bug in one writer's statements fails that writer alone; the others commit.
-                            pending.error = exc
-                            if not shared:
-                                self.database.rollback()
-                                return
-                            self._db.execute("ROLLBACK TO one_writer")
-                        if shared:
-                            self._db.execute("RELEASE one_writer")
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self.database.rollback()
-                    raise
+                    self.database.begin_write(durable=any(pending.durable for pending in batch))
+                    try:
+                        if self._apply(batch):
+                            self._db.execute("COMMIT")
+                    except BaseException:
+                        self.database.rollback()
+                        raise
+                finally:
+                    self.database.end_write()
             except WRITE_ERRORS as exc:
                 what = ", ".join(sorted({pending.what for pending in batch}))
                 try:
@@ -237,6 +223,29 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
                 except JournalFailure as failure:
                     for pending in batch:
                         pending.error = failure
+
+    def _apply(self, batch: list[Pending]) -> bool:
+        """Each writer's statements in the open transaction; False when a lone writer failed (rolled back)."""
+        # Alone, a writer needs no savepoint: two statements fewer per commit (each one a GIL hand-off in
+        # sqlite3, a round trip to PostgreSQL), and its failure rolls back the whole.
+        shared = len(batch) > 1
+        for pending in batch:
+            if shared:
+                self._db.execute("SAVEPOINT one_writer")
+            try:
+                pending.apply()
+            except WRITE_ERRORS:
+                raise
+            except Exception as exc:
+                # A bug in one writer's statements fails that writer alone; the others commit.
+                pending.error = exc
+                if not shared:
+                    self.database.rollback()
+                    return False
+                self._db.execute("ROLLBACK TO one_writer")
+            if shared:
+                self._db.execute("RELEASE one_writer")
+        return True
 
     def check(self) -> str:
         """Why the journal is failing ("" when it is not): a write that failed, or a read that fails now.
@@ -297,6 +306,12 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
         """Change `fields` of `job` and keep its state; returns the job once the change is committed."""
         return self._change(job, job.state, detail, fields)
 
+    def mark(self, job: Job, detail: str = "", **fields: Any) -> Job:
+        """Like `update`, but the change need outlive only a crash of this process, not a power cut: for what
+        counts crashes (a power cut is no document's fault). Saves a wait for the disk; the next durable
+        commit makes it durable too."""
+        return self.commit(Change(job, job.state, detail, fields), durable=False)
+
     def defer(
         self, job: Job, until: float, reason: str, detail: str = "", *, delivery: Delivery | None = None, **fields: Any
     ) -> Job:
@@ -317,10 +332,11 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
     def _change(self, job: Job, to: State, detail: str, fields: dict[str, Any]) -> Job:
         return self.commit(Change(job, to, detail, fields))
 
-    def commit(self, change: Change) -> Job:
-        """One job's change (with the outbox rows it causes: both or neither) in a commit; the job once durable."""
+    def commit(self, change: Change, *, durable: bool = True) -> Job:
+        """One job's change (with the outbox rows it causes: both or neither) in a commit; the job once durable
+        (once committed, with `durable=False`: see `mark`)."""
         apply, done = self._statements(change)
-        self._write("transition", apply)
+        self._write("transition", apply, durable=durable)
         return done()
 
     def write(self, what: str, apply: Callable[[Conn], T]) -> T:

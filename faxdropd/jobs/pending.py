@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 class Pending:
     """One writer's statements waiting for the next group commit (Journal._write)."""
 
-    __slots__ = ("apply", "done", "error", "what")
+    __slots__ = ("apply", "done", "durable", "error", "what")
 
-    def __init__(self, what: str, apply: Callable[[], None]) -> None:
-        self.what, self.apply = what, apply
+    def __init__(self, what: str, apply: Callable[[], None], *, durable: bool = True) -> None:
+        self.what, self.apply, self.durable = what, apply, durable
         self.done = False
         self.error: BaseException | None = None
 

@@ -88,13 +88,14 @@ class Pipeline:
     def _process(self, job: Job, folder: FolderConfig) -> None:
         jr = self.rt.journal
         # Each start is journaled before the document is parsed, so a file that kills the daemon while
-        # being parsed is counted even though the process never returns to record the crash.
+        # being parsed is counted even though the process never returns to record the crash. Only a crash
+        # is counted: the mark need not survive a power cut, so it costs no fsync (Journal.mark).
         starts = int(job.delivery.get("processing_starts", 0)) + 1
         if starts > MAX_PROCESSING_STARTS:
             reason = f"quarantined: processing stopped the daemon {starts - 1} times"
             self.finisher.finish(job, Outcome.REJECTED, None, reason)
             return
-        job = jr.update(job, "processing", delivery={**job.delivery, "processing_starts": starts})
+        job = jr.mark(job, "processing", delivery={**job.delivery, "processing_starts": starts})
         waiting = settle.still_changing(Path(job.work_path), job.delivery, folder.incomplete_grace)
         if waiting is not None:  # kept claimed, re-checked after the retry backoff (jobs/settle.py)
             self.retry_later(dataclasses.replace(job, delivery={**job.delivery, "claimed_as": waiting[1]}), waiting[0])

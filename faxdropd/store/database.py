@@ -44,8 +44,13 @@ class Database:
         """SQL for the database clock in epoch seconds."""
         return dialect.NOW[self.kind]
 
-    def begin_write(self) -> None:
+    def begin_write(self, *, durable: bool = True) -> None:
+        """Start a write transaction. `durable=False`: its commit need outlive only this process, not the
+        machine (it may be lost at a power cut, never at a crash), and costs no wait for the disk."""
         self.conn.execute(dialect.BEGIN_WRITE[self.kind])
+
+    def end_write(self) -> None:
+        """After the write transaction's COMMIT or ROLLBACK: undo what `begin_write` changed for it."""
 
     def when_lost(self, callback: Callable[[Exception], None]) -> None:
         """Call `callback` when the connection to a database server is lost (a local file has none to lose)."""

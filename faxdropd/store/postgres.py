@@ -160,6 +160,12 @@ class PgDatabase(Database):
     def ready(self) -> None:
         self._db.reconnect_if_lost()
 
+    def begin_write(self, *, durable: bool = True) -> None:
+        super().begin_write()
+        if not durable:
+            # The server acknowledges before its WAL is flushed: kept unless the server itself dies first.
+            self._db.execute("SET LOCAL synchronous_commit TO OFF")
+
     def when_lost(self, callback: Callable[[Exception], None]) -> None:
         self._db.on_lost = callback
 

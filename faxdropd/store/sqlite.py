@@ -20,6 +20,7 @@ class SqliteDatabase(Database):
         else:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
+        self._lowered = False  # this transaction runs at synchronous=NORMAL (begin_write(durable=False))
         if read_only:
             return
         # Retention frees pages with an incremental vacuum (jobs/retention.py): a new journal gets
@@ -40,6 +41,19 @@ class SqliteDatabase(Database):
     @property
     def conn(self) -> sqlite3.Connection:
         return self._db
+
+    def begin_write(self, *, durable: bool = True) -> None:
+        # In WAL mode, NORMAL writes the commit to the WAL file without an fsync: the OS has it, so it outlives
+        # the process; the next FULL commit's fsync of the WAL makes it durable too, in order.
+        self._lowered = not durable
+        if self._lowered:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        super().begin_write()
+
+    def end_write(self) -> None:
+        if self._lowered:
+            self._lowered = False
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def rollback(self) -> None:
         # A failed COMMIT may already have rolled back; a failed ROLLBACK changes nothing we rely on.

@@ -17,6 +17,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -24,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from faxdropd.jobs.journal import Journal
+from faxdropd.jobs.schema import journal_path
 from reliability.powerfs import PowerFs, fuse_unavailable
 from reliability.rig import Rig, content, make_emulator
 
@@ -160,3 +166,66 @@ def test_the_journal_commits_with_synchronous_full(tmp_path: Path) -> None:
         assert db.execute("PRAGMA synchronous").fetchone()[0] == 2, "synchronous is not FULL"
     finally:
         journal.close()
+
+
+MARKER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from faxdropd.jobs.journal import Job, Journal, State
+
+    journal = Journal(Path(sys.argv[1]))
+    job = journal.create(Job(id="j1", reference="fd-j1", folder="f", hot="/hot", name="a.pdf",
+                             work_path="/work/a.pdf", sidecar_path=None, state=State.CLAIMED))
+    journal.mark(job, "processing", delivery={"processing_starts": 1})
+    if sys.argv[2] == "then-durable":
+        journal.set_meta("later", "durable")
+    print("committed", flush=True)
+    sys.stdin.read()  # holds the journal open, like the daemon, until SIGKILL
+    """
+)
+
+
+def starts_recorded(state_dir: Path) -> int | None:
+    """processing_starts of the one job (None: no job at all).
+
+    Read-only: the last connection to close checkpoints the WAL into the database, with an fsync, and a reader
+    that did that would make the mark durable itself."""
+    db = sqlite3.connect(f"file:{journal_path(state_dir)}?mode=ro", uri=True, timeout=10)
+    try:
+        row = db.execute("SELECT delivery FROM jobs WHERE id = 'j1'").fetchone()
+        return None if row is None else int(json.loads(row[0]).get("processing_starts", 0))
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("after", ["nothing", "then-durable"])
+def test_a_mark_outlives_a_crash_and_a_cut_only_after_a_durable_commit(tmp_path: Path, after: str) -> None:
+    """Journal.mark (the crash counter of a document being processed) commits without an fsync: it must survive
+    the process dying (SIGKILL), it may be lost at a power cut, and the next durable commit carries it along."""
+    fs = mounted(tmp_path)
+    state_dir = fs.mountpoint / "state"
+    script = tmp_path / "marker.py"
+    script.write_text(MARKER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), *sys.path])}
+    proc = subprocess.Popen([sys.executable, str(script), str(state_dir), after], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line == b"committed\n", (line, proc.stderr.read() if proc.stderr else b"")
+        proc.send_signal(signal.SIGKILL)  # a crash: nothing of the process is left to flush anything
+        proc.wait(30)
+        assert starts_recorded(state_dir) == 1, "a mark did not outlive the process"
+        fs.cut()
+        fs.remount()
+        # The job's creation was durable either way; the mark is durable only when a durable commit followed it.
+        assert starts_recorded(state_dir) == (1 if after == "then-durable" else 0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        fs.unmount()
