@@ -623,3 +623,33 @@ def test_due_heap_and_alarm() -> None:
     finally:
         alarm.stop()
     assert not alarm.alive()
+
+
+def inotify_masks() -> dict[tuple[str, str], int]:
+    """The event mask of every inotify watch this process holds, by (descriptor, watch), as the kernel reports
+    it (proc(5): /proc/self/fdinfo)."""
+    masks: dict[tuple[str, str], int] = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:inotify":
+                continue
+            info = Path(f"/proc/self/fdinfo/{fd}").read_text()
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            continue
+        for line in info.splitlines():
+            if line.startswith("inotify wd:"):
+                fields = dict(f.split(":", 1) for f in line.split()[1:])
+                masks[fd, fields["wd"]] = int(fields["mask"], 16)
+    return masks
+
+
+def test_the_kernel_sends_only_the_events_that_are_hints(tmp_path: Path, make: Any) -> None:
+    """Reading a file in the hot folder (our own checks do) or listing it must not wake watchdog's threads."""
+    in_open, in_close_nowrite, in_access = 0x20, 0x10, 0x01
+    wanted = {"IN_MODIFY": 0x02, "IN_ATTRIB": 0x04, "IN_CLOSE_WRITE": 0x08, "IN_MOVED_FROM": 0x40,
+              "IN_MOVED_TO": 0x80, "IN_CREATE": 0x100, "IN_DELETE": 0x200, "IN_DELETE_SELF": 0x400}  # fmt: skip
+    before = inotify_masks()
+    make([spec(tmp_path)])
+    [mask] = [m for key, m in inotify_masks().items() if key not in before]
+    assert mask & (in_open | in_close_nowrite | in_access) == 0, hex(mask)
+    assert {name for name, bit in wanted.items() if not mask & bit} == set(), hex(mask)

@@ -28,7 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from faxdropd.watch.folders import FolderCycle, _Folder
@@ -46,6 +56,11 @@ INOTIFY_LOGGER = "watchdog.observers.inotify_c"  # where watchdog 7.1 reports a 
 # up to 0.5 s. Events are only hints and both names of a move are looked at, paired or not: nothing is lost.
 MOVE_PAIRING_DELAY = 0.01
 _Probe = Probe  # the name tests and older callers use
+# The events that can be hints. Asked for by name, the kernel leaves out the rest: each of our own reads of a
+# file (IN_OPEN, IN_CLOSE_NOWRITE) and each folder change (a DirModifiedEvent) cost three of watchdog's
+# threads a wake-up to be ignored, four of the six events a fax caused (issue #19).
+HINTED = (FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileMovedEvent, FileDeletedEvent,
+          DirDeletedEvent, DirMovedEvent)  # fmt: skip
 
 
 class _Hints(FileSystemEventHandler):
@@ -271,7 +286,9 @@ class Watcher(FolderCycle):
             self._fall_back(folder, now)
             return
         try:
-            folder.watch = self._observer.schedule(self._handler, str(folder.spec.path), recursive=False)
+            folder.watch = self._observer.schedule(
+                self._handler, str(folder.spec.path), recursive=False, event_filter=HINTED
+            )
             self._alive.add(folder.watch)
             self._watched[folder.watch] = folder.spec.path
         except OSError as exc:
