@@ -32,6 +32,11 @@ def _masks(pid: int) -> set[str]:
     return masks
 
 
+def _policies(pid: int) -> set[int]:
+    """Each thread's scheduling policy (os.SCHED_OTHER, os.SCHED_BATCH, ...)."""
+    return {os.sched_getscheduler(int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()}
+
+
 def _cpus(mask: str) -> set[int]:
     cpus: set[int] = set()
     for part in mask.split(","):
@@ -55,8 +60,11 @@ def test_the_daemons_threads_share_one_cpu(
     if one_cpu:
         (mask,) = masks  # every thread the same
         assert len(_cpus(mask)) == 1 and _cpus(mask) <= ALLOWED
+        # ...taking turns: no thread preempts another when woken (the threads started later inherit it)
+        assert _policies(d.proc.pid) == {os.SCHED_BATCH}
     else:
         assert {frozenset(_cpus(m)) for m in masks} == {frozenset(ALLOWED)}
+        assert _policies(d.proc.pid) == {os.SCHED_OTHER}
     assert d.stop() == 0
 
 

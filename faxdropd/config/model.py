@@ -290,7 +290,7 @@ class Settings(StrictModel):
     # A peer whose heartbeat is older than this may be adopted without --force.
     peer_timeout: PositiveDuration = 600.0
     workers: Annotated[int, Strict(), Field(ge=1, le=64)] = 4
-    # Every thread on one CPU at a time (daemon/onecpu.py): GIL hand-offs stay on that CPU.
+    # Every thread on one CPU at a time, taking turns (daemon/onecpu.py): GIL hand-offs stay on that CPU.
     one_cpu: Annotated[bool, Strict()] = True
     log: LogConfig = Field(default_factory=LogConfig)
     metrics: MetricsConfig | None = None

@@ -10,6 +10,11 @@ with its threads kept together (docs/bench/notes.md, round 10).
 So the threads share one CPU of those the daemon may use (its affinity mask: systemd's CPUAffinity= narrows
 it), and move together to a quieter one when other work crowds theirs: the kernel cannot move them itself.
 Pinning is a syscall some sandboxes refuse (the shipped unit allows it); then the kernel keeps placing them.
+
+On one CPU they also take turns without preempting each other (SCHED_BATCH): a thread woken while another
+holds the GIL would otherwise take the CPU only to find the GIL taken and sleep again, two context switches
+for nothing. Switches per fax fell from 37 to 20 (docs/bench/notes.md, round 11). Other programs' threads
+still preempt the daemon's as before; only wake-ups among batch threads wait for the running one's turn.
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ class OneCpu:
         self._next = 0.0
 
     def start(self) -> None:
+        _take_turns()
         if len(self.allowed) < 2:
             return  # one CPU already, or the operator's affinity chose it
         here = running_on()
@@ -127,9 +133,23 @@ class OneCpu:
         self.cpu = cpu
 
     def _apply(self, cpus: set[int]) -> None:
-        # Every thread there is now; threads started later inherit the mask of the one that starts them.
-        for task in Path("/proc/self/task").iterdir():
-            try:
-                os.sched_setaffinity(int(task.name), cpus)
-            except ProcessLookupError:
-                continue  # the thread ended meanwhile
+        _each_thread(lambda tid: os.sched_setaffinity(tid, cpus))
+
+
+def _take_turns() -> None:
+    """SCHED_BATCH for every thread, unless a policy other than the default was chosen for the daemon."""
+    if os.sched_getscheduler(0) != os.SCHED_OTHER:
+        return  # an operator's choice (systemd's CPUSchedulingPolicy=, chrt): kept
+    # Refused (a sandbox without sched_setscheduler): the threads preempt each other as before, which costs
+    # CPU but nothing else; the pinning's own warning already tells of a sandbox stricter than the unit.
+    with contextlib.suppress(OSError):
+        _each_thread(lambda tid: os.sched_setscheduler(tid, os.SCHED_BATCH, os.sched_param(0)))
+
+
+def _each_thread(apply: Callable[[int], None]) -> None:
+    # Every thread there is now; threads started later inherit the mask and policy of the one that starts them.
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            apply(int(task.name))
+        except ProcessLookupError:
+            continue  # the thread ended meanwhile
