@@ -11,7 +11,8 @@ mean no, `ExchangeFailed` means perhaps.
 
 A document travels beside zeep's tree, not in it (`HttpTransport.beside`): zeep renders a short stand-in
 for it, and the document's base64 takes the stand-in's place in the serialized envelope. Setting 133 KB of
-base64 as an lxml text node and serializing it again cost ~0.5 ms of CPU per 100 KB fax (issue #19).
+base64 as an lxml text node and serializing it again cost ~0.5 ms of CPU per 100 KB fax (issue #19). The
+base64 itself is pybase64's (SIMD): the standard library's took another ~0.1 ms per 100 KB.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from email.message import Message
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import pybase64
 import zeep
 from zeep.wsdl.utils import etree_to_string
 
@@ -131,7 +133,7 @@ class HttpTransport(zeep.Transport):
     def beside(self, payload: bytes) -> Iterator[bytes]:
         """Carry `payload` as the base64 value of one field of the next request: pass the yielded stand-in to
         zeep as that field's value. The request is refused (NotSent) unless the stand-in appears exactly once."""
-        self._payload = base64.b64encode(payload)
+        self._payload = pybase64.b64encode(payload)
         try:
             yield self._stand_in
         finally:
