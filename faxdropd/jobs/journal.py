@@ -26,7 +26,7 @@ from faxdropd.jobs import statelock
 from faxdropd.jobs.changes import ChangesMixin
 from faxdropd.jobs.migrations import MIGRATIONS
 from faxdropd.jobs.outbox import OutboxMixin
-from faxdropd.jobs.pending import Change, Pending
+from faxdropd.jobs.pending import Change, Pending, apply_batch
 from faxdropd.jobs.pending import new_job_id as new_job_id
 from faxdropd.jobs.queries import JournalReads
 from faxdropd.jobs.schema import FINAL as FINAL
@@ -209,7 +209,7 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
                 try:
                     self.database.begin_write(durable=any(pending.durable for pending in batch))
                     try:
-                        if self._apply(batch):
+                        if apply_batch(self._db, batch, self.database.rollback):
                             self._db.execute("COMMIT")
                     except BaseException:
                         self.database.rollback()
@@ -223,29 +223,6 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
                 except JournalFailure as failure:
                     for pending in batch:
                         pending.error = failure
-
-    def _apply(self, batch: list[Pending]) -> bool:
-        """Each writer's statements in the open transaction; False when a lone writer failed (rolled back)."""
-        # Alone, a writer needs no savepoint: two statements fewer per commit (each one a GIL hand-off in
-        # sqlite3, a round trip to PostgreSQL), and its failure rolls back the whole.
-        shared = len(batch) > 1
-        for pending in batch:
-            if shared:
-                self._db.execute("SAVEPOINT one_writer")
-            try:
-                pending.apply()
-            except WRITE_ERRORS:
-                raise
-            except Exception as exc:
-                # A bug in one writer's statements fails that writer alone; the others commit.
-                pending.error = exc
-                if not shared:
-                    self.database.rollback()
-                    return False
-                self._db.execute("ROLLBACK TO one_writer")
-            if shared:
-                self._db.execute("RELEASE one_writer")
-        return True
 
     def check(self) -> str:
         """Why the journal is failing ("" when it is not): a write that failed, or a read that fails now.

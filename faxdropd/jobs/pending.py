@@ -1,5 +1,5 @@
-"""One writer's place in the journal's group commit (jobs/journal.py:Journal._write), one job's change for a
-batch of them (Journal.change_many), and new job ids."""
+"""One writer's place in the journal's group commit (jobs/journal.py:Journal._write) and how a batch of them
+runs, one job's change for a batch of them (Journal.change_many), and new job ids."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from faxdropd.store.conn import WRITE_ERRORS, Conn
 
 if TYPE_CHECKING:
     from faxdropd.jobs.outbox import Notice
@@ -26,6 +28,30 @@ class Pending:
     def result(self) -> None:
         if self.error is not None:
             raise self.error
+
+
+def apply_batch(conn: Conn, batch: list[Pending], rollback: Callable[[], None]) -> bool:
+    """Each writer's statements in the open transaction; False when a lone writer failed (rolled back)."""
+    # Alone, a writer needs no savepoint: two statements fewer per commit (each one a GIL hand-off in
+    # sqlite3, a round trip to PostgreSQL), and its failure rolls back the whole.
+    shared = len(batch) > 1
+    for pending in batch:
+        if shared:
+            conn.execute("SAVEPOINT one_writer")
+        try:
+            pending.apply()
+        except WRITE_ERRORS:
+            raise
+        except Exception as exc:
+            # A bug in one writer's statements fails that writer alone; the others commit.
+            pending.error = exc
+            if not shared:
+                rollback()
+                return False
+            conn.execute("ROLLBACK TO one_writer")
+        if shared:
+            conn.execute("RELEASE one_writer")
+    return True
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
