@@ -51,8 +51,19 @@ SOAK = "tests/reliability/test_crash_soak.py::test_sigkill_soak"
 # A lost document leaves its job retrying for the retry lifetime: the run is not quiescent, and that failure need
 # not wait the default 600 s. A passing power-loss run quiesces in well under a minute.
 QUICK_QUIESCE = {"FAXDROPD_QUIESCE_TIMEOUT": "240"}
-SYNCHRONOUS_OFF = Patch(
-    "faxdropd/store/sqlite.py", 'execute("PRAGMA synchronous=FULL")', 'execute("PRAGMA synchronous=OFF")'
+SQLITE = "faxdropd/store/sqlite.py"
+# Both places that set FULL: at the start, and after a transaction that ran at NORMAL (Journal.mark).
+SYNCHRONOUS_OFF = (
+    Patch(
+        SQLITE,
+        'execute("PRAGMA journal_mode=WAL")\n        self._db.execute("PRAGMA synchronous=FULL")',
+        'execute("PRAGMA journal_mode=WAL")\n        self._db.execute("PRAGMA synchronous=OFF")',
+    ),
+    Patch(
+        SQLITE,
+        '            self._lowered = False\n            self._db.execute("PRAGMA synchronous=FULL")',
+        '            self._lowered = False\n            self._db.execute("PRAGMA synchronous=OFF")',
+    ),
 )
 READY_AT_ONCE = Patch(
     "faxdropd/watch/stability.py",
@@ -114,15 +125,21 @@ MUTATIONS = (
     Mutation(
         "synchronous_off",
         "the journal commits without fsync (PRAGMA synchronous=OFF)",
-        (SYNCHRONOUS_OFF,),
+        SYNCHRONOUS_OFF,
         ("tests/reliability/test_power_loss.py::test_the_journal_commits_with_synchronous_full",),
     ),
     Mutation(
         "synchronous_off_under_power_cuts",
         "the same, judged by the power-loss run alone: what a lost commit does to the files",
-        (SYNCHRONOUS_OFF,),
+        SYNCHRONOUS_OFF,
         (POWER_LOSS,),
         env=QUICK_QUIESCE,
+    ),
+    Mutation(
+        "mixed_batch_not_durable",
+        "a group commit holding a durable change and a mark (Journal.mark) commits without an fsync",
+        (Patch("faxdropd/jobs/journal.py", "durable=any(pending.durable", "durable=all(pending.durable"),),
+        ("tests/test_journal.py::test_a_batch_waits_for_the_disk_when_any_of_its_writers_must",),
     ),
     Mutation(
         "no_submitting_before_chunked_send",
