@@ -1,7 +1,9 @@
 """The job journal: one SQLite database under state_dir; every state change is durable when its call returns.
 
-WAL with synchronous=FULL means a transition that returned is on disk, even across a power cut. One process
-owns a state_dir at a time (flock on a lock file), so two daemons can never interleave their bookkeeping.
+WAL with synchronous=FULL means a transition that returned is on disk, even across a power cut; a change made
+with `durable=False` (`mark`) is only sure to outlive a crash of the process until the next durable commit.
+One process owns a state_dir at a time (flock on a lock file), so two daemons can never interleave their
+bookkeeping.
 
 Crash-only on write failure: when a write cannot be committed (disk full, fsync EIO, a damaged file) the
 in-memory picture and the journal have parted ways, and any later step taken on that picture could send a fax
