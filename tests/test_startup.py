@@ -1,7 +1,8 @@
 """Console start-up stays light (issue #19): a module list, not a time threshold.
 
 `--version`, `--help` and argument parsing load no config, pydantic, structlog or rich; the handlers of `show`,
-`queue` and `status` load none of the daemon's, the web page's or InterFAX's libraries.
+`queue` and `status` load none of the daemon's, the web page's or InterFAX's libraries, and `show` and `queue`
+of a real journal no logging library.
 """
 
 from __future__ import annotations
@@ -97,6 +98,31 @@ def test_show_of_a_real_job_loads_no_logging_libraries(tmp_path: Path) -> None:
     assert sorted(loaded & {"structlog", "rich", "faxdropd.log"}) == []
     # Only the journal's place is read from the config (config/place.py): no models, no pydantic.
     assert sorted(loaded & {"pydantic", "faxdropd.config.model", "phonenumbers"}) == []
+
+
+def test_queue_of_a_real_journal_loads_no_logging_libraries(tmp_path: Path) -> None:
+    # `queue` reads a shared journal's leases too (jobs/leases.py), which log only inside the daemon: structlog
+    # and rich cost a tenth of a second of the command's half-second budget with 100,000 jobs (bench/surfaces.py).
+    from test_config_place import claimed_job
+
+    state = tmp_path / "state"
+    hot = tmp_path / "in"
+    hot.mkdir()
+    cfg = tmp_path / "faxdropd.yaml"
+    cfg.write_text(
+        "interfax: {username: demo, password: demo-password}\n"
+        f"state_dir: {state}\nfolders: [{{path: {hot}, to: '+12125550100'}}]\n"
+    )
+    cfg.chmod(0o600)
+    job_id = claimed_job(state, hot)
+    code = (
+        "import contextlib, io\nfrom faxdropd.cli import main\nout = io.StringIO()\n"
+        f"with contextlib.redirect_stdout(out):\n    code = main.main(['-c', {str(cfg)!r}, 'queue', '--json'])\n"
+        f"assert code in (0, None) and {job_id!r} in out.getvalue(), (code, out.getvalue())"
+    )
+    loaded = _loaded(code)
+    assert {"faxdropd.ops.queue", "faxdropd.jobs.leases"} <= loaded
+    assert sorted(loaded & {"structlog", "rich", "faxdropd.log"}) == []
 
 
 def test_a_light_config_module_builds_no_models() -> None:

@@ -20,14 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import structlog
-
 from faxdropd.errors import ConfigError, Fenced
 from faxdropd.jobs.journal import NOT_FINAL, Journal
 from faxdropd.store import dialect
 from faxdropd.store.conn import Conn
-
-log = structlog.get_logger("faxdropd.jobs.leases")
 
 TAKE_BATCH = 100  # expired jobs taken in one transaction
 _NOT_FINAL = [str(s) for s in NOT_FINAL]
@@ -148,6 +144,10 @@ class Leases:
         """Raise Fenced when a submission started now could outlive our leases (no renewal for 2/3 lease)."""
         silent = self.clock() - self.renewed
         if silent >= self.journal.lease * 2 / 3:
+            # structlog here, on the daemon's one path that logs: `queue` reads the leases and starts without it.
+            import structlog
+
+            log = structlog.get_logger("faxdropd.jobs.leases")
             log.warning("lease.fenced", silent_s=round(silent, 1), lease_s=self.journal.lease)
             raise Fenced(f"no lease renewal for {silent:.0f}s: no submission starts")
 
