@@ -74,8 +74,9 @@ def test_show_loads_neither_the_folder_listing_nor_the_leases() -> None:
     assert sorted(loaded & {"faxdropd.ops.queue", "faxdropd.jobs.leases", "faxdropd.watch.stability"}) == []
 
 
-def test_show_of_a_real_job_loads_no_logging_libraries(tmp_path: Path) -> None:
-    # The journal logs only when a write fails; reading one job must not pay for structlog and rich.
+def _loaded_by_command(tmp_path: Path, *argv: str, expect: str | None = None) -> set[str]:
+    """The modules `faxdropd -c CFG ARGV...` loads on a real journal holding one claimed job (JOB in `argv` is its
+    id); its output must contain `expect` (default: the job's id)."""
     from test_config_place import claimed_job
 
     state = tmp_path / "state"
@@ -88,12 +89,18 @@ def test_show_of_a_real_job_loads_no_logging_libraries(tmp_path: Path) -> None:
     )
     cfg.chmod(0o600)
     job_id = claimed_job(state, hot)
+    args = ["-c", str(cfg), *(job_id if a == "JOB" else a for a in argv)]
     code = (
         "import contextlib, io\nfrom faxdropd.cli import main\nout = io.StringIO()\n"
-        f"with contextlib.redirect_stdout(out):\n    code = main.main(['-c', {str(cfg)!r}, 'show', {job_id!r}])\n"
-        "assert code in (0, None) and 'scan.pdf' in out.getvalue(), (code, out.getvalue())"
+        f"with contextlib.redirect_stdout(out):\n    code = main.main({args!r})\n"
+        f"assert code in (0, None) and {expect or job_id!r} in out.getvalue(), (code, out.getvalue())"
     )
-    loaded = _loaded(code)
+    return _loaded(code)
+
+
+def test_show_of_a_real_job_loads_no_logging_libraries(tmp_path: Path) -> None:
+    # The journal logs only when a write fails; reading one job must not pay for structlog and rich.
+    loaded = _loaded_by_command(tmp_path, "show", "JOB", expect="scan.pdf")
     assert "faxdropd.ops.show" in loaded
     assert sorted(loaded & {"structlog", "rich", "faxdropd.log"}) == []
     # Only the journal's place is read from the config (config/place.py): no models, no pydantic.
@@ -103,24 +110,7 @@ def test_show_of_a_real_job_loads_no_logging_libraries(tmp_path: Path) -> None:
 def test_queue_of_a_real_journal_loads_no_logging_libraries(tmp_path: Path) -> None:
     # `queue` reads a shared journal's leases too (jobs/leases.py), which log only inside the daemon: structlog
     # and rich cost a tenth of a second of the command's half-second budget with 100,000 jobs (bench/surfaces.py).
-    from test_config_place import claimed_job
-
-    state = tmp_path / "state"
-    hot = tmp_path / "in"
-    hot.mkdir()
-    cfg = tmp_path / "faxdropd.yaml"
-    cfg.write_text(
-        "interfax: {username: demo, password: demo-password}\n"
-        f"state_dir: {state}\nfolders: [{{path: {hot}, to: '+12125550100'}}]\n"
-    )
-    cfg.chmod(0o600)
-    job_id = claimed_job(state, hot)
-    code = (
-        "import contextlib, io\nfrom faxdropd.cli import main\nout = io.StringIO()\n"
-        f"with contextlib.redirect_stdout(out):\n    code = main.main(['-c', {str(cfg)!r}, 'queue', '--json'])\n"
-        f"assert code in (0, None) and {job_id!r} in out.getvalue(), (code, out.getvalue())"
-    )
-    loaded = _loaded(code)
+    loaded = _loaded_by_command(tmp_path, "queue", "--json")
     assert {"faxdropd.ops.queue", "faxdropd.jobs.leases"} <= loaded
     assert sorted(loaded & {"structlog", "rich", "faxdropd.log"}) == []
 
