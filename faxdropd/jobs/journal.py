@@ -285,11 +285,11 @@ class Journal(JournalReads, OutboxMixin, ChangesMixin):
         """Change `fields` of `job` and keep its state; returns the job once the change is committed."""
         return self._change(job, job.state, detail, fields)
 
-    def mark(self, job: Job, detail: str = "", **fields: Any) -> Job:
-        """Like `update`, but the change need outlive only a crash of this process, not a power cut: for what
-        counts crashes (a power cut is no document's fault). Saves a wait for the disk; the next durable
-        commit makes it durable too."""
-        return self.commit(Change(job, job.state, detail, fields), durable=False)
+    def mark(self, job: Job, detail: str = "", *, to: State | None = None, **fields: Any) -> Job:
+        """Like `update` (or `transition` with `to`), but the change need outlive only a crash of this process,
+        not a power cut: what a restart after a power cut can do without. Saves a wait for the disk; the next
+        durable commit makes it durable too."""
+        return self.commit(Change(job, to, detail, fields), durable=False)
 
     def defer(
         self, job: Job, until: float, reason: str, detail: str = "", *, delivery: Delivery | None = None, **fields: Any

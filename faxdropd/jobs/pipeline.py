@@ -37,7 +37,6 @@ from faxdropd.jobs import jitter, settle
 from faxdropd.jobs import late_originals as twins
 from faxdropd.jobs.finish import Finisher
 from faxdropd.jobs.journal import UNSENT, Job, Outcome, State
-from faxdropd.jobs.pending import Change
 from faxdropd.jobs.runtime import Runtime
 from faxdropd.jobs.sending import SendSlots, Slot
 
@@ -283,7 +282,7 @@ class Pipeline:
         # Not waited for on disk (it outlives a crash of the daemon, and the outcome's commit makes it durable):
         # a power cut that loses it leaves the job `submitting`, which the restart settles by looking the fax
         # up by its reference (recovery.py), never by sending it again.
-        job = jr.commit(Change(job, State.SUBMITTED, f"transaction {tid}", sent), durable=False)
+        job = jr.mark(job, f"transaction {tid}", to=State.SUBMITTED, **sent)
         self.rt.submitted.set()
         crashpoints.hit("after_submitted", job.name)
         log.info("job.submitted", transaction_id=tid, numbers=job.numbers)
