@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-from phonenumbers import SUPPORTED_REGIONS
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, ValidationInfo
 from pydantic_core import PydanticCustomError
 
@@ -123,6 +122,10 @@ def _region(value: object) -> str:
     if isinstance(value, bool):
         # The Norway problem: YAML 1.1 reads an unquoted NO as false.
         raise ValueError('must be a region code in quotes ("NO"); YAML read this one as true/false')
+    # Deferred: phonenumbers takes ~25 ms to load, and a console command reading a config without `region:`
+    # (`queue`) never needs it.
+    from phonenumbers import SUPPORTED_REGIONS
+
     if isinstance(value, str) and value.strip().upper() in SUPPORTED_REGIONS:
         return value.strip().upper()
     raise ValueError("must be a two-letter region code that phonenumbers knows, such as US, GB, DE")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from faxdropd.config import Config, FolderConfig
 from faxdropd.config.durations import format_duration
-from faxdropd.document import routing
 from faxdropd.files import names
 from faxdropd.jobs import controls
 from faxdropd.jobs.journal import NOT_FINAL, Job, Journal, State
@@ -59,6 +58,9 @@ def expected_numbers(cfg: Config, job: Job) -> list[str]:
     folder = next((f for f in cfg.folders if f.name == job.folder), None)
     if folder is None:
         return []
+    # Deferred: routing loads phonenumbers (~25 ms), and most queues hold no job waiting to be routed.
+    from faxdropd.document import routing
+
     try:
         sidecar = routing.load_sidecar(Path(job.sidecar_path)) if job.sidecar_path else None
         return list(routing.route(job.name, folder, sidecar).numbers)
