@@ -15,6 +15,7 @@ import contextlib
 import os
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -29,6 +30,7 @@ from kit.journals import JournalBackend
 
 from faxdropd.jobs.journal import EXIT_JOURNAL_FAILURE, Job, Journal, JournalFailure, State, new_job_id
 from faxdropd.jobs.pending import Change
+from faxdropd.jobs.schema import NOT_FINAL, journal_path
 from faxdropd.store.conn import DB_ERRORS, Conn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -785,3 +787,26 @@ def test_a_cached_read_of_a_state_rereads_only_changed_jobs(journal: Journal) ->
     whole_rows = [sql for sql, _ in seen if sql.startswith("SELECT * FROM jobs")]
     assert len(whole_rows) == 1 and whole_rows[0].count("?") == 1  # one row: b's
     assert set(cache) == {a.id, b.id}  # c left the state and the cache
+
+
+def test_a_journal_from_before_loses_the_state_only_index_and_still_searches_by_state(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    Journal(state).close()
+    db = sqlite3.connect(journal_path(state))
+    with db:  # as the release before the drop left it: the index there, step 4 not applied
+        db.execute("CREATE INDEX jobs_state ON jobs(state)")
+        db.execute("DELETE FROM migrations WHERE version = 4")
+    db.close()
+    Journal(state).close()
+    db = sqlite3.connect(journal_path(state))
+    try:
+        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "jobs_state" not in indexes
+        marks = ", ".join("?" * len(NOT_FINAL))
+        plan = db.execute(
+            f"EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created_at",
+            [str(s) for s in NOT_FINAL],
+        ).fetchall()
+        assert any("USING INDEX jobs_state_age" in row[-1] for row in plan), plan
+    finally:
+        db.close()
