@@ -83,6 +83,12 @@ class Context:
         return path
 
 
+def at_least(ctx: Context, times: int) -> int:
+    """Repeats for a cheap figure that a noisy moment sways: `times` or more, but a smoke run (--quick) keeps
+    its own count."""
+    return ctx.repeats if ctx.quick else max(ctx.repeats, times)
+
+
 def repeated(ctx: Context, fn: Callable[[int], float], times: int | None = None) -> list[float]:
     """`fn(i)` for each repeat (fresh processes every time: nothing warm carries over)."""
     out = []

@@ -7,6 +7,9 @@ process from /proc/<pid>/stat just before the drop and right after the last `job
 seconds of waiting for the emulator's status delay and the tracker's poll interval are in it (they are part
 of a fax's life too; at idle the daemon uses well under 1 % of a core, i.e. < 0.1 ms per fax here).
 
+A run of 200 faxes takes a few seconds, and this shared machine's speed swings by up to 2x within minutes
+(run.py's speed probe): the figure is the median of at least REPEATS runs, every run kept in the JSON.
+
     python bench/cpu.py [--quick]
 """
 
@@ -18,7 +21,17 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Context, EmulatorProc, Result, cpu_seconds, daemon_on, drop_all, repeated, stage
+from bench.common import (
+    Context,
+    EmulatorProc,
+    Result,
+    at_least,
+    cpu_seconds,
+    daemon_on,
+    drop_all,
+    repeated,
+    stage,
+)
 
 SIZE = 100_000
 TARGET_MS = 4.0
@@ -29,6 +42,7 @@ TARGET_MS = 4.0
 QUERY_LIMIT = 600
 TRACKING = {"track": True, "poll_interval": 2.0, "query_limit_per_minute": QUERY_LIMIT}
 STATUS_DELAY = 0.5
+REPEATS = 5
 
 
 def cpu_per_fax(ctx: Context, count: int, index: int) -> float:
@@ -54,8 +68,8 @@ def cpu_per_fax(ctx: Context, count: int, index: int) -> float:
 
 def run(ctx: Context) -> list[Result]:
     count = 12 if ctx.quick else 200
-    ctx.log(f"cpu: {ctx.repeats} x {count} x {SIZE} bytes, tracking on")
-    samples = repeated(ctx, lambda i: cpu_per_fax(ctx, count, i))
+    ctx.log(f"cpu: {at_least(ctx, REPEATS)} x {count} x {SIZE} bytes, tracking on")
+    samples = repeated(ctx, lambda i: cpu_per_fax(ctx, count, i), times=at_least(ctx, REPEATS))
     return [
         Result.of(
             "cpu", f"daemon CPU per 100 KB inline fax, drop -> filed with receipt, tracking on ({count} faxes)",
