@@ -8,7 +8,7 @@ seconds of waiting for the emulator's status delay and the tracker's poll interv
 of a fax's life too; at idle the daemon uses well under 1 % of a core, i.e. < 0.1 ms per fax here).
 
 A run of 200 faxes takes a few seconds, and this shared machine's speed swings by up to 2x within minutes
-(run.py's speed probe): the figure is the median of at least REPEATS runs, every run kept in the JSON.
+(run.py's speed probe): the figure is the median of at least 5 runs (REPEATS), every run kept in the JSON.
 
     python bench/cpu.py [--quick]
 """

@@ -8,7 +8,7 @@ tests/test_retention.py seeds it), then
 
 Each figure is the median of the repeats, every repeat a fresh run of the command or a fresh 50 requests. A
 command takes half a second, in which one slow moment of a shared machine moves a single run by a fifth: the
-commands are run at least COMMAND_REPEATS times (a few seconds in all), and every run is kept in the JSON.
+commands are run at least 9 times (COMMAND_REPEATS; a few seconds in all), and every run is kept in the JSON.
 
     python bench/surfaces.py [--quick]
 """
