@@ -30,7 +30,7 @@ from kit.journals import JournalBackend
 
 from faxdropd.jobs.journal import EXIT_JOURNAL_FAILURE, Job, Journal, JournalFailure, State, new_job_id
 from faxdropd.jobs.pending import Change
-from faxdropd.jobs.schema import NOT_FINAL, journal_path
+from faxdropd.jobs.schema import NOT_FINAL, SCHEMA, journal_path, row_to_job
 from faxdropd.store.conn import DB_ERRORS, Conn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -810,3 +810,19 @@ def test_a_journal_from_before_loses_the_state_only_index_and_still_searches_by_
         assert any("USING INDEX jobs_state_age" in row[-1] for row in plan), plan
     finally:
         db.close()
+
+
+def test_a_row_of_a_journal_an_older_release_left_reads_with_the_newer_fields_defaulted(tmp_path: Path) -> None:
+    # Step 1 alone: no `owner` or `lease_until` (step 2), as a console may read it before the daemon's restart.
+    db = sqlite3.connect(tmp_path / "old.sqlite3")
+    db.row_factory = sqlite3.Row
+    try:
+        db.executescript(SCHEMA)
+        db.execute(
+            "INSERT INTO jobs (id, reference, folder, hot, name, work_path, state, created_at, updated_at) "
+            "VALUES ('j1', 'fd-j1', 'inbox', '/hot', 'a.pdf', '/w/a.pdf', 'claimed', 1.0, 1.0)"
+        )
+        job = row_to_job(db.execute("SELECT * FROM jobs").fetchone())
+    finally:
+        db.close()
+    assert (job.id, job.state, job.numbers, job.owner, job.lease_until) == ("j1", State.CLAIMED, [], None, None)

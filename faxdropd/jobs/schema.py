@@ -223,8 +223,10 @@ _OUTCOMES: dict[str, Outcome] = {o.value: o for o in Outcome}
 def row_to_job(row: Any) -> Job:
     """A Job from a whole `jobs` row (``SELECT *``). `queue --json` decodes 4,000 open jobs at 100,000 in
     the journal: the row's values go straight into the record's ``__dict__``, because the dataclass's
-    ``__init__`` (29 keywords, three default factories) cost half of the decoding, and every column is in the
-    row anyway. The JSON columns are decoded in C (jsontext)."""
+    ``__init__`` (29 keywords, three default factories) cost half of the decoding. A row of a journal an older
+    release left unmigrated (a console may read it before the daemon's restart migrates it) lacks the newer
+    columns; their defaults are class attributes of the dataclass, so the record still reads them. A new
+    column must therefore have a plain default, not a factory. The JSON columns are decoded in C (jsontext)."""
     data = dict(zip(row.keys(), row, strict=True))
     if bytes in map(type, row):  # a name that is not UTF-8 (to_sql): rare, so looked for once per row
         for key, value in data.items():
