@@ -789,18 +789,27 @@ def test_a_cached_read_of_a_state_rereads_only_changed_jobs(journal: Journal) ->
     assert set(cache) == {a.id, b.id}  # c left the state and the cache
 
 
-def test_a_journal_from_before_loses_the_state_only_index_and_still_searches_by_state(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+@contextlib.contextmanager
+def _reopened_from_before(state: Path, step: int, *undo: str) -> Iterator[tuple[sqlite3.Connection, set[str]]]:
+    """A journal as the release before migration `step` left it (`undo` puts back what the step changes), opened
+    by the daemon's Journal (which applies the step), then read directly: the connection and the index names."""
     Journal(state).close()
     db = sqlite3.connect(journal_path(state))
-    with db:  # as the release before the drop left it: the index there, step 4 not applied
-        db.execute("CREATE INDEX jobs_state ON jobs(state)")
-        db.execute("DELETE FROM migrations WHERE version = 4")
+    with db:
+        for statement in undo:
+            db.execute(statement)
+        db.execute("DELETE FROM migrations WHERE version >= ?", (step,))
     db.close()
     Journal(state).close()
     db = sqlite3.connect(journal_path(state))
     try:
-        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        yield db, {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        db.close()
+
+
+def test_a_journal_from_before_loses_the_state_only_index_and_still_searches_by_state(tmp_path: Path) -> None:
+    with _reopened_from_before(tmp_path / "state", 4, "CREATE INDEX jobs_state ON jobs(state)") as (db, indexes):
         assert "jobs_state" not in indexes
         marks = ", ".join("?" * len(NOT_FINAL))
         plan = db.execute(
@@ -808,8 +817,45 @@ def test_a_journal_from_before_loses_the_state_only_index_and_still_searches_by_
             [str(s) for s in NOT_FINAL],
         ).fetchall()
         assert any("USING INDEX jobs_state_age" in row[-1] for row in plan), plan
+
+
+def test_a_journal_from_before_keeps_only_owned_jobs_in_the_owner_index_and_leases_still_use_it(
+    tmp_path: Path,
+) -> None:
+    every_job = ("DROP INDEX IF EXISTS jobs_owned", "CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, state)")
+    with _reopened_from_before(tmp_path / "state", 5, *every_job) as (db, indexes):
+        assert "jobs_owner" not in indexes and "jobs_owned" in indexes
+        marks = ", ".join("?" * len(NOT_FINAL))
+        # The lease renewal's and the instance overview's lookups (jobs/leases.py) still find it.
+        for query in (
+            f"UPDATE jobs SET lease_until = 1 WHERE owner = ? AND state IN ({marks})",
+            f"SELECT COUNT(*) FROM jobs j WHERE j.owner = ? AND j.state IN ({marks})",
+        ):
+            plan = db.execute(f"EXPLAIN QUERY PLAN {query}", ["host-a", *map(str, NOT_FINAL)]).fetchall()
+            assert any("INDEX jobs_owned" in row[-1] for row in plan), (query, plan)
+
+
+def _wal_frames_of_one_change(journal: Journal, job: Job) -> int:
+    conn = journal.database.conn
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # an empty WAL: what follows is this change's pages alone
+    journal.transition(job, State.SUBMITTING, "inline", submitted_at=time.time())
+    return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+
+
+def test_a_state_change_of_a_job_without_an_owner_writes_no_owner_index_page(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "state")
+    try:
+        jobs = journal.create_many([make_job(), make_job(), make_job()])
+        assert jobs[0].owner is None  # one host, no shared journal
+        now = _wal_frames_of_one_change(journal, jobs[0])
+        journal.database.conn.execute("DROP INDEX jobs_owned")
+        without = _wal_frames_of_one_change(journal, jobs[1])
+        journal.database.conn.execute("CREATE INDEX jobs_owner ON jobs(owner, state)")  # every job, as before
+        before = _wal_frames_of_one_change(journal, jobs[2])
     finally:
-        db.close()
+        journal.close()
+    # As cheap as with no owner index at all; an index of every job would cost a page more.
+    assert (now, before) == (without, without + 1)
 
 
 def test_a_row_of_a_journal_an_older_release_left_reads_with_the_newer_fields_defaulted(tmp_path: Path) -> None:
