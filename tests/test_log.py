@@ -159,6 +159,19 @@ def test_file_names_escaped() -> None:
     assert len(buf.getvalue().splitlines()) == 1
 
 
+def test_a_name_with_nothing_to_escape_is_kept_and_the_escaping_agrees_on_every_character() -> None:
+    # escape_name returns a printable name without a backslash as it is, without its loop: that is right only
+    # if the loop leaves every such character alone. Checked on every code point, through the loop (the
+    # backslash in front sends each one there).
+    changed = [
+        hex(cp)
+        for cp in range(0x110000)
+        if chr(cp).isprintable() and chr(cp) != "\\" and log.escape_name("\\" + chr(cp)) != "\\\\" + chr(cp)
+    ]
+    assert changed == []
+    assert log.escape_name("Scan 2026-12-06 Müller.pdf") == "Scan 2026-12-06 Müller.pdf"
+
+
 def test_console_mode_renders_and_escapes() -> None:
     buf = io.StringIO()
     log.configure("console", "info", buf)

@@ -115,9 +115,7 @@ MUTATIONS = (
                 "    return pattern.sub(MASK, text) if pattern is not None else text",
                 "    return text",
             ),
-            Patch(
-                "faxdropd/log/__init__.py", "    return cast(EventDict, _redact(event_dict))", "    return event_dict"
-            ),
+            Patch("faxdropd/log/__init__.py", "    return redacted\n", "    return event_dict\n"),
             Patch("faxdropd/log/scrub.py", '    if "assword" in text or "ASSWORD" in text:', "    if False:"),
         ),
         ("tests/test_log.py", "tests/reliability/test_secrets.py", "tests/reliability/test_wire_redaction.py"),
