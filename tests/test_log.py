@@ -159,6 +159,31 @@ def test_file_names_escaped() -> None:
     assert len(buf.getvalue().splitlines()) == 1
 
 
+def test_our_lines_go_straight_to_the_handler_and_other_libraries_records_through_the_formatter() -> None:
+    buf = io.StringIO()
+    log.configure("json", "info", buf)
+    records: list[str] = []
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.name)
+
+    spy = Spy()
+    logging.getLogger().addHandler(spy)
+    try:
+        log.get_logger("faxdropd.jobs.pipeline").info("job.claimed", file="a.pdf")
+        logging.getLogger("zeep.wsdl").warning("a library's record")
+    finally:
+        logging.getLogger().removeHandler(spy)
+    # No LogRecord is made for our event (lines.py): only the library's reached the standard library's handlers.
+    assert records == ["zeep.wsdl"]
+    lines = _lines(buf)
+    assert [(line["event"], line["logger"], line["level"]) for line in lines] == [
+        ("job.claimed", "faxdropd.jobs.pipeline", "info"),
+        ("a library's record", "zeep.wsdl", "warning"),
+    ]
+
+
 def test_a_name_with_nothing_to_escape_is_kept_and_the_escaping_agrees_on_every_character() -> None:
     # escape_name returns a printable name without a backslash as it is, without its loop: that is right only
     # if the loop leaves every such character alone. Checked on every code point, through the loop (the

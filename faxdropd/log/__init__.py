@@ -1,7 +1,8 @@
 """Logging: structlog for our events, the stdlib bridge for everybody else's, redaction for all of it.
 
-One chain renders both structlog events and stdlib records (zeep, urllib3, watchdog, pypdf), so a journal
-line looks the same whoever wrote it: JSON lines under systemd or when piped, console lines on a terminal.
+The same processors render structlog events (handed straight to the handler: ``lines.py``) and stdlib records
+(zeep, urllib3, watchdog, pypdf; through ProcessorFormatter), so a journal line looks the same whoever wrote it:
+JSON lines under systemd or when piped, console lines on a terminal.
 
 Every event name, its level and its meaning are catalogued in ``events.py`` (a test keeps the code to it).
 
@@ -27,6 +28,7 @@ from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 from faxdropd.log import journald
+from faxdropd.log.lines import LineHandler, LineWriter
 from faxdropd.log.scrub import MASK, MIN_SECRET_LENGTH, register_secret, scrub_text
 
 __all__ = [
@@ -152,8 +154,6 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.INFO and record.name.startswith(_NOISY) and not _wire_debug():
             return False
-        if isinstance(record.msg, dict):  # a structlog event: the processor chain redacts it
-            return True
         try:
             message = record.getMessage()
         except Exception:  # a broken %-format: let logging report it as usual
@@ -232,13 +232,14 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     # Native fields only when stderr provably is the journal's stream (not merely trusted) and its socket exists.
     address = journald.journal_address() if under_journald and _has_fd(out) else None
 
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,  # job_id etc. also on zeep/pypdf records logged in the job
+    # job_id etc. also on zeep/pypdf records logged in the job (merge_contextvars).
+    own: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    foreign: list[Processor] = [*own[:3], structlog.stdlib.ExtraAdder(), own[3]]
     render: Processor
     if fmt == "json":
         # show_locals=False: the default transformer renders frame locals, e.g. a `password` variable.
@@ -255,7 +256,6 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     if under_journald and address is None:
         render = _journal_priority(render)
     final: list[Processor] = [
-        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
         exceptions,
         escape_filenames,
         redact_processor,
@@ -264,14 +264,19 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         _scrub_rendered,
     ]
 
+    handler = journald.JournaldHandler(out, address) if address else LineHandler(out)
+    # Our events: the chain renders the line and LineWriter hands it to the handler (lines.py says why).
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        processors=[*own, *final],
+        logger_factory=functools.partial(LineWriter, handler),
         wrapper_class=structlog.make_filtering_bound_logger(levelno),
         cache_logger_on_first_use=False,  # later configure() calls (reload, tests) must take effect
     )
-    handler: logging.Handler = journald.JournaldHandler(out, address) if address else logging.StreamHandler(out)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final))
+    # Everybody else's records: the same processors, through the standard library's formatter.
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=foreign, processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final]
+    )
+    handler.setFormatter(formatter)
     handler.addFilter(RedactingFilter())
     handler._faxdropd = True  # type: ignore[attr-defined]  # marks ours for the next configure()
 

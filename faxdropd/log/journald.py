@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from structlog.typing import EventDict, WrappedLogger
 
+from faxdropd.log.lines import LineHandler
 from faxdropd.log.scrub import scrub_text
 
 __all__ = ["JournaldHandler", "capture", "encode", "field_name", "fields_of", "journal_address", "parse"]
@@ -108,13 +109,14 @@ def parse(datagram: bytes) -> dict[str, str]:
 
 
 def capture(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
-    """Processor placed after redaction: keeps the event for the handler formatting it on this thread."""
+    """Processor placed after redaction: keeps the event for the handler writing its line on this thread."""
     _local.event = dict(event_dict)
     return event_dict
 
 
-class JournaldHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Sends each formatted record to the journal; falls back to ``stream`` (stderr) per record."""
+class JournaldHandler(LineHandler):
+    """Sends each formatted record, and each line of ours, to the journal; falls back to ``stream`` (stderr)
+    per line."""
 
     def __init__(self, stream: TextIO, address: str) -> None:
         super().__init__(stream)
@@ -124,16 +126,30 @@ class JournaldHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def emit(self, record: logging.LogRecord) -> None:
         try:
             _local.event = None
-            message = self.format(record)
-            event: EventDict = _local.event or {"level": record.levelname.lower()}
-            fields = fields_of(event, message)
-            try:
-                self.sock.sendto(encode(fields), self.address)
-            except OSError:  # EMSGSIZE, the journal restarting: the stream still reaches journald
-                self.stream.write(f"<{fields[1][1]}>{message}{self.terminator}")
-                self.flush()
+            self._send(self.format(record), record.levelname.lower())
         except Exception:
             self.handleError(record)
+
+    def write_line(self, line: str) -> None:
+        """One of faxdropd's lines; `capture`, in the chain that rendered it, kept its event on this thread."""
+        try:
+            self._send(line, "info")
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": line}))
+
+    def _send(self, message: str, level: str) -> None:
+        event: EventDict = _local.event or {"level": level}
+        _local.event = None
+        fields = fields_of(event, message)
+        try:
+            self.sock.sendto(encode(fields), self.address)
+        except OSError:  # EMSGSIZE, the journal restarting: the stream still reaches journald
+            self.acquire()
+            try:
+                self.stream.write(f"<{fields[1][1]}>{message}{self.terminator}")
+                self.flush()
+            finally:
+                self.release()
 
     def close(self) -> None:
         try:
