@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from faxdropd.document import sniff
+from faxdropd.document import preflight, sniff
 from faxdropd.document.preflight import NOT_REGULAR, Checked, open_document
 from faxdropd.document.sample import make_sample_pdf
 from faxdropd.errors import FaxdropError, Rejected
@@ -283,14 +283,34 @@ def test_read_chunks_streams_the_same_bytes(tmp_path: Path) -> None:
     assert checked.fd == -1
 
 
-def test_read_chunks_refuses_content_changed_after_the_check(tmp_path: Path) -> None:
-    path = put(tmp_path, "a.txt", b"original text\n" * 100)
+@pytest.mark.parametrize("lines", [100, preflight.IN_MEMORY // 14 + 1], ids=["in-memory", "streamed"])
+def test_read_chunks_refuses_content_changed_after_the_check(tmp_path: Path, lines: int) -> None:
+    path = put(tmp_path, "a.txt", b"original text\n" * lines)
     with open_document(path, tmp_path) as checked:
+        assert (checked.content is None) == (checked.size > preflight.IN_MEMORY)
         with path.open("r+b") as f:  # same inode, new bytes: someone kept a write descriptor
-            f.seek(50)
+            f.seek(checked.size - 50)
             f.write(b"XXXX")
         with pytest.raises(Rejected, match="changed after it was checked"):
-            b"".join(checked.read_chunks(64))
+            b"".join(checked.read_chunks(1 << 16))
+
+
+def test_a_small_document_is_hashed_once_and_sent_as_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = make_sample_pdf(pages=1, pad_to=100_000)
+    hashes = []
+    real = hashlib.sha256
+
+    def counted(*args: Any) -> Any:
+        hashes.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(hashlib, "sha256", counted)
+    with open_document(put(tmp_path, "a.pdf", data), tmp_path) as checked:
+        assert checked.sha256 == real(data).hexdigest()
+        assert b"".join(checked.read_chunks(65_536)) == data
+        assert b"".join(checked.read_chunks()) == data
+    # The check's hash only: sending compares the file with the bytes checked instead of hashing it again.
+    assert len(hashes) == 1
 
 
 def test_sample_pdf_padding_and_text(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import stat
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -67,15 +67,20 @@ class Checked:
     sha256: str
     file_type: str  # InterFAX FileType token: PDF TIF PNG JPG DOCX DOC HTML TXT
     pages: int | None  # counted for PDFs only
+    content: bytes | None = field(default=None, repr=False)  # a small document's bytes, as checked
 
     def read_chunks(self, chunk_size: int = _CHUNK) -> Iterator[bytes]:
         """Stream exactly the checked bytes with pread; the last chunk only comes out if the hash holds.
 
         Holding the last chunk back until verification means a file altered after pre-flight (someone kept a
-        write descriptor) makes the upload fail instead of faxing content nobody checked.
+        write descriptor) makes the upload fail instead of faxing content nobody checked. A small document
+        (read whole by the checks) is compared with the bytes checked before any chunk leaves.
         """
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
+        if self.content is not None:
+            yield from self._checked_content(chunk_size)
+            return
         digest = hashlib.sha256()
         offset = 0
         while offset < self.size:
@@ -87,6 +92,17 @@ class Checked:
             if offset == self.size and digest.hexdigest() != self.sha256:
                 raise Rejected("document changed after it was checked")
             yield chunk
+
+    def _checked_content(self, chunk_size: int) -> Iterator[bytes]:
+        # The bytes the checks read, once the file is found to hold them still: compared byte for byte before
+        # any leaves, which costs a read and a memcmp instead of a second sha256 of the document.
+        now = os.pread(self.fd, self.size, 0)
+        if len(now) < self.size:
+            raise Rejected("document shrank after it was checked")
+        if now != self.content:
+            raise Rejected("document changed after it was checked")
+        for start in range(0, self.size, chunk_size):
+            yield self.content[start : start + chunk_size]
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -124,7 +140,7 @@ def open_document(path: Path, folder: Path, *, max_bytes: int = MAX_BYTES, max_p
         content = _small_content(fd, st.st_size)
         file_type, sha256 = identify(fd, st.st_size, path.name, content)
         pages = _pdf_pages(fd, st.st_size, max_pages, content) if file_type == "PDF" else None
-        return Checked(fd=fd, size=st.st_size, sha256=sha256, file_type=file_type, pages=pages)
+        return Checked(fd=fd, size=st.st_size, sha256=sha256, file_type=file_type, pages=pages, content=content)
     except BaseException:
         os.close(fd)
         raise
