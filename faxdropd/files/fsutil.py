@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import secrets
 import stat
@@ -16,6 +15,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from faxdropd import jsontext
 from faxdropd.files.names import tag as name_tag
 
 TMP_PREFIX = ".faxdropd-tmp-"  # dot-named, and never ends in a suffix anyone globs for
@@ -59,7 +59,7 @@ def write_all(fd: int, data: bytes) -> None:
 
 def to_json(data: Any) -> bytes:
     # ensure_ascii: names that are not valid UTF-8 (surrogate escapes) still serialise.
-    return json.dumps(data, indent=2, ensure_ascii=True, default=str).encode("ascii") + b"\n"
+    return jsontext.ascii_pretty(data) + b"\n"
 
 
 def fsync_dir(path: Path) -> None:
