@@ -20,6 +20,8 @@ LOG = "\n".join(
         "FIGURE " + json.dumps({"test": "crash_points", "point": "before_send", "paths": ["inline"], "kills": 1}),
         "FIGURE " + json.dumps({"test": "power_loss", "seed": 14, "cuts": 10, "files": 106, "lost": 0}),
         "FIGURE " + json.dumps({"test": "brand_new_kind", "widgets": 7}),
+        # Another thread wrote before this line's newline.
+        "FIGURE " + json.dumps({"test": "brand_new_kind", "widgets": 8}) + "2026-12-06 [debug] emulator.request",
         "FIGURE not json",
         "======= 2 failed, 11 passed, 3 skipped in 69.12s (0:01:09) =======",
         "1 passed in 2.01s",
@@ -40,7 +42,7 @@ def test_figures_become_one_table_per_kind_with_columns_from_the_keys() -> None:
     assert "| before_send | inline | 1 |" in text
     assert "| seed | cuts | files | lost |" in text and "| 14 | 10 | 106 | 0 |" in text
     # A kind the generator has never heard of still gets its table.
-    assert "## brand new kind\n\n| widgets |\n|---|\n| 7 |" in text
+    assert "## brand new kind\n\n| widgets |\n|---|\n| 7 |\n| 8 |" in text
 
 
 def test_header_names_date_commit_machine_command_and_pytest_counts() -> None:

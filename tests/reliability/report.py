@@ -104,12 +104,15 @@ def _mutation_json(text: str) -> list[dict[str, Any]]:
 
 def parse(text: str) -> Parsed:
     parsed = Parsed()
+    decoder = json.JSONDecoder()
     for raw in text.splitlines():
         line = raw.strip()
         at = line.find("FIGURE {")
         if at >= 0:
             try:
-                figure = json.loads(line[at + len("FIGURE ") :])
+                # The JSON alone: print() writes the line and its newline apart, so another thread's output (an
+                # in-process emulator's request line) can land right after it, on the same line.
+                figure, _ = decoder.raw_decode(line, at + len("FIGURE "))
             except ValueError:
                 continue
             if isinstance(figure, dict):
