@@ -142,7 +142,9 @@ def measure(n: int, workdir: Path) -> dict[str, float]:
     return {
         "wire": wire_ms,
         "SendfaxEx_2 through faxdropd's client (zeep over http.client)": zeep_ms,
-        "pre-flight (open, 2 x sha256, pypdf page count) + reading for the upload": _preflight_ms(base, data, n),
+        "pre-flight (open, sha256, pypdf page count) + the upload's read, compared with the bytes checked": (
+            _preflight_ms(base, data, n)
+        ),
         "journal: 5 commits of one job (CPU only)": _journal_ms(base, n),
         "filing: receipt + move + directory fsyncs": _filing_ms(base, data, n),
         "6 JSON log lines": _log_ms(n),
