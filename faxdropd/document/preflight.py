@@ -34,6 +34,9 @@ MAX_PAGES = PAGES_PER_FAX
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO must not hang us
 _CHUNK = 1024 * 1024
 IN_MEMORY = 1024 * 1024  # documents up to this size are read once and checked in memory
+# Why a send stops when the file is not what was checked (streamed or compared in memory).
+SHRANK = "document shrank after it was checked"
+CHANGED = "document changed after it was checked"
 NOT_REGULAR = "not a regular file (symlink/FIFO/device/directory)"
 
 
@@ -86,11 +89,11 @@ class Checked:
         while offset < self.size:
             chunk = os.pread(self.fd, min(chunk_size, self.size - offset), offset)
             if not chunk:
-                raise Rejected("document shrank after it was checked")
+                raise Rejected(SHRANK)
             digest.update(chunk)
             offset += len(chunk)
             if offset == self.size and digest.hexdigest() != self.sha256:
-                raise Rejected("document changed after it was checked")
+                raise Rejected(CHANGED)
             yield chunk
 
     def _checked_content(self, chunk_size: int) -> Iterator[bytes]:
@@ -98,9 +101,9 @@ class Checked:
         # any leaves, which costs a read and a memcmp instead of a second sha256 of the document.
         now = os.pread(self.fd, self.size, 0)
         if len(now) < self.size:
-            raise Rejected("document shrank after it was checked")
+            raise Rejected(SHRANK)
         if now != self.content:
-            raise Rejected("document changed after it was checked")
+            raise Rejected(CHANGED)
         for start in range(0, self.size, chunk_size):
             yield self.content[start : start + chunk_size]
 

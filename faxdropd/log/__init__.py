@@ -233,13 +233,14 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     address = journald.journal_address() if under_journald and _has_fd(out) else None
 
     # job_id etc. also on zeep/pypdf records logged in the job (merge_contextvars).
-    own: list[Processor] = [
+    context: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    foreign: list[Processor] = [*own[:3], structlog.stdlib.ExtraAdder(), own[3]]
+    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    own: list[Processor] = [*context, stamp]
+    foreign: list[Processor] = [*context, structlog.stdlib.ExtraAdder(), stamp]  # a record's `extra` too
     render: Processor
     if fmt == "json":
         # show_locals=False: the default transformer renders frame locals, e.g. a `password` variable.

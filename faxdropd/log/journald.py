@@ -144,12 +144,7 @@ class JournaldHandler(LineHandler):
         try:
             self.sock.sendto(encode(fields), self.address)
         except OSError:  # EMSGSIZE, the journal restarting: the stream still reaches journald
-            self.acquire()
-            try:
-                self.stream.write(f"<{fields[1][1]}>{message}{self.terminator}")
-                self.flush()
-            finally:
-                self.release()
+            super().write_line(f"<{fields[1][1]}>{message}")
 
     def close(self) -> None:
         try:
